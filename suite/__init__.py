@@ -1,0 +1,1 @@
+"""What the suite's services share: configuration, logging, task helpers."""
