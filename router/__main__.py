@@ -1,0 +1,79 @@
+"""``python -m router``: run the router in the foreground.
+
+supervisord runs this (one process per ``server.workers``, sharing the port
+with SO_REUSEPORT); ``scripts/dev/start-router.sh`` runs it by hand.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from suite.config import ConfigError, load_config
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m router", description=__doc__)
+    parser.add_argument("command", nargs="?", default="serve", choices=["serve", "check"])
+    parser.add_argument("--config", help="config file (default: $CLIPROXY_CONFIG or config.yaml)")
+    args = parser.parse_args(argv)
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    if args.command == "check":
+        print(f"config ok: {config.source}")
+        return 0
+    return serve(config)
+
+
+def serve(config: object) -> int:
+    from aiohttp import web
+
+    from router.app import create_app
+    from suite.config import Config
+    from suite.logging import get_logger, setup_logging
+
+    assert isinstance(config, Config)
+    setup_logging("router", config.logging.level)
+    log = get_logger("router")
+    try:
+        import uvloop
+
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    except ImportError:  # pragma: no cover - uvloop is a dependency; Windows lacks it
+        log.warning("uvloop not available; using the default event loop")
+    srv = config.server
+    if not srv.api_keys:
+        log.warning(
+            "server.api_keys is empty: only loopback clients will be served",
+            host=srv.host,
+        )
+    app = create_app(config, watch=True)
+    for warning in app_warnings(app):
+        log.warning(warning)
+    log.info("router starting", host=srv.host, port=srv.port, workers=srv.workers)
+    web.run_app(
+        app,
+        host=srv.host,
+        port=srv.port,
+        reuse_port=srv.workers > 1,
+        access_log=None,
+        print=None,
+        shutdown_timeout=srv.shutdown_grace_seconds,
+        handle_signals=True,
+    )
+    log.info("router stopped")
+    return 0
+
+
+def app_warnings(app: object) -> tuple[str, ...]:
+    from router.api import STATE
+
+    return app[STATE].current.warnings  # type: ignore[index]
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,25 @@
+"""The client-facing HTTP API: every route and the middleware in front of it."""
+
+from aiohttp import web
+
+from ._keys import STATE
+from ._middleware import is_loopback, proxy_middleware
+from . import _anthropic, _gemini, _health, _models, _openai
+
+__all__ = ["STATE", "is_loopback", "proxy_middleware", "setup_routes"]
+
+
+def setup_routes(app: web.Application) -> None:
+    r = app.router
+    r.add_get("/", _health.index)
+    r.add_get("/healthz", _health.healthz)
+    r.add_get("/readyz", _health.readyz)
+    r.add_post("/v1/chat/completions", _openai.chat_completions)
+    r.add_post("/chat/completions", _openai.chat_completions)
+    r.add_post("/v1/messages", _anthropic.messages)
+    r.add_post("/v1/messages/count_tokens", _anthropic.count_tokens)
+    r.add_get("/v1/models", _models.openai_or_anthropic_list)
+    r.add_get("/v1/models/{model:.+}", _models.openai_model)
+    r.add_get("/v1beta/models", _models.gemini_list)
+    r.add_get("/v1beta/models/{target:[^/]+}", _gemini.model_get)
+    r.add_post("/v1beta/models/{target:[^/]+}", _gemini.model_action)

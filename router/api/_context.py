@@ -1,0 +1,81 @@
+"""Per-request facts gathered along the way and written as one access line."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from router.formats import Format
+
+__all__ = ["CONTEXT", "RequestContext", "client_format", "new_request_id"]
+
+
+def new_request_id() -> str:
+    return os.urandom(12).hex()
+
+
+@dataclass(slots=True)
+class RequestContext:
+    request_id: str
+    fmt: Format
+    started: float
+    model: str | None = None
+    rule: str | None = None
+    provider: str | None = None
+    credential: str | None = None
+    attempts: int = 0
+    status: int = 0
+    stream: bool = False
+    ttfb_ms: float | None = None
+    tokens_in: int | None = None
+    tokens_out: int | None = None
+    tokens_cached: int | None = None
+    error: str | None = None
+
+    def mark_first_byte(self) -> None:
+        if self.ttfb_ms is None:
+            self.ttfb_ms = round((time.perf_counter() - self.started) * 1000, 2)
+
+    def access_fields(self) -> dict[str, object]:
+        out: dict[str, object] = {
+            "request_id": self.request_id,
+            "format": self.fmt.value,
+            "status": self.status,
+            "ms": round((time.perf_counter() - self.started) * 1000, 2),
+        }
+        for key in ("model", "rule", "provider", "credential", "error"):
+            value = getattr(self, key)
+            if value is not None:
+                out[key] = value
+        if self.attempts:
+            out["attempts"] = self.attempts
+        if self.model is not None:
+            out["stream"] = self.stream
+        if self.ttfb_ms is not None:
+            out["ttfb_ms"] = self.ttfb_ms
+        if self.tokens_in is not None:
+            out["tokens_in"] = self.tokens_in
+            out["tokens_out"] = self.tokens_out
+            if self.tokens_cached:
+                out["tokens_cached"] = self.tokens_cached
+        return out
+
+
+CONTEXT: web.RequestKey[RequestContext] = web.RequestKey("cliproxy_context", RequestContext)
+
+
+def client_format(request: web.Request) -> Format:
+    """Which format a caller speaks, from the path (and, for /v1/models, a header)."""
+    path = request.path
+    if path.startswith("/v1beta"):
+        return Format.GEMINI
+    if path.startswith("/v1/messages"):
+        return Format.ANTHROPIC
+    if path.startswith("/v1/responses"):
+        return Format.RESPONSES
+    if path.startswith("/v1/models") and "anthropic-version" in request.headers:
+        return Format.ANTHROPIC
+    return Format.OPENAI

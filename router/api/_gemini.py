@@ -1,0 +1,66 @@
+"""Gemini ``/v1beta/models``: list, get, generate, stream and count."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from router.errors import BadRequest, NotFound
+from router.formats import estimate_tokens
+from router.routing import Route
+
+from ._body import expect, read_json
+from ._context import CONTEXT
+from ._keys import STATE
+from ._models import gemini_model
+from ._proxy import Forward, forward
+
+__all__ = ["model_action", "model_get"]
+
+_ACTIONS = frozenset({"generateContent", "streamGenerateContent", "countTokens"})
+
+
+async def model_get(request: web.Request) -> web.StreamResponse:
+    name = request.match_info["target"]
+    snap = request.app[STATE].current
+    for model, prov in snap.table.listed_models():
+        if model == name:
+            return web.json_response(gemini_model(model, prov.name))
+    route = snap.table.route(name)
+    if route is not None and route.rule.providers:
+        return web.json_response(gemini_model(name, route.rule.providers[0].name))
+    raise NotFound(f"model '{name}' is not served here")
+
+
+async def model_action(request: web.Request) -> web.StreamResponse:
+    target = request.match_info["target"]
+    model, sep, action = target.rpartition(":")
+    if not sep or action not in _ACTIONS:
+        raise NotFound(
+            f"unknown method '{action or target}': expected generateContent, "
+            "streamGenerateContent or countTokens"
+        )
+    if not model:
+        raise BadRequest("the model name is missing from the path", param="model")
+    snap = request.app[STATE].current
+    ctx = request[CONTEXT]
+    body, raw = await read_json(request, snap.config.server.max_body_bytes)
+    if action == "countTokens":
+        inner = body.get("generateContentRequest")
+        counted = inner if isinstance(inner, dict) else body
+        if not isinstance(counted.get("contents"), list):
+            raise BadRequest("'contents' is required and must be an array", param="contents")
+
+        def estimate(_: Route) -> web.StreamResponse:
+            return web.json_response(
+                {"totalTokens": estimate_tokens(counted)}, headers={"X-Token-Count": "estimate"}
+            )
+
+        fwd = Forward(ctx.fmt, model, body, raw, stream=False, action="count_tokens")
+        return await forward(request, snap, ctx, fwd, fallback=estimate)
+    contents = expect(body, "contents", list, nonempty=True)
+    for i, item in enumerate(contents):
+        if not isinstance(item, dict) or not isinstance(item.get("parts"), list):
+            raise BadRequest(f"'contents[{i}].parts' must be an array", param=f"contents[{i}].parts")
+    stream = action == "streamGenerateContent"
+    sse = request.query.get("alt") == "sse"
+    return await forward(request, snap, ctx, Forward(ctx.fmt, model, body, raw, stream, sse=sse))

@@ -1,0 +1,126 @@
+"""The one middleware: request id, client key check, errors, access log.
+
+Kept as a single pass on purpose: every request pays for it, so it does the
+least work that keeps the guarantees (every response has an X-Request-Id,
+every error is in the client's format, every request writes one log line).
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import time
+from collections.abc import Awaitable, Callable
+from functools import lru_cache
+
+from aiohttp import web
+
+from router.errors import NotFound, PayloadTooLarge, ProxyError, Unauthorized
+from suite.logging import get_logger
+
+from ._context import CONTEXT, RequestContext, client_format, new_request_id
+from ._errors import error_response
+from ._keys import STATE
+
+__all__ = ["OPEN_PATHS", "is_loopback", "proxy_middleware"]
+
+log = get_logger("router.access")
+OPEN_PATHS = frozenset({"/", "/healthz", "/readyz"})
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@lru_cache(maxsize=1024)
+def is_loopback(remote: str | None) -> bool:
+    if not remote:
+        return False
+    try:
+        return ipaddress.ip_address(remote.split("%", 1)[0]).is_loopback
+    except ValueError:
+        return False
+
+
+def _presented_key(request: web.Request) -> str | None:
+    h = request.headers
+    auth = h.get("Authorization")
+    if auth:
+        scheme, _, value = auth.partition(" ")
+        if scheme.lower() == "bearer" and value:
+            return value.strip()
+    return h.get("x-api-key") or h.get("x-goog-api-key") or request.query.get("key")
+
+
+def check_client(request: web.Request, keys: tuple[bytes, ...]) -> None:
+    """Raise Unauthorized unless the caller may use the proxy.
+
+    With keys configured, one must match (compared in constant time, each key
+    checked so timing does not tell which matched). With none, only loopback
+    callers are served.
+    """
+    if not keys:
+        if is_loopback(request.remote):
+            return
+        raise Unauthorized(
+            "this proxy has no API keys configured and serves only local clients; "
+            "set server.api_keys to allow remote clients"
+        )
+    presented = _presented_key(request)
+    if not presented:
+        raise Unauthorized("missing API key: send it as 'Authorization: Bearer <key>' or 'x-api-key'")
+    given = presented.encode()
+    ok = False
+    for key in keys:
+        ok |= hmac.compare_digest(given, key)
+    if not ok:
+        raise Unauthorized("invalid API key")
+
+
+@web.middleware
+async def proxy_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    ctx = RequestContext(
+        request_id=new_request_id(), fmt=client_format(request), started=time.perf_counter()
+    )
+    request[CONTEXT] = ctx
+    try:
+        if request.path not in OPEN_PATHS:
+            check_client(request, request.app[STATE].current.client_keys)
+        response = await handler(request)
+    except ProxyError as exc:
+        ctx.error = exc.message
+        response = error_response(ctx.fmt, exc, ctx.request_id)
+    except web.HTTPRequestEntityTooLarge as exc:
+        err = PayloadTooLarge(f"request body is larger than the limit of {exc.max_size} bytes")
+        ctx.error = err.message
+        response = error_response(ctx.fmt, err, ctx.request_id)
+    except web.HTTPNotFound:
+        err = NotFound(f"no such endpoint: {request.method} {request.path}")
+        ctx.error = err.message
+        response = error_response(ctx.fmt, err, ctx.request_id)
+    except web.HTTPMethodNotAllowed as exc:
+        response = web.json_response(
+            {"error": {"message": f"method {exc.method} not allowed here", "type": "invalid_request_error"}},
+            status=405,
+            headers={"Allow": ",".join(sorted(exc.allowed_methods))},
+        )
+    except web.HTTPException as exc:
+        exc.headers["X-Request-Id"] = ctx.request_id
+        ctx.status = exc.status
+        _access(ctx)
+        raise
+    except Exception as exc:  # the last guard: a bug must not leak a traceback to a client
+        log.exception("unhandled error", request_id=ctx.request_id, path=request.path)
+        err = ProxyError(f"internal error ({type(exc).__name__}); request id {ctx.request_id}")
+        ctx.error = err.message
+        response = error_response(ctx.fmt, err, ctx.request_id)
+    if not response.prepared:
+        response.headers["X-Request-Id"] = ctx.request_id
+    ctx.status = ctx.status or response.status
+    _access(ctx)
+    return response
+
+
+def _access(ctx: RequestContext) -> None:
+    if ctx.status >= 500 or ctx.error:
+        log.warning("request", **ctx.access_fields())
+    else:
+        log.info("request", **ctx.access_fields())

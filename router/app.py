@@ -1,0 +1,35 @@
+"""The application factory. Nothing here runs at import time."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from router.api import STATE, proxy_middleware, setup_routes
+from router.state import RouterState
+from suite.config import Config
+
+__all__ = ["create_app"]
+
+
+def create_app(config: Config, *, watch: bool = False) -> web.Application:
+    """Build the router app. ``watch`` adds SIGHUP / file-change reload (entry point only)."""
+    app = web.Application(
+        middlewares=[proxy_middleware],
+        client_max_size=config.server.max_body_bytes,
+        handler_args={"max_field_size": 65536},
+    )
+    app[STATE] = RouterState(config)
+    setup_routes(app)
+    app.cleanup_ctx.append(_close_state)
+    if watch:
+        from router._reload import watch_config
+
+        app.cleanup_ctx.append(watch_config)
+    return app
+
+
+async def _close_state(app: web.Application) -> AsyncIterator[None]:
+    yield
+    await app[STATE].close()

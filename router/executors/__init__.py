@@ -1,0 +1,33 @@
+"""Executors: one per upstream kind, each a transport for one provider instance."""
+
+from suite.config import ProviderConfig
+
+from ._apikey import AnthropicExecutor, GeminiExecutor, OpenAIExecutor
+from ._base import Action, Executor, UpstreamCall, UpstreamReply
+from ._http import HTTPExecutor, HTTPReply, parse_retry_after
+
+__all__ = [
+    "Action",
+    "AnthropicExecutor",
+    "Executor",
+    "GeminiExecutor",
+    "HTTPExecutor",
+    "HTTPReply",
+    "OpenAIExecutor",
+    "UpstreamCall",
+    "UpstreamReply",
+    "build_executor",
+    "parse_retry_after",
+]
+
+_BY_KIND: dict[str, type[HTTPExecutor]] = {
+    "anthropic": AnthropicExecutor,
+    "openai-compatible": OpenAIExecutor,
+    "gemini": GeminiExecutor,
+}
+
+
+def build_executor(provider: ProviderConfig) -> Executor | None:
+    """The executor for a provider, or None for a kind this router cannot run yet."""
+    cls = _BY_KIND.get(provider.kind)
+    return cls(provider) if cls is not None else None

@@ -1,0 +1,58 @@
+"""The three API-key executors: Anthropic, OpenAI-compatible and Gemini."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from urllib.parse import quote
+
+from router.auth import Credential
+from router.formats import Format
+
+from ._base import UpstreamCall
+from ._http import HTTPExecutor
+
+__all__ = ["AnthropicExecutor", "GeminiExecutor", "OpenAIExecutor"]
+
+
+class AnthropicExecutor(HTTPExecutor):
+    """Anthropic Messages with ``x-api-key``."""
+
+    wire = Format.ANTHROPIC
+    default_headers = {"anthropic-version": "2023-06-01"}
+
+    def url(self, call: UpstreamCall) -> str:
+        if call.action == "count_tokens":
+            return f"{self.base_url}/v1/messages/count_tokens"
+        return f"{self.base_url}/v1/messages"
+
+    def auth_headers(self, credential: Credential) -> Mapping[str, str]:
+        return {"x-api-key": credential.secret}
+
+class OpenAIExecutor(HTTPExecutor):
+    """OpenAI Chat Completions at any base URL (OpenAI, OpenRouter, vLLM, ...)."""
+
+    wire = Format.OPENAI
+
+    def url(self, call: UpstreamCall) -> str:
+        return f"{self.base_url}/chat/completions"
+
+    def auth_headers(self, credential: Credential) -> Mapping[str, str]:
+        return {"Authorization": f"Bearer {credential.secret}"}
+
+
+class GeminiExecutor(HTTPExecutor):
+    """Gemini ``generateContent`` with ``x-goog-api-key`` (never the key in the URL)."""
+
+    wire = Format.GEMINI
+
+    def url(self, call: UpstreamCall) -> str:
+        model = quote(call.model, safe="")
+        if call.action == "count_tokens":
+            return f"{self.base_url}/v1beta/models/{model}:countTokens"
+        if call.stream:
+            suffix = "?alt=sse" if call.sse else ""
+            return f"{self.base_url}/v1beta/models/{model}:streamGenerateContent{suffix}"
+        return f"{self.base_url}/v1beta/models/{model}:generateContent"
+
+    def auth_headers(self, credential: Credential) -> Mapping[str, str]:
+        return {"x-goog-api-key": credential.secret}

@@ -1,0 +1,196 @@
+"""The HTTP machinery every API-key executor shares.
+
+One ``aiohttp.ClientSession`` (one connection pool) per provider instance,
+created once and reused for every request; upstream failures are mapped
+here, at the edge, into ``router.errors``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import time
+from collections.abc import AsyncIterator, Mapping
+
+import aiohttp
+import orjson
+
+from router import __version__
+from router.auth import Credential
+from router.errors import UpstreamConnectError, UpstreamHTTPError, UpstreamTimeout
+from router.formats import Format
+from suite.config import ProviderConfig
+from suite.logging import redact
+
+from ._base import UpstreamCall
+
+__all__ = ["HTTPExecutor", "HTTPReply", "parse_retry_after"]
+
+_ERROR_BODY_LIMIT = 64 * 1024
+USER_AGENT = f"cli-proxy-api/{__version__}"
+
+
+class HTTPReply:
+    """A 2xx upstream response whose body is read lazily, chunk by chunk."""
+
+    __slots__ = ("_resp", "status", "content_type")
+
+    def __init__(self, resp: aiohttp.ClientResponse) -> None:
+        self._resp = resp
+        self.status = resp.status
+        self.content_type = resp.headers.get("Content-Type", "application/json")
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in self._resp.content.iter_any():
+                yield chunk
+        except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as exc:
+            raise UpstreamTimeout("upstream went silent mid-response") from exc
+        except aiohttp.ClientError as exc:
+            raise UpstreamConnectError(f"upstream connection broke: {_reason(exc)}") from exc
+
+    async def read(self) -> bytes:
+        try:
+            return await self._resp.read()
+        except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as exc:
+            raise UpstreamTimeout("upstream went silent mid-response") from exc
+        except aiohttp.ClientError as exc:
+            raise UpstreamConnectError(f"upstream connection broke: {_reason(exc)}") from exc
+
+    def close(self) -> None:
+        self._resp.release() if self._resp.content.at_eof() else self._resp.close()
+
+
+class HTTPExecutor:
+    """Base for executors that speak HTTP to one base URL with API keys."""
+
+    wire: Format = Format.OPENAI
+    # Headers the upstream requires that a client may override (e.g. anthropic-version).
+    default_headers: Mapping[str, str] = {}
+
+    def __init__(self, provider: ProviderConfig) -> None:
+        self.provider = provider
+        self.name = provider.name
+        self.base_url = provider.base_url
+        t = provider.timeouts
+        self._first_byte = t.first_byte
+        self._timeout = aiohttp.ClientTimeout(
+            total=None, connect=t.connect, sock_connect=t.connect, sock_read=t.idle
+        )
+        self._static_headers = {
+            "User-Agent": USER_AGENT,
+            "Accept-Encoding": "identity",
+            "Content-Type": "application/json",
+            **self.default_headers,
+            **provider.headers,
+        }
+        self._session: aiohttp.ClientSession | None = None
+
+    # -- what subclasses say -------------------------------------------------
+
+    def url(self, call: UpstreamCall) -> str:
+        raise NotImplementedError
+
+    def auth_headers(self, credential: Credential) -> Mapping[str, str]:
+        raise NotImplementedError
+
+    # -- the shared part -----------------------------------------------------
+
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(
+                limit=int(self.provider.options.get("max_connections", 512)),
+                keepalive_timeout=30,
+                ttl_dns_cache=300,
+            )
+            self._session = aiohttp.ClientSession(
+                connector=connector, timeout=self._timeout, json_serialize=_json, trust_env=False
+            )
+        return self._session
+
+    async def send(self, call: UpstreamCall, credential: Credential) -> HTTPReply:
+        headers = {**self._static_headers, **call.forward_headers, **self.auth_headers(credential)}
+        if call.stream:
+            headers["Accept"] = "text/event-stream"
+        try:
+            async with asyncio.timeout(self._first_byte):
+                resp = await self.session().post(self.url(call), data=call.body, headers=headers)
+        except TimeoutError as exc:
+            raise UpstreamTimeout(
+                f"{self.name}: no answer within {self._first_byte:g}s"
+            ) from exc
+        except aiohttp.ServerTimeoutError as exc:
+            raise UpstreamTimeout(f"{self.name}: timed out ({_reason(exc)})") from exc
+        except aiohttp.ClientError as exc:
+            raise UpstreamConnectError(f"{self.name}: unreachable ({_reason(exc)})") from exc
+        if resp.status >= 400:
+            raise await _http_error(self.name, resp)
+        return HTTPReply(resp)
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+
+async def _http_error(name: str, resp: aiohttp.ClientResponse) -> UpstreamHTTPError:
+    try:
+        body = await resp.content.read(_ERROR_BODY_LIMIT)
+    except (aiohttp.ClientError, asyncio.TimeoutError):
+        body = b""
+    finally:
+        resp.close()
+    message = _error_message(body) or resp.reason or "error"
+    return UpstreamHTTPError(
+        resp.status,
+        f"{name}: upstream answered {resp.status}: {redact(message)}",
+        body=body,
+        retry_after=parse_retry_after(resp.headers.get("Retry-After")),
+        content_type=resp.headers.get("Content-Type", "application/json"),
+    )
+
+
+def _error_message(body: bytes) -> str:
+    try:
+        obj = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return body[:200].decode("utf-8", "replace").strip()
+    if isinstance(obj, list) and obj:
+        obj = obj[0]
+    if isinstance(obj, dict):
+        err = obj.get("error", obj)
+        if isinstance(err, dict) and isinstance(err.get("message"), str):
+            return str(err["message"])[:500]
+        if isinstance(err, str):
+            return err[:500]
+    return ""
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds from a Retry-After header (delta-seconds or an HTTP date)."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _reason(exc: BaseException) -> str:
+    """A short cause without URLs or headers (which could carry secrets)."""
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return exc.os_error.strerror or type(exc.os_error).__name__
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return "server disconnected"
+    if isinstance(exc, aiohttp.ClientPayloadError):
+        return "response cut short"
+    return redact(str(exc)) or type(exc).__name__
+
+
+def _json(obj: object) -> str:
+    return orjson.dumps(obj).decode()

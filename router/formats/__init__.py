@@ -1,0 +1,27 @@
+"""Wire formats: what clients and upstreams say, and translation between them.
+
+No I/O happens in this package; it turns bytes and JSON into other bytes and
+JSON, so every piece can be tested without sockets.
+"""
+
+from ._estimate import estimate_tokens
+from ._sse import SSEParser
+from ._wire import (
+    Format,
+    StreamWatcher,
+    TokenUsage,
+    error_body,
+    stream_error_event,
+    usage_from_body,
+)
+
+__all__ = [
+    "Format",
+    "SSEParser",
+    "StreamWatcher",
+    "TokenUsage",
+    "error_body",
+    "estimate_tokens",
+    "stream_error_event",
+    "usage_from_body",
+]

@@ -1,0 +1,240 @@
+"""What every client format says on the wire besides its payloads.
+
+Error bodies, mid-stream error events and the marks that end a stream, per
+format. Pure functions and small state machines: no I/O happens here.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+import orjson
+
+__all__ = [
+    "Format",
+    "StreamWatcher",
+    "TokenUsage",
+    "error_body",
+    "stream_error_event",
+    "usage_from_body",
+]
+
+
+class Format(enum.Enum):
+    """A wire format a client speaks or an upstream expects."""
+
+    OPENAI = "openai"  # Chat Completions
+    RESPONSES = "responses"  # OpenAI Responses
+    ANTHROPIC = "anthropic"  # Messages
+    GEMINI = "gemini"  # generateContent
+
+
+# kind -> (OpenAI type, OpenAI code)
+_OPENAI_KIND = {
+    "invalid_request": ("invalid_request_error", None),
+    "authentication": ("invalid_request_error", "invalid_api_key"),
+    "permission": ("permission_error", None),
+    "not_found": ("invalid_request_error", "model_not_found"),
+    "request_too_large": ("invalid_request_error", "request_too_large"),
+    "rate_limit": ("rate_limit_error", "rate_limit_exceeded"),
+    "api_error": ("api_error", None),
+    "overloaded": ("api_error", "overloaded"),
+    "timeout": ("api_error", "timeout"),
+    "not_implemented": ("invalid_request_error", "not_implemented"),
+}
+_ANTHROPIC_KIND = {
+    "invalid_request": "invalid_request_error",
+    "authentication": "authentication_error",
+    "permission": "permission_error",
+    "not_found": "not_found_error",
+    "request_too_large": "request_too_large",
+    "rate_limit": "rate_limit_error",
+    "api_error": "api_error",
+    "overloaded": "overloaded_error",
+    "timeout": "timeout_error",
+    "not_implemented": "invalid_request_error",
+}
+_GEMINI_STATUS = {
+    "invalid_request": "INVALID_ARGUMENT",
+    "authentication": "UNAUTHENTICATED",
+    "permission": "PERMISSION_DENIED",
+    "not_found": "NOT_FOUND",
+    "request_too_large": "INVALID_ARGUMENT",
+    "rate_limit": "RESOURCE_EXHAUSTED",
+    "api_error": "INTERNAL",
+    "overloaded": "UNAVAILABLE",
+    "timeout": "DEADLINE_EXCEEDED",
+    "not_implemented": "UNIMPLEMENTED",
+}
+
+
+def error_body(fmt: Format, status: int, kind: str, message: str, param: str | None = None) -> bytes:
+    """The JSON error body a client of ``fmt`` expects for an HTTP error."""
+    if fmt is Format.ANTHROPIC:
+        obj: dict[str, object] = {
+            "type": "error",
+            "error": {"type": _ANTHROPIC_KIND.get(kind, "api_error"), "message": message},
+        }
+    elif fmt is Format.GEMINI:
+        obj = {
+            "error": {
+                "code": status,
+                "message": message,
+                "status": _GEMINI_STATUS.get(kind, "INTERNAL"),
+            }
+        }
+    else:
+        etype, code = _OPENAI_KIND.get(kind, ("api_error", None))
+        obj = {"error": {"message": message, "type": etype, "param": param, "code": code}}
+    return orjson.dumps(obj)
+
+
+def stream_error_event(fmt: Format, kind: str, message: str, *, gemini_array: bool = False) -> bytes:
+    """The frame that ends a stream in error, in the client's own format.
+
+    Sent once the first byte is out and an HTTP status can no longer change.
+    """
+    if fmt is Format.ANTHROPIC:
+        return b"event: error\ndata: " + error_body(fmt, 500, kind, message) + b"\n\n"
+    if fmt is Format.GEMINI:
+        body = error_body(fmt, 500, kind, message)
+        if gemini_array:
+            return b",\r\n" + body + b"]"
+        return b"data: " + body + b"\r\n\r\n"
+    if fmt is Format.RESPONSES:
+        etype, code = _OPENAI_KIND.get(kind, ("api_error", None))
+        payload = {
+            "type": "error",
+            "code": code or etype,
+            "message": message,
+            "param": None,
+            "error": {"type": etype, "code": code, "message": message},
+        }
+        return b"event: error\ndata: " + orjson.dumps(payload) + b"\n\n"
+    return b"data: " + error_body(fmt, 500, kind, message) + b"\n\n"
+
+
+@dataclass(slots=True)
+class TokenUsage:
+    input: int = 0
+    output: int = 0
+    cached: int = 0
+
+
+# A stream is complete when one of these marks has been seen.
+_TERMINATORS: dict[Format, tuple[bytes, ...]] = {
+    Format.OPENAI: (b"data: [DONE]", b"data:[DONE]"),
+    Format.ANTHROPIC: (b"message_stop",),
+    Format.GEMINI: (b'"finishReason"',),
+    Format.RESPONSES: (b"response.completed", b"response.failed", b"response.incomplete"),
+}
+_USAGE_MARK: dict[Format, bytes] = {
+    Format.OPENAI: b'"usage":{',
+    Format.ANTHROPIC: b'"usage":',
+    Format.GEMINI: b'"usageMetadata"',
+    Format.RESPONSES: b'"usage":{',
+}
+_TAIL = 32
+
+
+class StreamWatcher:
+    """Watches a relayed stream without parsing every event.
+
+    It answers two questions cheaply: did the upstream send its format's end
+    mark (so a silent close can be told from a finished answer), and how many
+    tokens were used (best effort, from the few events that carry usage).
+    Bytes are scanned with ``in`` (memchr speed); JSON is parsed only for the
+    lines that carry usage.
+    """
+
+    __slots__ = ("fmt", "done", "usage", "_tail", "_marks", "_usage_mark")
+
+    def __init__(self, fmt: Format) -> None:
+        self.fmt = fmt
+        self.done = False
+        self.usage = TokenUsage()
+        self._tail = b""
+        self._marks = _TERMINATORS[fmt]
+        self._usage_mark = _USAGE_MARK[fmt]
+
+    def feed(self, chunk: bytes) -> None:
+        if self._usage_mark in chunk:
+            self._read_usage(chunk)
+        if not self.done:
+            window = self._tail + chunk if self._tail else chunk
+            for mark in self._marks:
+                if mark in window:
+                    self.done = True
+                    break
+            self._tail = chunk[-_TAIL:]
+
+    def _read_usage(self, chunk: bytes) -> None:
+        for line in chunk.split(b"\n"):
+            if self._usage_mark not in line:
+                continue
+            start = line.find(b"{")
+            if start < 0:
+                continue
+            try:
+                obj = orjson.loads(line[start:])
+            except orjson.JSONDecodeError:
+                continue  # split across reads: usage is best effort
+            if isinstance(obj, dict):
+                _merge_usage(self.fmt, obj, self.usage)
+
+
+def _merge_usage(fmt: Format, obj: dict[str, object], usage: TokenUsage) -> None:
+    """Fold one event's usage numbers into ``usage`` (later events win)."""
+    if fmt is Format.GEMINI:
+        meta = obj.get("usageMetadata")
+        if isinstance(meta, dict):
+            usage.input = int(meta.get("promptTokenCount") or 0)
+            usage.output = int(meta.get("candidatesTokenCount") or 0) + int(
+                meta.get("thoughtsTokenCount") or 0
+            )
+            usage.cached = int(meta.get("cachedContentTokenCount") or 0)
+        return
+    if fmt is Format.ANTHROPIC:
+        msg = obj.get("message")
+        u = msg.get("usage") if isinstance(msg, dict) else obj.get("usage")
+        if isinstance(u, dict):
+            if "input_tokens" in u and u.get("input_tokens") is not None:
+                usage.input = max(usage.input, int(u["input_tokens"] or 0))
+            if u.get("output_tokens") is not None:
+                usage.output = int(u["output_tokens"] or 0)
+            cached = u.get("cache_read_input_tokens")
+            if cached:
+                usage.cached = int(cached)
+        return
+    if fmt is Format.RESPONSES:
+        resp = obj.get("response")
+        u = resp.get("usage") if isinstance(resp, dict) else obj.get("usage")
+        if isinstance(u, dict):
+            usage.input = int(u.get("input_tokens") or 0)
+            usage.output = int(u.get("output_tokens") or 0)
+            details = u.get("input_tokens_details")
+            if isinstance(details, dict):
+                usage.cached = int(details.get("cached_tokens") or 0)
+        return
+    u = obj.get("usage")
+    if isinstance(u, dict):
+        usage.input = int(u.get("prompt_tokens") or 0)
+        usage.output = int(u.get("completion_tokens") or 0)
+        details = u.get("prompt_tokens_details")
+        if isinstance(details, dict):
+            usage.cached = int(details.get("cached_tokens") or 0)
+
+
+def usage_from_body(fmt: Format, body: bytes) -> TokenUsage:
+    """Token usage of a complete (non-stream) response body; zeros if absent."""
+    usage = TokenUsage()
+    if _USAGE_MARK[fmt] not in body and b'"usage"' not in body:
+        return usage
+    try:
+        obj = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return usage
+    if isinstance(obj, dict):
+        _merge_usage(fmt, obj, usage)
+    return usage

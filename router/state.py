@@ -1,0 +1,102 @@
+"""The router's live state: one immutable snapshot per loaded config.
+
+A request takes the current snapshot when it starts and keeps it to the end,
+so a reload (SIGHUP or file change) never changes the rules under a request
+in flight. Executors (connection pools) and credential state carry over from
+one snapshot to the next when their provider did not change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from router.auth import CredentialPool
+from router.executors import Executor, build_executor
+from router.routing import RoutingTable
+from suite.config import Config, ProviderConfig
+from suite.tasks import spawn
+
+__all__ = ["RouterState", "Snapshot"]
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    config: Config
+    table: RoutingTable
+    executors: Mapping[str, Executor]
+    client_keys: tuple[bytes, ...]
+    loaded_at: float = 0.0
+    warnings: tuple[str, ...] = field(default=())
+
+
+class RouterState:
+    """Owns the current snapshot, the executors and the credential pool."""
+
+    def __init__(self, config: Config) -> None:
+        self.pool = CredentialPool()
+        self._executors: dict[str, tuple[ProviderConfig, Executor]] = {}
+        self._retired: list[Executor] = []
+        self.current = self._build(config)
+
+    def reload(self, config: Config) -> Snapshot:
+        """Swap in a new config; executors whose provider changed are closed later."""
+        self.current = self._build(config)
+        grace = config.server.shutdown_grace_seconds
+        retired, self._retired = self._retired, []
+        if retired:
+            spawn(_close_later(retired, grace), name="close-retired-executors")
+        return self.current
+
+    def _build(self, config: Config) -> Snapshot:
+        creds = self.pool.sync(config.providers.values())
+        executors: dict[str, Executor] = {}
+        kept: dict[str, tuple[ProviderConfig, Executor]] = {}
+        warnings: list[str] = []
+        for name, prov in config.providers.items():
+            if not prov.enabled:
+                continue
+            old = self._executors.get(name)
+            if old is not None and old[0] == prov:
+                kept[name] = old
+                executors[name] = old[1]
+                continue
+            ex = build_executor(prov)
+            if ex is None:
+                warnings.append(f"provider {name}: kind {prov.kind} is not available in this build")
+                continue
+            if not creds.get(name):
+                warnings.append(f"provider {name}: no credentials configured, not served")
+            kept[name] = (prov, ex)
+            executors[name] = ex
+        for name, (_, ex) in self._executors.items():
+            if kept.get(name, (None, None))[1] is not ex:
+                self._retired.append(ex)
+        self._executors = kept
+        usable = {n: c for n, c in creds.items() if n in executors}
+        table = RoutingTable(config, usable)
+        return Snapshot(
+            config=config,
+            table=table,
+            executors=executors,
+            client_keys=tuple(k.encode() for k in config.server.api_keys),
+            loaded_at=time.time(),
+            warnings=tuple(warnings),
+        )
+
+    async def close(self) -> None:
+        for _, ex in self._executors.values():
+            await ex.close()
+        for ex in self._retired:
+            await ex.close()
+        self._executors.clear()
+        self._retired.clear()
+
+
+async def _close_later(executors: list[Executor], grace: float) -> None:
+    """Let requests that still use the old pools finish before closing them."""
+    await asyncio.sleep(grace)
+    for ex in executors:
+        await ex.close()

@@ -1,0 +1,51 @@
+"""Server-sent-event framing, byte-exact per provider.
+
+The three providers frame SSE differently, and routers have broken on each
+difference, so the fakes reproduce them rather than share one style:
+
+* Anthropic and OpenAI Responses: ``event: NAME\\ndata: JSON\\n\\n``.
+* OpenAI Chat Completions: ``data: JSON\\n\\n`` with no event name, then
+  ``data: [DONE]\\n\\n``.
+* Gemini (``alt=sse``): ``data: JSON\\r\\n\\r\\n`` (CRLF), no terminator,
+  and JSON written by Google's serializer: ``": "`` after keys, no space
+  after commas.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import orjson
+
+__all__ = ["DONE", "event", "gemini_data", "gemini_json", "unnamed"]
+
+DONE = b"data: [DONE]\n\n"
+
+
+def event(name: str, payload: Any) -> bytes:
+    """A named event (Anthropic, OpenAI Responses)."""
+    return b"event: " + name.encode() + b"\ndata: " + orjson.dumps(payload) + b"\n\n"
+
+
+def unnamed(payload: Any) -> bytes:
+    """A data-only event (OpenAI Chat Completions)."""
+    return b"data: " + orjson.dumps(payload) + b"\n\n"
+
+
+_GOOGLE_ESCAPES = str.maketrans(
+    {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "=": "\\u003d", "'": "\\u0027"}
+)
+
+
+def gemini_json(payload: Any) -> bytes:
+    """JSON as Google's stream serializer writes it: ``{"a": 1,"b": 2}``, and
+    HTML-sensitive characters escaped (``<`` as ``\\u003c``), which only
+    occur inside strings, so escaping the whole text is safe."""
+    text = json.dumps(payload, separators=(",", ": "), ensure_ascii=False)
+    return text.translate(_GOOGLE_ESCAPES).encode()
+
+
+def gemini_data(payload: Any) -> bytes:
+    """A Gemini ``alt=sse`` event, CRLF-framed."""
+    return b"data: " + gemini_json(payload) + b"\r\n\r\n"
