@@ -28,7 +28,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 
 from ._behaviours import Behaviour, Delay, Fail, Hang, Reply, ResetAfter
 
-__all__ = ["Call", "FakeServer", "Recorded", "unused_port"]
+__all__ = ["Call", "FakeServer", "Recorded", "request_json", "unused_port", "usage_of"]
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -74,6 +74,16 @@ def unused_port() -> int:
 def request_json(request: web.Request) -> Any:
     """The parsed JSON body recorded for ``request`` (``None`` if not JSON)."""
     return request[_RECORD_KEY].json
+
+
+def usage_of(reply: Reply, call: Call) -> tuple[int, int]:
+    """``(input, output)`` tokens: scripted, or estimated from sizes (input
+    from the request body, output from everything the reply produces)."""
+    if reply.usage is not None:
+        return reply.usage
+    size = len(reply.text) + len(reply.thinking or "")
+    size += sum(len(orjson.dumps(dict(t.arguments))) + len(t.name) for t in reply.tool_calls)
+    return call.input_tokens, max(1, size // 4)
 
 
 class FakeServer(abc.ABC):

@@ -1,0 +1,7 @@
+"""Local fake upstreams that speak the real provider wire formats."""
+
+from ._base import Recorded, unused_port
+from ._behaviours import Delay, Fail, Hang, Reply, ResetAfter, ToolCall
+from .anthropic import FakeAnthropic
+
+__all__ = ["Delay", "Fail", "FakeAnthropic", "Hang", "Recorded", "Reply", "ResetAfter", "ToolCall", "unused_port"]
