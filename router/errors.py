@@ -9,6 +9,7 @@ into HTTP responses, in the client's own format.
     ├── Unauthorized                401  missing / wrong client key
     ├── Forbidden                   403
     ├── NotFound                    404  unknown model or path
+    ├── MethodNotAllowed            405
     ├── PayloadTooLarge             413
     ├── NotImplementedYet           501  e.g. a format pair not translated
     ├── NoCapacity                  429  every credential is cooling down
@@ -23,6 +24,7 @@ from __future__ import annotations
 __all__ = [
     "BadRequest",
     "Forbidden",
+    "MethodNotAllowed",
     "NoCapacity",
     "NotFound",
     "NotImplementedYet",
@@ -71,6 +73,11 @@ class Forbidden(ProxyError):
 class NotFound(ProxyError):
     status = 404
     kind = "not_found"
+
+
+class MethodNotAllowed(ProxyError):
+    status = 405
+    kind = "invalid_request"
 
 
 class PayloadTooLarge(ProxyError):

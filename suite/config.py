@@ -244,8 +244,15 @@ def parse_config(
     expanded = _expand(data, env)
     root = _Section(expanded, "")
     root.only(
-        "server", "management", "services", "auth", "providers", "models",
-        "logging", "health", "usage",
+        "server",
+        "management",
+        "services",
+        "auth",
+        "providers",
+        "models",
+        "logging",
+        "health",
+        "usage",
     )
     server = _server(root.section("server"))
     providers = _providers(root.section("providers"))
@@ -315,8 +322,14 @@ def _drop_missing(prov: ProviderConfig) -> ProviderConfig:
     if keys == prov.api_keys:
         return prov
     return ProviderConfig(
-        name=prov.name, kind=prov.kind, enabled=prov.enabled, base_url=prov.base_url,
-        api_keys=keys, models=prov.models, headers=prov.headers, timeouts=prov.timeouts,
+        name=prov.name,
+        kind=prov.kind,
+        enabled=prov.enabled,
+        base_url=prov.base_url,
+        api_keys=keys,
+        models=prov.models,
+        headers=prov.headers,
+        timeouts=prov.timeouts,
         options=prov.options,
     )
 
@@ -440,7 +453,13 @@ _DEFAULT_TIMEOUTS = TimeoutsConfig()
 
 def _server(sec: _Section) -> ServerConfig:
     sec.only(
-        "host", "port", "workers", "api_keys", "max_body_bytes", "timeouts", "cooldown",
+        "host",
+        "port",
+        "workers",
+        "api_keys",
+        "max_body_bytes",
+        "timeouts",
+        "cooldown",
         "shutdown_grace_seconds",
     )
     keys = tuple(k for k in sec.strings("api_keys") if k and not isinstance(k, _Missing))
@@ -495,12 +514,16 @@ def _providers(sec: _Section) -> dict[str, ProviderConfig]:
         p = sec.section(name)
         kind = p.string("kind", "")
         if not kind:
-            raise ConfigError(p.key("kind"), f"required (one of: {', '.join(sorted(EXECUTOR_KINDS))})")
+            raise ConfigError(
+                p.key("kind"), f"required (one of: {', '.join(sorted(EXECUTOR_KINDS))})"
+            )
         if kind not in EXECUTOR_KINDS:
             raise ConfigError(
-                p.key("kind"), f"unknown kind {kind!r} (one of: {', '.join(sorted(EXECUTOR_KINDS))})"
+                p.key("kind"),
+                f"unknown kind {kind!r} (one of: {', '.join(sorted(EXECUTOR_KINDS))})",
             )
         base_url = p.data.get("base_url")
+        base: str
         if isinstance(base_url, _Missing):
             base = base_url
         else:
@@ -558,7 +581,9 @@ def _logging(sec: _Section) -> LoggingConfig:
     sec.only("dir", "level", "max_bytes", "backups")
     level = sec.string("level", "info").lower()
     if level not in ("debug", "info", "warning", "error"):
-        raise ConfigError(sec.key("level"), f"expected debug, info, warning or error, got {level!r}")
+        raise ConfigError(
+            sec.key("level"), f"expected debug, info, warning or error, got {level!r}"
+        )
     log_dir = sec.path_value("dir", PROJECT_ROOT / "logs")
     if not log_dir.is_absolute():
         log_dir = PROJECT_ROOT / log_dir

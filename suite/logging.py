@@ -21,9 +21,23 @@ __all__ = ["get_logger", "redact", "setup_logging"]
 
 _SECRET_KEYS = frozenset(
     {
-        "authorization", "x-api-key", "x-goog-api-key", "api_key", "api_keys", "key",
-        "token", "access_token", "refresh_token", "id_token", "cookie", "set-cookie",
-        "password", "secret", "management_key", "__client", "jwt",
+        "authorization",
+        "x-api-key",
+        "x-goog-api-key",
+        "api_key",
+        "api_keys",
+        "key",
+        "token",
+        "access_token",
+        "refresh_token",
+        "id_token",
+        "cookie",
+        "set-cookie",
+        "password",
+        "secret",
+        "management_key",
+        "__client",
+        "jwt",
     }
 )
 # Shapes of credentials that may hide inside free text (exception messages, URLs).

@@ -2,9 +2,9 @@
 
 from aiohttp import web
 
+from . import _anthropic, _gemini, _health, _models, _openai
 from ._keys import STATE
 from ._middleware import is_loopback, proxy_middleware
-from . import _anthropic, _gemini, _health, _models, _openai
 
 __all__ = ["STATE", "is_loopback", "proxy_middleware", "setup_routes"]
 

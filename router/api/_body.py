@@ -23,16 +23,26 @@ async def read_json(request: web.Request, limit: int) -> tuple[dict[str, Any], b
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        raise BadRequest(f"request body is not valid JSON: {exc.msg} at position {exc.pos}") from None
+        raise BadRequest(
+            f"request body is not valid JSON: {exc.msg} at position {exc.pos}"
+        ) from None
     if not isinstance(body, dict):
         raise BadRequest("request body must be a JSON object")
     return body, raw
 
 
-_TYPES: dict[type, str] = {str: "a string", list: "an array", dict: "an object", bool: "a boolean", int: "an integer"}
+_TYPES: dict[type, str] = {
+    str: "a string",
+    list: "an array",
+    dict: "an object",
+    bool: "a boolean",
+    int: "an integer",
+}
 
 
-def expect(body: dict[str, Any], field: str, kind: type, *, required: bool = True, nonempty: bool = False) -> Any:
+def expect(
+    body: dict[str, Any], field: str, kind: type, *, required: bool = True, nonempty: bool = False
+) -> Any:
     """``body[field]`` if it has the right JSON type; BadRequest naming the field otherwise."""
     value = body.get(field)
     if value is None:

@@ -60,7 +60,9 @@ async def model_action(request: web.Request) -> web.StreamResponse:
     contents = expect(body, "contents", list, nonempty=True)
     for i, item in enumerate(contents):
         if not isinstance(item, dict) or not isinstance(item.get("parts"), list):
-            raise BadRequest(f"'contents[{i}].parts' must be an array", param=f"contents[{i}].parts")
+            raise BadRequest(
+                f"'contents[{i}].parts' must be an array", param=f"contents[{i}].parts"
+            )
     stream = action == "streamGenerateContent"
     sse = request.query.get("alt") == "sse"
     return await forward(request, snap, ctx, Forward(ctx.fmt, model, body, raw, stream, sse=sse))

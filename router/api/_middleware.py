@@ -15,7 +15,7 @@ from functools import lru_cache
 
 from aiohttp import web
 
-from router.errors import NotFound, PayloadTooLarge, ProxyError, Unauthorized
+from router.errors import MethodNotAllowed, NotFound, PayloadTooLarge, ProxyError, Unauthorized
 from suite.logging import get_logger
 
 from ._context import CONTEXT, RequestContext, client_format, new_request_id
@@ -66,7 +66,9 @@ def check_client(request: web.Request, keys: tuple[bytes, ...]) -> None:
         )
     presented = _presented_key(request)
     if not presented:
-        raise Unauthorized("missing API key: send it as 'Authorization: Bearer <key>' or 'x-api-key'")
+        raise Unauthorized(
+            "missing API key: send it as 'Authorization: Bearer <key>' or 'x-api-key'"
+        )
     given = presented.encode()
     ok = False
     for key in keys:
@@ -81,26 +83,22 @@ async def proxy_middleware(request: web.Request, handler: Handler) -> web.Stream
         request_id=new_request_id(), fmt=client_format(request), started=time.perf_counter()
     )
     request[CONTEXT] = ctx
+    err: ProxyError | None = None
     try:
         if request.path not in OPEN_PATHS:
             check_client(request, request.app[STATE].current.client_keys)
         response = await handler(request)
     except ProxyError as exc:
-        ctx.error = exc.message
-        response = error_response(ctx.fmt, exc, ctx.request_id)
-    except web.HTTPRequestEntityTooLarge as exc:
-        err = PayloadTooLarge(f"request body is larger than the limit of {exc.max_size} bytes")
-        ctx.error = err.message
-        response = error_response(ctx.fmt, err, ctx.request_id)
+        err = exc
+    except web.HTTPRequestEntityTooLarge:
+        limit = request.app[STATE].current.config.server.max_body_bytes
+        err = PayloadTooLarge(f"request body is larger than the limit of {limit} bytes")
     except web.HTTPNotFound:
         err = NotFound(f"no such endpoint: {request.method} {request.path}")
-        ctx.error = err.message
-        response = error_response(ctx.fmt, err, ctx.request_id)
     except web.HTTPMethodNotAllowed as exc:
-        response = web.json_response(
-            {"error": {"message": f"method {exc.method} not allowed here", "type": "invalid_request_error"}},
-            status=405,
-            headers={"Allow": ",".join(sorted(exc.allowed_methods))},
+        allowed = ", ".join(sorted(exc.allowed_methods))
+        err = MethodNotAllowed(
+            f"{exc.method} is not allowed on {request.path} (allowed: {allowed})"
         )
     except web.HTTPException as exc:
         exc.headers["X-Request-Id"] = ctx.request_id
@@ -110,6 +108,7 @@ async def proxy_middleware(request: web.Request, handler: Handler) -> web.Stream
     except Exception as exc:  # the last guard: a bug must not leak a traceback to a client
         log.exception("unhandled error", request_id=ctx.request_id, path=request.path)
         err = ProxyError(f"internal error ({type(exc).__name__}); request id {ctx.request_id}")
+    if err is not None:
         ctx.error = err.message
         response = error_response(ctx.fmt, err, ctx.request_id)
     if not response.prepared:

@@ -170,7 +170,9 @@ async def _relay(
     resp = web.StreamResponse(
         status=200,
         headers={
-            "Content-Type": content_type if fwd.fmt is Format.GEMINI and not fwd.sse else "text/event-stream",
+            "Content-Type": content_type
+            if fwd.fmt is Format.GEMINI and not fwd.sse
+            else "text/event-stream",
             "Cache-Control": "no-cache",
             "X-Request-Id": ctx.request_id,
             "X-Accel-Buffering": "no",
@@ -241,7 +243,9 @@ def _record_failure(snap: Snapshot, cand: Candidate, exc: UpstreamError) -> None
         log.info("credential cooling down", credential=cand.credential.id, seconds=round(wait, 1))
     elif exc.is_auth_failure:
         cand.credential.auth_failed(now, f"upstream answered {exc.status}", policy)
-        log.warning("credential rejected by upstream", credential=cand.credential.id, status=exc.status)
+        log.warning(
+            "credential rejected by upstream", credential=cand.credential.id, status=exc.status
+        )
 
 
 def _upstream_error_response(fmt: Format, exc: UpstreamError, ctx: RequestContext) -> web.Response:

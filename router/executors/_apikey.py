@@ -28,6 +28,7 @@ class AnthropicExecutor(HTTPExecutor):
     def auth_headers(self, credential: Credential) -> Mapping[str, str]:
         return {"x-api-key": credential.secret}
 
+
 class OpenAIExecutor(HTTPExecutor):
     """OpenAI Chat Completions at any base URL (OpenAI, OpenRouter, vLLM, ...)."""
 

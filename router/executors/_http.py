@@ -116,9 +116,7 @@ class HTTPExecutor:
             async with asyncio.timeout(self._first_byte):
                 resp = await self.session().post(self.url(call), data=call.body, headers=headers)
         except TimeoutError as exc:
-            raise UpstreamTimeout(
-                f"{self.name}: no answer within {self._first_byte:g}s"
-            ) from exc
+            raise UpstreamTimeout(f"{self.name}: no answer within {self._first_byte:g}s") from exc
         except aiohttp.ServerTimeoutError as exc:
             raise UpstreamTimeout(f"{self.name}: timed out ({_reason(exc)})") from exc
         except aiohttp.ClientError as exc:

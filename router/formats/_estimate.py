@@ -11,7 +11,9 @@ from typing import Any
 
 __all__ = ["estimate_tokens"]
 
-_SKIP_KEYS = frozenset({"type", "role", "model", "id", "tool_use_id", "media_type", "mimeType", "signature"})
+_SKIP_KEYS = frozenset(
+    {"type", "role", "model", "id", "tool_use_id", "media_type", "mimeType", "signature"}
+)
 
 
 def estimate_tokens(body: Any) -> int:

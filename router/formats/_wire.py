@@ -69,7 +69,9 @@ _GEMINI_STATUS = {
 }
 
 
-def error_body(fmt: Format, status: int, kind: str, message: str, param: str | None = None) -> bytes:
+def error_body(
+    fmt: Format, status: int, kind: str, message: str, param: str | None = None
+) -> bytes:
     """The JSON error body a client of ``fmt`` expects for an HTTP error."""
     if fmt is Format.ANTHROPIC:
         obj: dict[str, object] = {
@@ -90,7 +92,9 @@ def error_body(fmt: Format, status: int, kind: str, message: str, param: str | N
     return orjson.dumps(obj)
 
 
-def stream_error_event(fmt: Format, kind: str, message: str, *, gemini_array: bool = False) -> bytes:
+def stream_error_event(
+    fmt: Format, kind: str, message: str, *, gemini_array: bool = False
+) -> bytes:
     """The frame that ends a stream in error, in the client's own format.
 
     Sent once the first byte is out and an HTTP status can no longer change.

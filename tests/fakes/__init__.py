@@ -3,5 +3,6 @@
 from ._base import Recorded, unused_port
 from ._behaviours import Delay, Fail, Hang, Reply, ResetAfter, ToolCall
 from .anthropic import FakeAnthropic
+from .openai import FakeOpenAI
 
-__all__ = ["Delay", "Fail", "FakeAnthropic", "Hang", "Recorded", "Reply", "ResetAfter", "ToolCall", "unused_port"]
+__all__ = ["Delay", "Fail", "FakeAnthropic", "FakeOpenAI", "Hang", "Recorded", "Reply", "ResetAfter", "ToolCall", "unused_port"]

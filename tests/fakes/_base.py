@@ -31,6 +31,7 @@ from ._behaviours import Behaviour, Delay, Fail, Hang, Reply, ResetAfter
 __all__ = ["Call", "FakeServer", "Recorded", "request_json", "unused_port", "usage_of"]
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+ErrorRenderer = Callable[[int, str | None, float | None, str | None], web.Response]
 
 _RECORD_KEY = "fake_recorded"
 
@@ -57,6 +58,7 @@ class Call:
     input_tokens: int
     rid: str
     created: int
+    api: str = ""
 
 
 def unused_port() -> int:
@@ -196,8 +198,11 @@ class FakeServer(abc.ABC):
 
     # -- helpers for providers -------------------------------------------
 
-    def new_call(self, request: web.Request, model: str, stream: bool, body: dict[str, Any]) -> Call:
-        """Build the per-request context (token estimate from the body size)."""
+    def new_call(
+        self, request: web.Request, model: str, stream: bool, body: dict[str, Any], api: str = ""
+    ) -> Call:
+        """Build the per-request context (token estimate from the body size);
+        ``api`` tells renderers of a multi-API fake which one was called."""
         size = len(request[_RECORD_KEY].body)
         return Call(
             model=model,
@@ -206,6 +211,7 @@ class FakeServer(abc.ABC):
             input_tokens=max(1, size // 4),
             rid=secrets.token_hex(12),
             created=int(time.time()),
+            api=api,
         )
 
     @staticmethod
@@ -218,17 +224,22 @@ class FakeServer(abc.ABC):
             content_type="application/json",
         )
 
-    async def answer(self, request: web.Request, call: Call) -> web.StreamResponse:
-        """Consume the next behaviour and carry it out for this request."""
+    async def answer(
+        self, request: web.Request, call: Call, errors: ErrorRenderer | None = None
+    ) -> web.StreamResponse:
+        """Consume the next behaviour and carry it out for this request.
+
+        ``errors`` renders :class:`Fail` for endpoints whose error shape
+        differs from the provider's usual one (the Codex backend).
+        """
         behaviour = self._queue.popleft() if self._queue else self.default
         while isinstance(behaviour, Delay):
             if await self._sleep(behaviour.seconds):
                 return _abort(request)
             behaviour = behaviour.then if behaviour.then is not None else self.default
         if isinstance(behaviour, Fail):
-            return self.error_response(
-                behaviour.status, behaviour.message, behaviour.retry_after, behaviour.kind
-            )
+            render = errors or self.error_response
+            return render(behaviour.status, behaviour.message, behaviour.retry_after, behaviour.kind)
         if isinstance(behaviour, Hang):
             assert self._closing is not None
             await self._closing.wait()

@@ -1,0 +1,200 @@
+"""Helpers shared by the format modules: signatures, thinking levels, SSE frames,
+and the conversation clean-up every strict upstream needs."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Sequence
+
+import orjson
+
+from . import ir
+from ._json import dumps
+
+# --------------------------------------------------------------------------- signatures
+#
+# A signature is only valid for the provider that issued it. When one leaves
+# through a client format other than its own, it is prefixed with its source
+# format ("gemini:<sig>"); the prefix comes back with the client's next turn,
+# so the request translator knows where it may be replayed. None of the
+# providers' signatures (base64 / base64url) can contain ':'.
+
+_FORMATS: tuple[ir.Format, ...] = ("anthropic", "gemini", "responses", "openai_chat")
+
+
+def export_signature(signature: str, source: ir.Format | None, target: ir.Format) -> str:
+    if source is None or source == target:
+        return signature
+    return f"{source}:{signature}"
+
+
+def import_signature(raw: str, native: ir.Format) -> tuple[str, ir.Format]:
+    head, sep, rest = raw.partition(":")
+    if sep and head in _FORMATS:
+        return rest, head  # type: ignore[return-value]
+    return raw, native
+
+
+def replayable(part: ir.Reasoning, target: ir.Format) -> bool:
+    """A reasoning part the target's provider will accept back."""
+    return bool(part.signature) and part.source in (None, target)
+
+
+# --------------------------------------------------------------------------- thinking
+
+EFFORT_BUDGET = {
+    "minimal": 1024,
+    "low": 2048,
+    "medium": 8192,
+    "high": 24576,
+    "xhigh": 32768,
+    "max": 32768,
+}
+
+
+def thinking_budget(t: ir.Thinking) -> int:
+    if t.budget_tokens is not None:
+        return t.budget_tokens
+    return EFFORT_BUDGET.get(t.effort or "medium", 8192)
+
+
+def thinking_effort(t: ir.Thinking) -> str:
+    if t.effort is not None:
+        return t.effort
+    budget = t.budget_tokens if t.budget_tokens is not None else 8192
+    if budget <= 3000:
+        return "low"
+    if budget <= 12000:
+        return "medium"
+    return "high"
+
+
+# --------------------------------------------------------------------------- SSE
+
+
+def sse(event: str | None, payload: object) -> bytes:
+    data = orjson.dumps(payload)
+    if event is None:
+        return b"data: " + data + b"\n\n"
+    return b"event: " + event.encode() + b"\ndata: " + data + b"\n\n"
+
+
+# --------------------------------------------------------------------------- results
+
+
+def result_text(result: ir.ToolResult) -> str:
+    return "".join(p.text for p in result.content if isinstance(p, ir.Text))
+
+
+def fill_result_names(messages: Sequence[ir.Message]) -> tuple[ir.Message, ...]:
+    """Give every ToolResult the name of its call (formats without names)."""
+    names = {p.id: p.name for m in messages for p in m.content if isinstance(p, ir.ToolCall)}
+    out: list[ir.Message] = []
+    for m in messages:
+        if any(isinstance(p, ir.ToolResult) and not p.name for p in m.content):
+            parts = tuple(
+                dataclasses.replace(p, name=names.get(p.call_id, ""))
+                if isinstance(p, ir.ToolResult) and not p.name
+                else p
+                for p in m.content
+            )
+            m = ir.Message(m.role, parts)
+        out.append(m)
+    return tuple(out)
+
+
+# --------------------------------------------------------------------------- turns
+
+
+def _orphan_text(result: ir.ToolResult) -> ir.Text:
+    return ir.Text(f"[result of tool {result.name or result.call_id}]\n{result_text(result)}")
+
+
+def normalize_turns(
+    messages: Sequence[ir.Message], *, merge: bool, system_as_user: bool
+) -> list[ir.Message]:
+    """The conversation as strict upstreams require it.
+
+    * every tool call of an assistant turn is answered before the next
+      assistant turn (a missing answer becomes an error result), and every
+      tool result answers a call of the assistant turn before it (an orphan
+      becomes plain text);
+    * tool results come first in their user turn;
+    * empty messages are dropped; with ``merge`` consecutive turns of one role
+      become one; with ``system_as_user`` late system messages become user text.
+    """
+    out: list[ir.Message] = []
+    pending: dict[str, str] = {}
+    answered_from = -1  # index in `out` of the first user turn after the calls
+
+    def flush() -> None:
+        nonlocal answered_from
+        if not pending:
+            return
+        missing = tuple(
+            ir.ToolResult(cid, name, (ir.Text("tool call was not answered"),), True)
+            for cid, name in pending.items()
+        )
+        if answered_from >= 0:
+            m = out[answered_from]
+            out[answered_from] = ir.Message(m.role, missing + m.content)
+        else:
+            out.append(ir.Message(ir.Role.USER, missing))
+        pending.clear()
+
+    for msg in messages:
+        role = msg.role
+        if role is ir.Role.SYSTEM and system_as_user:
+            role = ir.Role.USER
+        if role is ir.Role.ASSISTANT:
+            flush()
+            calls = {p.id: p.name for p in msg.content if isinstance(p, ir.ToolCall)}
+            pending.update(calls)
+            answered_from = -1
+            parts = tuple(p for p in msg.content if not isinstance(p, ir.ToolResult))
+        else:
+            results: list[ir.Part] = []
+            rest: list[ir.Part] = []
+            for p in msg.content:
+                if isinstance(p, ir.ToolResult):
+                    if p.call_id in pending:
+                        pending.pop(p.call_id)
+                        results.append(p)
+                    else:
+                        rest.append(_orphan_text(p))
+                elif not isinstance(p, ir.ToolCall):
+                    rest.append(p)
+            parts = tuple(results) + tuple(rest)
+        parts = tuple(p for p in parts if not (isinstance(p, ir.Text) and not p.text))
+        if not parts:
+            continue
+        if merge and out and out[-1].role is role:
+            prev = out[-1]
+            if role is ir.Role.USER:
+                res = tuple(p for p in prev.content + parts if isinstance(p, ir.ToolResult))
+                other = tuple(p for p in prev.content + parts if not isinstance(p, ir.ToolResult))
+                out[-1] = ir.Message(role, res + other)
+            else:
+                out[-1] = ir.Message(role, prev.content + parts)
+            continue
+        out.append(ir.Message(role, parts))
+        if role is ir.Role.USER and answered_from < 0 and pending:
+            answered_from = len(out) - 1
+    if pending and answered_from >= 0:
+        flush()
+    return out
+
+
+def joined_system(system: Iterable[ir.Text]) -> str:
+    return "\n\n".join(t.text for t in system if t.text)
+
+
+def tool_args_json(call: ir.ToolCall) -> str:
+    """Arguments as they go into formats that carry JSON text."""
+    return call.arguments if call.arguments.strip() else "{}"
+
+
+def json_mode_instruction(fmt: ir.ResponseFormat) -> str:
+    if fmt.schema is not None:
+        return "Respond only with a JSON value matching this JSON Schema:\n" + dumps(fmt.schema)
+    return "Respond only with a valid JSON object."

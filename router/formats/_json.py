@@ -1,0 +1,177 @@
+"""Typed access to raw JSON bodies, raising TranslationError that names the field."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import orjson
+
+from .ir import JSONObject, TranslationError
+
+Raw = Mapping[str, Any]  # a decoded JSON object at the raw edge
+
+
+def obj(value: object, path: str) -> Raw:
+    if not isinstance(value, Mapping):
+        raise TranslationError(path, "expected an object")
+    return value
+
+
+def arr(value: object, path: str) -> Sequence[Any]:
+    if not isinstance(value, list | tuple):
+        raise TranslationError(path, "expected an array")
+    return value
+
+
+def opt_obj(m: Raw, key: str, path: str) -> Raw | None:
+    value = m.get(key)
+    return None if value is None else obj(value, f"{path}{key}")
+
+
+def opt_arr(m: Raw, key: str, path: str) -> Sequence[Any]:
+    value = m.get(key)
+    return () if value is None else arr(value, f"{path}{key}")
+
+
+def opt_str(m: Raw, key: str, path: str) -> str | None:
+    value = m.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise TranslationError(f"{path}{key}", "expected a string")
+    return value
+
+
+def req_str(m: Raw, key: str, path: str) -> str:
+    value = opt_str(m, key, path)
+    if value is None:
+        raise TranslationError(f"{path}{key}", "required")
+    return value
+
+
+def opt_bool(m: Raw, key: str, path: str) -> bool | None:
+    value = m.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, bool):
+        raise TranslationError(f"{path}{key}", "expected a boolean")
+    return value
+
+
+def opt_num(m: Raw, key: str, path: str) -> float | None:
+    value = m.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TranslationError(f"{path}{key}", "expected a number")
+    return float(value)
+
+
+def opt_int(m: Raw, key: str, path: str) -> int | None:
+    value = m.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
+        raise TranslationError(f"{path}{key}", "expected an integer")
+    return int(value)
+
+
+def num_or_int(value: float | None) -> float | int | None:
+    """Render 1.0 as 1 so bodies look like what clients send."""
+    if value is None:
+        return None
+    return int(value) if value == int(value) else value
+
+
+def int_of(value: object) -> int:
+    """A token count from an upstream body; anything odd counts as 0."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return 0
+    return int(value)
+
+
+def schema_obj(value: object, path: str) -> JSONObject:
+    """A JSON Schema object, copied into plain dicts/lists."""
+    return dict(obj(value, path))
+
+
+def dumps(value: object) -> str:
+    return orjson.dumps(value).decode()
+
+
+def loads_object(text: str) -> JSONObject | None:
+    """Parse tool-call arguments; None when not a JSON object."""
+    if not text.strip():
+        return {}
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def args_object(text: str) -> JSONObject:
+    """Arguments for formats that need an object (Anthropic input, Gemini args)."""
+    value = loads_object(text)
+    return value if value is not None else {"_raw_arguments": text}
+
+
+def args_text(value: object) -> str:
+    """Arguments as JSON text from an upstream object (or string)."""
+    if isinstance(value, str):
+        return value
+    return dumps({} if value is None else value)
+
+
+# --------------------------------------------------------------------------- data URLs
+
+_DATA_URL = re.compile(r"^data:([^;,]+)?(?:;[^,]*?)?;base64,(.*)$", re.S)
+
+
+def parse_data_url(url: str) -> tuple[str, str] | None:
+    """``data:<mime>;base64,<data>`` -> (mime, data)."""
+    m = _DATA_URL.match(url)
+    if m is None:
+        return None
+    return (m.group(1) or "application/octet-stream", m.group(2))
+
+
+def data_url(media_type: str, data: str) -> str:
+    return f"data:{media_type};base64,{data}"
+
+
+def guess_media_type(url: str) -> str:
+    lower = url.lower().split("?", 1)[0]
+    for ext, mime in (
+        (".png", "image/png"),
+        (".gif", "image/gif"),
+        (".webp", "image/webp"),
+        (".pdf", "application/pdf"),
+    ):
+        if lower.endswith(ext):
+            return mime
+    return "image/jpeg"
+
+
+# --------------------------------------------------------------------------- ids
+
+_ID_BAD = re.compile(r"[^A-Za-z0-9_-]")
+
+
+def safe_id(value: str, prefix: str = "call_") -> str:
+    """An id made of ``[A-Za-z0-9_-]`` (Anthropic's rule), stable for equal input."""
+    if value and not _ID_BAD.search(value):
+        return value
+    if not value:
+        return prefix + "0"
+    cleaned = _ID_BAD.sub("_", value)
+    digest = hashlib.sha1(value.encode()).hexdigest()[:8]
+    return f"{cleaned}_{digest}"
+
+
+def short_user(user: str) -> str:
+    """OpenAI caps ``user`` at 64 characters: hash longer values, stably."""
+    return user if len(user) <= 64 else hashlib.sha256(user.encode()).hexdigest()
