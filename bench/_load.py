@@ -52,7 +52,9 @@ def have_wrk() -> bool:
     return shutil.which("wrk") is not None
 
 
-def run_load(spec: LoadSpec, workdir: Path, tool: str, preexec: Callable[[], None] | None) -> LoadResult:
+def run_load(
+    spec: LoadSpec, workdir: Path, tool: str, preexec: Callable[[], None] | None
+) -> LoadResult:
     if tool == "wrk":
         return _run_wrk(spec, workdir, preexec)
     return _run_python(spec, workdir, preexec)
@@ -85,15 +87,29 @@ def _run_wrk(spec: LoadSpec, workdir: Path, preexec: Callable[[], None] | None) 
     script = workdir / f"post-{'stream' if spec.stream else 'plain'}.lua"
     script.write_text(_lua(spec))
     cmd = [
-        "wrk", "-t1", f"-c{spec.concurrency}", f"-d{max(1, round(spec.seconds))}s",
-        "--timeout", "10s", "-s", str(script), spec.url,
+        "wrk",
+        "-t1",
+        f"-c{spec.concurrency}",
+        f"-d{max(1, round(spec.seconds))}s",
+        "--timeout",
+        "10s",
+        "-s",
+        str(script),
+        spec.url,
     ]
     out = subprocess.run(
-        cmd, capture_output=True, text=True, timeout=spec.seconds + 30, preexec_fn=preexec, check=False
+        cmd,
+        capture_output=True,
+        text=True,
+        timeout=spec.seconds + 30,
+        preexec_fn=preexec,
+        check=False,
     )
     line = next((ln for ln in out.stdout.splitlines() if ln.startswith(_WRK_MARK)), None)
     if line is None:
-        raise RuntimeError(f"wrk failed ({out.returncode}): {out.stderr.strip() or out.stdout.strip()}")
+        raise RuntimeError(
+            f"wrk failed ({out.returncode}): {out.stderr.strip() or out.stdout.strip()}"
+        )
     d = orjson.loads(line[len(_WRK_MARK) :])
     return LoadResult(
         tool="wrk",
@@ -109,13 +125,29 @@ def _run_python(spec: LoadSpec, workdir: Path, preexec: Callable[[], None] | Non
     body_file = workdir / f"body-{'stream' if spec.stream else 'plain'}.json"
     body_file.write_bytes(spec.body)
     cmd = [
-        sys.executable, "-m", "bench.loadgen", "--url", spec.url, "--body-file", str(body_file),
-        "-c", str(spec.concurrency), "-n", str(spec.count), "-d", str(spec.seconds),
+        sys.executable,
+        "-m",
+        "bench.loadgen",
+        "--url",
+        spec.url,
+        "--body-file",
+        str(body_file),
+        "-c",
+        str(spec.concurrency),
+        "-n",
+        str(spec.count),
+        "-d",
+        str(spec.seconds),
     ]
     if spec.stream:
         cmd.append("--stream")
     out = subprocess.run(
-        cmd, capture_output=True, text=True, timeout=spec.seconds + 60, preexec_fn=preexec, check=False,
+        cmd,
+        capture_output=True,
+        text=True,
+        timeout=spec.seconds + 60,
+        preexec_fn=preexec,
+        check=False,
         cwd=Path(__file__).resolve().parent.parent,
     )
     if out.returncode != 0:

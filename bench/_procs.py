@@ -22,7 +22,16 @@ from pathlib import Path
 
 import psutil
 
-__all__ = ["CLIENT_CPU", "PINNING", "SERVER_CPU", "Service", "free_port", "pin_to"]
+__all__ = [
+    "CLIENT_CPU",
+    "PINNING",
+    "SERVER_CPU",
+    "PeakRSS",
+    "Service",
+    "free_port",
+    "pin_to",
+    "python_argv",
+]
 
 PROJECT = Path(__file__).resolve().parent.parent
 PINNING = (os.cpu_count() or 1) >= 2 and hasattr(os, "sched_setaffinity")
@@ -65,14 +74,20 @@ class Service:
         with open(self._log, "ab") as log:
             t0 = time.perf_counter()
             self._proc = subprocess.Popen(
-                self._argv, stdout=log, stderr=subprocess.STDOUT, cwd=PROJECT,
-                preexec_fn=pin_to(self.cpu), stdin=subprocess.DEVNULL,
+                self._argv,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=PROJECT,
+                preexec_fn=pin_to(self.cpu),
+                stdin=subprocess.DEVNULL,
             )
         self.ps = psutil.Process(self._proc.pid)
         deadline = t0 + health_timeout
         while time.perf_counter() < deadline:
             if self._proc.poll() is not None:
-                raise RuntimeError(f"{self.name} exited with {self._proc.returncode}; see {self._log}")
+                raise RuntimeError(
+                    f"{self.name} exited with {self._proc.returncode}; see {self._log}"
+                )
             if _healthy(self.port):
                 self.start_seconds = time.perf_counter() - t0
                 return self.start_seconds

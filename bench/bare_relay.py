@@ -73,7 +73,9 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     except ImportError:  # pragma: no cover
         pass
-    web.run_app(create_app(args.upstream), host=args.host, port=args.port, access_log=None, print=None)
+    web.run_app(
+        create_app(args.upstream), host=args.host, port=args.port, access_log=None, print=None
+    )
     return 0
 
 

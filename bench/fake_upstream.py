@@ -1,6 +1,6 @@
 """A fast fake upstream for the benchmark: OpenAI Chat Completions and Anthropic Messages.
 
-``python -m bench.fake_upstream --port P [--chunks 50] [--gap-ms 0]``
+``python -m bench.fake_upstream --port P [--chunks 50] [--pace-ms 1]``
 
 Built to never be the bottleneck: a bare ``asyncio.Protocol`` on uvloop with
 a tiny HTTP/1.1 parser (keep-alive, Content-Length bodies) and every answer
@@ -16,10 +16,14 @@ and ``include_usage`` are found by a byte search of the body.
   ``message_stop``), for the translated path.
 * ``GET /healthz``: 200.
 
-Stream pacing (``--gap-ms``): below 0 the whole stream goes out in one write;
-0 (the default) writes each event on its own and yields to the loop between
-events, so a relay that keeps up sees them arrive one by one; above 0 it
-sleeps that long between events, like a model producing tokens.
+Stream pacing. A stream is written one event per write, never as one blob.
+By default every active stream gets its next event on each turn of the
+event loop (as fast as the fake can go; a relay that falls behind then reads
+several events at once, as it would from a fast real upstream). A request
+whose model name contains ``-paced`` gets one event every ``--pace-ms``
+instead, like a model producing tokens, so each event reaches the relay on
+its own and the relay pays its per-event cost. Both pacers are one callback
+for all streams, not a task per stream.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 from collections.abc import Sequence
+from typing import cast
 
 import orjson
 
@@ -39,18 +44,32 @@ _TOKENS_IN = 42
 
 
 class Rendered:
-    """Every answer the fake gives, as wire bytes."""
+    """Every answer the fake gives, as wire bytes; a stream is its list of writes."""
 
-    __slots__ = ("openai_json", "openai_events", "openai_usage", "anthropic_json", "anthropic_events")
+    __slots__ = (
+        "openai_json",
+        "openai_stream",
+        "openai_stream_usage",
+        "anthropic_json",
+        "anthropic_stream",
+    )
 
     def __init__(self, chunks: int) -> None:
         words = [f"word{i} " for i in range(chunks)]
         text = "".join(words)
+        done = _sse(None, b"[DONE]")
         self.openai_json = _response(200, "application/json", _openai_message(text, chunks))
-        self.openai_events = _openai_events(words)
-        self.openai_usage = _sse(None, _openai_chunk_usage(chunks))
+        self.openai_stream = _writes([*_openai_events(words), done])
+        self.openai_stream_usage = _writes(
+            [*_openai_events(words), _sse(None, _openai_chunk_usage(chunks)), done]
+        )
         self.anthropic_json = _response(200, "application/json", _anthropic_message(text, chunks))
-        self.anthropic_events = _anthropic_events(words)
+        self.anthropic_stream = _writes(_anthropic_events(words))
+
+
+def _writes(events: list[bytes]) -> list[bytes]:
+    """The status line and headers go with the first event, the last HTTP chunk with the last."""
+    return [_SSE_HEAD + events[0], *events[1:-1], events[-1] + _LAST_CHUNK]
 
 
 def render(chunks: int) -> Rendered:
@@ -67,10 +86,10 @@ _SSE_HEAD = (
 )
 _LAST_CHUNK = b"0\r\n\r\n"
 _HEALTH = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok"
-_NOT_FOUND = b"HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
-_NO_CHUNKED = (
-    b"HTTP/1.1 411 Length Required\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+_NOT_FOUND = (
+    b"HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
 )
+_NO_CHUNKED = b"HTTP/1.1 411 Length Required\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
 
 
 def _response(status: int, content_type: str, body: bytes) -> bytes:
@@ -139,7 +158,9 @@ def _openai_chunk_usage(out: int) -> dict[str, object]:
 
 
 def _openai_events(words: Sequence[str]) -> list[bytes]:
-    events = [_sse(None, _openai_chunk({"role": "assistant", "content": "", "refusal": None}, None))]
+    events = [
+        _sse(None, _openai_chunk({"role": "assistant", "content": "", "refusal": None}, None))
+    ]
     events += [_sse(None, _openai_chunk({"content": w}, None)) for w in words]
     events.append(_sse(None, _openai_chunk({}, "stop")))
     return events
@@ -176,18 +197,32 @@ def _anthropic_events(words: Sequence[str]) -> list[bytes]:
     }
     events = [
         _sse("message_start", start),
-        _sse("content_block_start", {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
+        _sse(
+            "content_block_start",
+            {
+                "type": "content_block_start",
+                "index": 0,
+                "content_block": {"type": "text", "text": ""},
+            },
+        ),
         _sse("ping", {"type": "ping"}),
     ]
     events += [
-        _sse("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": w}})
+        _sse(
+            "content_block_delta",
+            {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": w}},
+        )
         for w in words
     ]
     events += [
         _sse("content_block_stop", {"type": "content_block_stop", "index": 0}),
         _sse(
             "message_delta",
-            {"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": None}, "usage": {"output_tokens": len(words)}},
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                "usage": {"output_tokens": len(words)},
+            },
         ),
         _sse("message_stop", {"type": "message_stop"}),
     ]
@@ -197,39 +232,89 @@ def _anthropic_events(words: Sequence[str]) -> list[bytes]:
 # -- the server ------------------------------------------------------------------
 
 
+class _Pacer:
+    """Advances every active stream by one event per tick (one callback for all)."""
+
+    def __init__(self, interval: float) -> None:
+        self._interval = interval
+        self._active: list[list[object]] = []  # [conn, events, next index]
+        self._scheduled = False
+
+    def add(self, conn: _Conn, events: list[bytes]) -> None:
+        self._active.append([conn, events, 0])
+        if not self._scheduled:
+            self._schedule()
+
+    def _schedule(self) -> None:
+        self._scheduled = True
+        loop = asyncio.get_running_loop()
+        if self._interval > 0:
+            loop.call_later(self._interval, self._tick)
+        else:
+            loop.call_soon(self._tick)
+
+    def _tick(self) -> None:
+        self._scheduled = False
+        keep: list[list[object]] = []
+        done: list[_Conn] = []
+        for entry in self._active:
+            conn = cast(_Conn, entry[0])
+            events = cast(list[bytes], entry[1])
+            i = cast(int, entry[2])
+            t = conn.transport
+            if t is None or t.is_closing():
+                continue
+            t.write(events[i])
+            if i + 1 < len(events):
+                entry[2] = i + 1
+                keep.append(entry)
+            else:
+                done.append(conn)
+        self._active = keep
+        for conn in done:
+            conn.stream_done()
+        if self._active and not self._scheduled:
+            self._schedule()
+
+
 class _Conn(asyncio.Protocol):
     """One keep-alive connection; requests are answered in order."""
 
-    def __init__(self, answers: Rendered, gap: float, tasks: set[asyncio.Task[None]]) -> None:
+    def __init__(self, answers: Rendered, fast: _Pacer, paced: _Pacer) -> None:
         self._answers = answers
-        self._gap = gap
-        self._tasks = tasks
-        self._transport: asyncio.Transport | None = None
+        self._fast = fast
+        self._paced = paced
+        self.transport: asyncio.Transport | None = None
         self._buf = b""
         self._busy = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
+        # uvloop's transports are not asyncio.Transport subclasses, but quack like one.
+        self.transport = cast(asyncio.Transport, transport)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._transport = None
+        self.transport = None
 
     def data_received(self, data: bytes) -> None:
         self._buf = self._buf + data if self._buf else data
         if not self._busy:
             self._drain()
 
+    def stream_done(self) -> None:
+        self._busy = False
+        if self._buf:
+            self._drain()
+
     def _drain(self) -> None:
         buf = self._buf
-        while not self._busy and self._transport is not None:
+        while not self._busy and self.transport is not None:
             end = buf.find(b"\r\n\r\n")
             if end < 0:
                 break
             head = buf[:end].lower()
             if b"transfer-encoding: chunked" in head:
-                self._transport.write(_NO_CHUNKED)
-                self._transport.close()
+                self.transport.write(_NO_CHUNKED)
+                self.transport.close()
                 buf = b""
                 break
             total = end + 4 + _content_length(head)
@@ -240,7 +325,7 @@ class _Conn(asyncio.Protocol):
         self._buf = buf
 
     def _answer(self, head: bytes, body: bytes) -> None:
-        t = self._transport
+        t = self.transport
         assert t is not None
         line = head[: head.find(b"\r\n")] if b"\r\n" in head else head
         method, _, rest = line.partition(b" ")
@@ -251,43 +336,22 @@ class _Conn(asyncio.Protocol):
             if not stream:
                 t.write(a.openai_json)
                 return
-            tail = [a.openai_usage] if b"include_usage" in body else []
-            self._stream(a.openai_events + tail + [_sse(None, b"[DONE]")])
+            self._stream(
+                body, a.openai_stream_usage if b"include_usage" in body else a.openai_stream
+            )
         elif method == b"post" and path.endswith(b"/messages"):
             if not stream:
                 t.write(a.anthropic_json)
                 return
-            self._stream(a.anthropic_events)
+            self._stream(body, a.anthropic_stream)
         elif path == b"/healthz":
             t.write(_HEALTH)
         else:
             t.write(_NOT_FOUND)
 
-    def _stream(self, events: list[bytes]) -> None:
-        t = self._transport
-        assert t is not None
-        if self._gap < 0:
-            t.write(b"".join([_SSE_HEAD, *events, _LAST_CHUNK]))
-            return
+    def _stream(self, body: bytes, events: list[bytes]) -> None:
         self._busy = True
-        task = asyncio.get_running_loop().create_task(self._paced(events))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _paced(self, events: list[bytes]) -> None:
-        t = self._transport
-        if t is None:
-            return
-        t.write(_SSE_HEAD + events[0])
-        for ev in events[1:]:
-            await asyncio.sleep(self._gap)
-            if t.is_closing():
-                return
-            t.write(ev)
-        t.write(_LAST_CHUNK)
-        self._busy = False
-        if self._buf:
-            self._drain()
+        (self._paced if b"-paced" in body else self._fast).add(self, events)
 
 
 def _content_length(head: bytes) -> int:
@@ -299,12 +363,11 @@ def _content_length(head: bytes) -> int:
     return int(head[start : end if end >= 0 else len(head)])
 
 
-async def serve(host: str, port: int, chunks: int, gap_ms: float) -> None:
+async def serve(host: str, port: int, chunks: int, pace_ms: float) -> None:
     answers = render(chunks)
-    gap = gap_ms / 1000 if gap_ms > 0 else (0.0 if gap_ms == 0 else -1.0)
-    tasks: set[asyncio.Task[None]] = set()
+    fast, paced = _Pacer(0.0), _Pacer(max(pace_ms, 0.0) / 1000)
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(lambda: _Conn(answers, gap, tasks), host, port, backlog=1024)
+    server = await loop.create_server(lambda: _Conn(answers, fast, paced), host, port, backlog=1024)
     async with server:
         await server.serve_forever()
 
@@ -314,16 +377,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--chunks", type=int, default=50, help="content events per stream")
-    p.add_argument("--gap-ms", type=float, default=0.0, help="<0 burst, 0 yield, >0 sleep")
+    p.add_argument("--pace-ms", type=float, default=1.0, help="event interval of '-paced' models")
     args = p.parse_args(argv)
     try:
         import uvloop
 
-        runner = uvloop.run
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     except ImportError:  # pragma: no cover
-        runner = asyncio.run
+        pass
     try:
-        runner(serve(args.host, args.port, args.chunks, args.gap_ms))
+        asyncio.run(serve(args.host, args.port, args.chunks, args.pace_ms))
     except KeyboardInterrupt:
         pass
     return 0

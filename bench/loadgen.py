@@ -43,8 +43,12 @@ class LoadStats:
         del out["latencies_us"], out["ttfb_us"]
         out["statuses"] = {str(k): v for k, v in self.statuses.items()}
         out.update(
-            p50_us=_pct(lat, 50), p90_us=_pct(lat, 90), p99_us=_pct(lat, 99), max_us=lat[-1] if lat else 0,
-            ttfb_p50_us=_pct(ttfb, 50), ttfb_p99_us=_pct(ttfb, 99),
+            p50_us=_pct(lat, 50),
+            p90_us=_pct(lat, 90),
+            p99_us=_pct(lat, 99),
+            max_us=lat[-1] if lat else 0,
+            ttfb_p50_us=_pct(ttfb, 50),
+            ttfb_p99_us=_pct(ttfb, 99),
         )
         return out
 
@@ -56,7 +60,9 @@ def _pct(values: list[int], p: float) -> int:
     return values[k]
 
 
-async def _one(session: aiohttp.ClientSession, url: str, body: bytes, stream: bool, stats: LoadStats) -> None:
+async def _one(
+    session: aiohttp.ClientSession, url: str, body: bytes, stream: bool, stats: LoadStats
+) -> None:
     t0 = time.perf_counter()
     ok = False
     async with session.post(url, data=body, headers={"Content-Type": "application/json"}) as r:
@@ -79,7 +85,9 @@ async def _one(session: aiohttp.ClientSession, url: str, body: bytes, stream: bo
         stats.bad += 1
 
 
-async def run(url: str, body: bytes, concurrency: int, count: int, seconds: float, stream: bool) -> LoadStats:
+async def run(
+    url: str, body: bytes, concurrency: int, count: int, seconds: float, stream: bool
+) -> LoadStats:
     stats = LoadStats()
     started = 0
     deadline = time.perf_counter() + seconds
@@ -117,10 +125,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         import uvloop
 
-        runner = uvloop.run
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     except ImportError:  # pragma: no cover
-        runner = asyncio.run
-    stats = runner(run(args.url, body, args.concurrency, args.count, args.seconds, args.stream))
+        pass
+    stats = asyncio.run(
+        run(args.url, body, args.concurrency, args.count, args.seconds, args.stream)
+    )
     sys.stdout.write(orjson.dumps(stats.summary()).decode() + "\n")
     return 0
 

@@ -31,7 +31,7 @@ def export_signature(signature: str, source: ir.Format | None, target: ir.Format
 def import_signature(raw: str, native: ir.Format) -> tuple[str, ir.Format]:
     head, sep, rest = raw.partition(":")
     if sep and head in _FORMATS:
-        return rest, head  # type: ignore[return-value]
+        return rest, head
     return raw, native
 
 
@@ -151,7 +151,9 @@ def normalize_turns(
             calls = {p.id: p.name for p in msg.content if isinstance(p, ir.ToolCall)}
             pending.update(calls)
             answered_from = -1
-            parts = tuple(p for p in msg.content if not isinstance(p, ir.ToolResult))
+            parts: tuple[ir.Part, ...] = tuple(
+                p for p in msg.content if not isinstance(p, ir.ToolResult)
+            )
         else:
             results: list[ir.Part] = []
             rest: list[ir.Part] = []
@@ -198,3 +200,71 @@ def json_mode_instruction(fmt: ir.ResponseFormat) -> str:
     if fmt.schema is not None:
         return "Respond only with a JSON value matching this JSON Schema:\n" + dumps(fmt.schema)
     return "Respond only with a valid JSON object."
+
+
+# --------------------------------------------------------------------------- error kinds
+#
+# StreamError.kind is one of: api_error, overloaded, rate_limit, invalid_request,
+# authentication, permission, not_found, timeout, request_too_large.
+
+ANTHROPIC_ERROR_TYPES = {
+    "api_error": "api_error",
+    "overloaded": "overloaded_error",
+    "rate_limit": "rate_limit_error",
+    "invalid_request": "invalid_request_error",
+    "authentication": "authentication_error",
+    "permission": "permission_error",
+    "not_found": "not_found_error",
+    "timeout": "timeout_error",
+    "request_too_large": "request_too_large",
+}
+
+GEMINI_STATUS = {
+    "api_error": (500, "INTERNAL"),
+    "overloaded": (503, "UNAVAILABLE"),
+    "rate_limit": (429, "RESOURCE_EXHAUSTED"),
+    "invalid_request": (400, "INVALID_ARGUMENT"),
+    "authentication": (401, "UNAUTHENTICATED"),
+    "permission": (403, "PERMISSION_DENIED"),
+    "not_found": (404, "NOT_FOUND"),
+    "timeout": (504, "DEADLINE_EXCEEDED"),
+    "request_too_large": (413, "INVALID_ARGUMENT"),
+}
+
+OPENAI_ERROR_TYPES = {
+    "api_error": "server_error",
+    "overloaded": "server_error",
+    "rate_limit": "rate_limit_exceeded",
+    "invalid_request": "invalid_request_error",
+    "authentication": "authentication_error",
+    "permission": "permission_error",
+    "not_found": "not_found_error",
+    "timeout": "timeout",
+    "request_too_large": "invalid_request_error",
+}
+
+
+def kind_from_anthropic(error_type: str) -> str:
+    for kind, wire in ANTHROPIC_ERROR_TYPES.items():
+        if wire == error_type:
+            return kind
+    return "api_error"
+
+
+def kind_from_gemini(status: str, code: int) -> str:
+    for kind, (_, wire_status) in GEMINI_STATUS.items():
+        if wire_status == status:
+            return kind
+    for kind, (wire_code, _) in GEMINI_STATUS.items():
+        if wire_code == code:
+            return kind
+    return "api_error"
+
+
+def kind_from_openai(error_type: str) -> str:
+    if "rate_limit" in error_type or error_type == "insufficient_quota":
+        return "rate_limit"
+    for kind, wire in OPENAI_ERROR_TYPES.items():
+        if wire == error_type and kind != "overloaded":
+            return kind
+    return "api_error"

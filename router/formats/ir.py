@@ -168,7 +168,9 @@ class Tool:
     """A function tool. ``parameters`` is a JSON Schema object (read-only).
 
     ``namespace`` is set for tools that came from a Responses ``namespace``
-    group; ``name`` is then the flattened ``<namespace>__<name>``.
+    group; ``name`` is then the flattened ``<namespace>__<name>``. A Responses
+    ``custom`` (free-form input) tool has ``kind="custom"`` and is described to
+    other formats as a function taking one string argument, ``input``.
     """
 
     name: str
@@ -176,6 +178,7 @@ class Tool:
     parameters: JSONObject = field(default_factory=dict)
     strict: bool | None = None
     namespace: str | None = None
+    kind: Literal["function", "custom"] = "function"
 
 
 @dataclass(frozen=True, slots=True)

@@ -62,13 +62,14 @@ def _blocks(message: dict[str, Any]) -> list[Any]:
 
 
 def _ids(message: Any, block_type: str, key: str) -> list[str]:
-    if not isinstance(message, dict):
-        return []
-    return [
-        b.get(key)
-        for b in _blocks(message)
-        if isinstance(b, dict) and b.get("type") == block_type and isinstance(b.get(key), str)
-    ]
+    found: list[str] = []
+    if isinstance(message, dict):
+        for block in _blocks(message):
+            if isinstance(block, dict) and block.get("type") == block_type:
+                value = block.get(key)
+                if isinstance(value, str):
+                    found.append(value)
+    return found
 
 
 def check_messages_request(body: Any, *, count_tokens: bool = False) -> str | None:
@@ -250,7 +251,7 @@ def _check_thinking(body: dict[str, Any], count_tokens: bool) -> str | None:
     if thinking["type"] != "enabled":
         return None
     budget = thinking.get("budget_tokens")
-    if not _is_int(budget):
+    if not isinstance(budget, int) or isinstance(budget, bool):
         return "thinking.enabled.budget_tokens: Field required"
     if budget < 1024:
         return "thinking.enabled.budget_tokens: Input should be greater than or equal to 1024"

@@ -26,14 +26,12 @@ import orjson
 from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from ._behaviours import Behaviour, Delay, Fail, Hang, Reply, ResetAfter
+from ._behaviours import Behaviour, Delay, Fail, FailAfter, Hang, Reply, ResetAfter
 
 __all__ = ["Call", "FakeServer", "Recorded", "request_json", "unused_port", "usage_of"]
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 ErrorRenderer = Callable[[int, str | None, float | None, str | None], web.Response]
-
-_RECORD_KEY = "fake_recorded"
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +57,9 @@ class Call:
     rid: str
     created: int
     api: str = ""
+
+
+_RECORD_KEY = web.RequestKey("fake_recorded", Recorded)
 
 
 def unused_port() -> int:
@@ -112,6 +113,8 @@ class FakeServer(abc.ABC):
         self.models: tuple[str, ...] | None = tuple(models) if models is not None else None
         self.default: Behaviour = default if default is not None else Reply(text="Hello from fake")
         self.requests: list[Recorded] = []
+        #: Off for long benchmarks, where keeping every body would leak.
+        self.record_requests = True
         self.port = port
         self.host = "127.0.0.1"
         self._queue: deque[Behaviour] = deque()
@@ -134,6 +137,7 @@ class FakeServer(abc.ABC):
         self._closing = asyncio.Event()
         app = web.Application(middlewares=[self._middleware], client_max_size=64 * 1024 * 1024)
         app.add_routes(self.routes())
+        app.on_response_prepare.append(self._set_server_header)
         # handler_cancellation: a client that goes away cancels its Hang /
         # Delay, as a real server stops work for a vanished client.
         runner = web.AppRunner(
@@ -189,12 +193,21 @@ class FakeServer(abc.ABC):
     def render_stream(self, reply: Reply, call: Call) -> list[bytes]:
         """A streaming success body, one fully framed event per item."""
 
+    @abc.abstractmethod
+    def stream_error(self, status: int, message: str | None, call: Call, sent: int) -> bytes:
+        """The provider's in-stream error event, after ``sent`` events."""
+
     def response_headers(self, call: Call) -> dict[str, str]:
         """Extra headers on every model answer (request ids and the like)."""
         return {}
 
+    #: ``Server`` header the real service sends (aiohttp's own would leak).
+    server_header = "cloudflare"
     json_content_type = "application/json"
-    stream_content_type = "text/event-stream; charset=utf-8"
+
+    def stream_content_type(self, call: Call) -> str:
+        """Content-Type of a streamed answer."""
+        return "text/event-stream; charset=utf-8"
 
     # -- helpers for providers -------------------------------------------
 
@@ -215,7 +228,9 @@ class FakeServer(abc.ABC):
         )
 
     @staticmethod
-    def json(body: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> web.Response:
+    def json(
+        body: Any, status: int = 200, headers: Mapping[str, str] | None = None
+    ) -> web.Response:
         """A JSON response rendered with orjson."""
         return web.Response(
             body=orjson.dumps(body),
@@ -239,7 +254,14 @@ class FakeServer(abc.ABC):
             behaviour = behaviour.then if behaviour.then is not None else self.default
         if isinstance(behaviour, Fail):
             render = errors or self.error_response
-            return render(behaviour.status, behaviour.message, behaviour.retry_after, behaviour.kind)
+            return render(
+                behaviour.status, behaviour.message, behaviour.retry_after, behaviour.kind
+            )
+        if isinstance(behaviour, FailAfter):
+            if not call.stream:
+                render = errors or self.error_response
+                return render(behaviour.status, behaviour.message, None, None)
+            return await self._fail_after(request, call, behaviour)
         if isinstance(behaviour, Hang):
             assert self._closing is not None
             await self._closing.wait()
@@ -249,11 +271,11 @@ class FakeServer(abc.ABC):
             return await self._reset(request, call, reply, behaviour.chunks)
         if call.stream:
             return await self._stream(request, call, behaviour)
-        return web.Response(
-            body=self.render_json(behaviour, call),
-            headers=self.response_headers(call),
-            content_type=self.json_content_type,
+        resp = web.Response(
+            body=self.render_json(behaviour, call), headers=self.response_headers(call)
         )
+        resp.headers["Content-Type"] = self.json_content_type
+        return resp
 
     # -- internals --------------------------------------------------------
 
@@ -269,9 +291,7 @@ class FakeServer(abc.ABC):
 
     async def _prepare_stream(self, request: web.Request, call: Call) -> web.StreamResponse:
         resp = web.StreamResponse(status=200, headers=self.response_headers(call))
-        resp.content_type = self.stream_content_type.split(";")[0]
-        resp.headers["Content-Type"] = self.stream_content_type
-        resp.headers.setdefault("Cache-Control", "no-cache")
+        resp.headers["Content-Type"] = self.stream_content_type(call)
         await resp.prepare(request)
         return resp
 
@@ -290,6 +310,17 @@ class FakeServer(abc.ABC):
         await resp.write_eof()
         return resp
 
+    async def _fail_after(
+        self, request: web.Request, call: Call, behaviour: FailAfter
+    ) -> web.StreamResponse:
+        frames = self.render_stream(behaviour.reply or self._default_reply(), call)
+        resp = await self._prepare_stream(request, call)
+        head = frames[: max(0, behaviour.chunks)]
+        error = self.stream_error(behaviour.status, behaviour.message, call, len(head))
+        await resp.write(b"".join(head) + error)
+        await resp.write_eof()
+        return resp
+
     async def _reset(
         self, request: web.Request, call: Call, reply: Reply, chunks: int
     ) -> web.StreamResponse:
@@ -300,12 +331,15 @@ class FakeServer(abc.ABC):
         else:
             body = self.render_json(reply, call)
             resp = web.StreamResponse(status=200, headers=self.response_headers(call))
-            resp.content_type = self.json_content_type
+            resp.headers["Content-Type"] = self.json_content_type
             resp.content_length = len(body)
             await resp.prepare(request)
             await resp.write(body[: len(body) // 2])
         await _flush(request)
         return _abort(request, resp)
+
+    async def _set_server_header(self, request: web.Request, resp: web.StreamResponse) -> None:
+        resp.headers["Server"] = self.server_header
 
     @web.middleware
     async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -316,7 +350,8 @@ class FakeServer(abc.ABC):
                 parsed = orjson.loads(body)
         headers = CIMultiDictProxy(CIMultiDict(request.headers))
         rec = Recorded(request.method, request.path, dict(request.query), headers, body, parsed)
-        self.requests.append(rec)
+        if self.record_requests:
+            self.requests.append(rec)
         request[_RECORD_KEY] = rec
         try:
             return await handler(request)

@@ -17,6 +17,7 @@ __all__ = [
     "Behaviour",
     "Delay",
     "Fail",
+    "FailAfter",
     "Hang",
     "Reply",
     "ResetAfter",
@@ -96,6 +97,21 @@ class ResetAfter:
 
 
 @dataclass(frozen=True, slots=True)
+class FailAfter:
+    """Stream ``chunks`` events, then the provider's own in-stream error
+    event (Anthropic ``event: error``, OpenAI ``data: {"error": ...}``,
+    Responses ``response.failed``, Gemini ``data: {"error": ...}``) and a
+    clean end: how a real upstream fails after it has sent 200. A
+    non-stream request gets the plain :class:`Fail` answer instead.
+    """
+
+    chunks: int = 1
+    status: int = 529
+    message: str | None = None
+    reply: Reply | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Delay:
     """Wait ``seconds`` (cut short when the fake closes), then behave as
     ``then`` (``None``: the fake's default)."""
@@ -104,7 +120,7 @@ class Delay:
     then: Behaviour | None = None
 
 
-Behaviour = Reply | Fail | Hang | ResetAfter | Delay
+Behaviour = Reply | Fail | FailAfter | Hang | ResetAfter | Delay
 
 _WORDS = re.compile(r"\s*\S+\s*|\s+")
 

@@ -53,6 +53,11 @@ def check_chat(body: Any) -> Problem | None:
         return Problem("Invalid type for body: expected an object.", None, "invalid_type")
     if not body.get("model"):
         return Problem("you must provide a model parameter")
+    if body.get("stream_options") is not None and body.get("stream") is not True:
+        return Problem(
+            "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
+            "stream_options",
+        )
     if "messages" not in body:
         return _missing("messages")
     messages = body["messages"]
@@ -186,7 +191,9 @@ def _check_response_pairs(items: list[dict[str, Any]]) -> Problem | None:
     for item in items:
         kind = item.get("type")
         call_id = item.get("call_id")
-        if kind in ("function_call", "custom_tool_call") and isinstance(call_id, str):
+        if not isinstance(call_id, str):
+            continue
+        if kind in ("function_call", "custom_tool_call"):
             calls[call_id] = kind
         elif kind in _OUTPUT_OF:
             if calls.get(call_id) != _OUTPUT_OF[kind]:

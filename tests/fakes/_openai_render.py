@@ -19,7 +19,7 @@ from . import _sse
 from ._base import Call, usage_of
 from ._behaviours import Reply, split_text
 
-__all__ = ["chat_json", "chat_stream", "responses_json", "responses_stream"]
+__all__ = ["chat_json", "chat_stream", "responses_failed", "responses_json", "responses_stream"]
 
 _CHAT_FINISH = {
     "end_turn": "stop",
@@ -72,7 +72,11 @@ def chat_json(reply: Reply, call: Call, reasoning_field: str | None) -> bytes:
         message[reasoning_field] = reply.thinking
     if reply.tool_calls:
         message["tool_calls"] = [
-            {"id": t.id, "type": "function", "function": {"name": t.name, "arguments": _args(t.arguments)}}
+            {
+                "id": t.id,
+                "type": "function",
+                "function": {"name": t.name, "arguments": _args(t.arguments)},
+            }
             for t in reply.tool_calls
         ]
     return orjson.dumps(
@@ -108,7 +112,10 @@ def chat_stream(reply: Reply, call: Call, reasoning_field: str | None) -> list[b
     frames: list[bytes] = []
 
     def chunk(delta: dict[str, Any], finish: str | None = None) -> None:
-        payload = {**base, "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]}
+        payload = {
+            **base,
+            "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
+        }
         if include_usage:
             payload["usage"] = None
         if obfuscate:
@@ -188,7 +195,9 @@ def _output(reply: Reply, call: Call) -> list[dict[str, Any]]:
                 "id": "msg_" + call.rid,
                 "type": "message",
                 "status": "completed",
-                "content": [{"type": "output_text", "annotations": [], "logprobs": [], "text": reply.text}],
+                "content": [
+                    {"type": "output_text", "annotations": [], "logprobs": [], "text": reply.text}
+                ],
                 "role": "assistant",
             }
         )
@@ -206,11 +215,15 @@ def _output(reply: Reply, call: Call) -> list[dict[str, Any]]:
     return items
 
 
-def _response(reply: Reply, call: Call, status: str, output: list[Any], done: bool) -> dict[str, Any]:
+def _response(
+    reply: Reply, call: Call, status: str, output: list[Any], done: bool
+) -> dict[str, Any]:
     body = call.body
     final_status, incomplete = _status(reply) if done else ("in_progress", None)
     tokens_in, tokens_out = usage_of(reply, call)
-    reasoning = body.get("reasoning") if isinstance(body.get("reasoning"), dict) else {}
+    reasoning = body.get("reasoning")
+    if not isinstance(reasoning, dict):
+        reasoning = {}
     return {
         "id": "resp_" + call.rid,
         "object": "response",
@@ -228,7 +241,10 @@ def _response(reply: Reply, call: Call, status: str, output: list[Any], done: bo
         "parallel_tool_calls": body.get("parallel_tool_calls", True),
         "previous_response_id": body.get("previous_response_id"),
         "prompt_cache_key": body.get("prompt_cache_key"),
-        "reasoning": {"effort": reasoning.get("effort", "medium"), "summary": reasoning.get("summary")},
+        "reasoning": {
+            "effort": reasoning.get("effort", "medium"),
+            "summary": reasoning.get("summary"),
+        },
         "safety_identifier": None,
         "service_tier": "default",
         "store": body.get("store", True),
@@ -275,32 +291,74 @@ def responses_stream(reply: Reply, call: Call) -> list[bytes]:
         if item["type"] == "reasoning":
             emit("response.output_item.added", output_index=index, item={**item, "summary": []})
             for s, part in enumerate(item["summary"]):
-                emit("response.reasoning_summary_part.added", **ids, summary_index=s,
-                     part={"type": "summary_text", "text": ""})
+                emit(
+                    "response.reasoning_summary_part.added",
+                    **ids,
+                    summary_index=s,
+                    part={"type": "summary_text", "text": ""},
+                )
                 for piece in split_text(part["text"], reply.chunks):
-                    emit("response.reasoning_summary_text.delta", **ids, summary_index=s,
-                         delta=piece, obfuscation=call.rid[:6])
-                emit("response.reasoning_summary_text.done", **ids, summary_index=s, text=part["text"])
+                    emit(
+                        "response.reasoning_summary_text.delta",
+                        **ids,
+                        summary_index=s,
+                        delta=piece,
+                        obfuscation=call.rid[:6],
+                    )
+                emit(
+                    "response.reasoning_summary_text.done",
+                    **ids,
+                    summary_index=s,
+                    text=part["text"],
+                )
                 emit("response.reasoning_summary_part.done", **ids, summary_index=s, part=part)
         elif item["type"] == "message":
-            emit("response.output_item.added", output_index=index,
-                 item={**item, "status": "in_progress", "content": []})
+            emit(
+                "response.output_item.added",
+                output_index=index,
+                item={**item, "status": "in_progress", "content": []},
+            )
             part = item["content"][0]
             emit("response.content_part.added", **ids, content_index=0, part={**part, "text": ""})
             for piece in split_text(part["text"], reply.chunks):
-                emit("response.output_text.delta", **ids, content_index=0, delta=piece,
-                     logprobs=[], obfuscation=call.rid[:6])
-            emit("response.output_text.done", **ids, content_index=0, text=part["text"], logprobs=[])
+                emit(
+                    "response.output_text.delta",
+                    **ids,
+                    content_index=0,
+                    delta=piece,
+                    logprobs=[],
+                    obfuscation=call.rid[:6],
+                )
+            emit(
+                "response.output_text.done", **ids, content_index=0, text=part["text"], logprobs=[]
+            )
             emit("response.content_part.done", **ids, content_index=0, part=part)
         else:
-            emit("response.output_item.added", output_index=index,
-                 item={**item, "status": "in_progress", "arguments": ""})
+            emit(
+                "response.output_item.added",
+                output_index=index,
+                item={**item, "status": "in_progress", "arguments": ""},
+            )
             for piece in _pieces(item["arguments"]):
-                emit("response.function_call_arguments.delta", **ids, delta=piece,
-                     obfuscation=call.rid[:6])
+                emit(
+                    "response.function_call_arguments.delta",
+                    **ids,
+                    delta=piece,
+                    obfuscation=call.rid[:6],
+                )
             emit("response.function_call_arguments.done", **ids, arguments=item["arguments"])
         emit("response.output_item.done", output_index=index, item=item)
     final = _response(reply, call, "completed", output, True)
-    emit("response.completed" if final["status"] == "completed" else "response.incomplete",
-         response=final)
+    emit(
+        "response.completed" if final["status"] == "completed" else "response.incomplete",
+        response=final,
+    )
     return frames
+
+
+def responses_failed(call: Call, code: str, message: str, sequence: int) -> bytes:
+    """The ``response.failed`` event ending a stream that broke upstream."""
+    response = _response(Reply(), call, "failed", [], False)
+    response["error"] = {"code": code, "message": message}
+    event = {"type": "response.failed", "sequence_number": sequence, "response": response}
+    return _sse.event("response.failed", event)

@@ -123,6 +123,14 @@ class FakeAnthropic(FakeServer):
             headers["anthropic-ratelimit-requests-remaining"] = "0"
         return self.json(body, status, headers)
 
+    def stream_error(self, status: int, message: str | None, call: Call, sent: int) -> bytes:
+        error = {
+            "type": _ERROR_TYPES.get(status, "api_error"),
+            "message": message or _ERROR_MESSAGES.get(status, "Internal server error"),
+        }
+        payload = {"type": "error", "error": error, "request_id": "req_011C" + call.rid[:20]}
+        return _sse.event("error", payload)
+
     def not_found(self, request: web.Request) -> web.Response:
         return self.error_response(404, "Not Found", None, None)
 
@@ -239,6 +247,7 @@ class FakeAnthropic(FakeServer):
             "anthropic-ratelimit-requests-limit": "4000",
             "anthropic-ratelimit-requests-remaining": "3999",
             "x-robots-tag": "none",
+            **({"Cache-Control": "no-cache"} if call.stream else {}),
         }
 
     def _shows_thinking(self, reply: Reply, call: Call) -> str | None:
@@ -271,11 +280,18 @@ class FakeAnthropic(FakeServer):
             blocks.append({"type": "text", "text": reply.text})
         for tool in reply.tool_calls:
             blocks.append(
-                {"type": "tool_use", "id": tool.id, "name": tool.name, "input": dict(tool.arguments)}
+                {
+                    "type": "tool_use",
+                    "id": tool.id,
+                    "name": tool.name,
+                    "input": dict(tool.arguments),
+                }
             )
         return blocks
 
-    def _message(self, reply: Reply, call: Call, content: list[Any], stop: str | None, out: int) -> dict[str, Any]:
+    def _message(
+        self, reply: Reply, call: Call, content: list[Any], stop: str | None, out: int
+    ) -> dict[str, Any]:
         in_tokens = usage_of(reply, call)[0]
         return {
             "model": reply.model or call.model,
@@ -297,7 +313,9 @@ class FakeAnthropic(FakeServer):
 
     def render_json(self, reply: Reply, call: Call) -> bytes:
         out = usage_of(reply, call)[1]
-        return orjson.dumps(self._message(reply, call, self._blocks(reply, call), self._stop(reply), out))
+        return orjson.dumps(
+            self._message(reply, call, self._blocks(reply, call), self._stop(reply), out)
+        )
 
     def render_stream(self, reply: Reply, call: Call) -> list[bytes]:
         in_tokens, out_tokens = usage_of(reply, call)
@@ -332,12 +350,18 @@ class FakeAnthropic(FakeServer):
                     for i in range(0, len(raw), 16)
                 ]
             frames.append(
-                ev("content_block_start", {"type": "content_block_start", "index": index, "content_block": start})
+                ev(
+                    "content_block_start",
+                    {"type": "content_block_start", "index": index, "content_block": start},
+                )
             )
             if index == 0:
                 frames.append(ev("ping", {"type": "ping"}))
             frames += [
-                ev("content_block_delta", {"type": "content_block_delta", "index": index, "delta": d})
+                ev(
+                    "content_block_delta",
+                    {"type": "content_block_delta", "index": index, "delta": d},
+                )
                 for d in deltas
             ]
             frames.append(ev("content_block_stop", {"type": "content_block_stop", "index": index}))

@@ -23,6 +23,7 @@ from typing import Any
 from aiohttp import web
 
 from . import _openai_render as render
+from . import _sse
 from ._base import Call, FakeServer, request_json
 from ._behaviours import Behaviour, Reply
 from ._openai_checks import Problem, check_chat, check_codex, check_responses
@@ -52,7 +53,11 @@ _ERRORS: dict[int, tuple[str, str | None, str]] = {
         "unsupported_country_region_territory",
         "Country, region, or territory not supported",
     ),
-    404: ("invalid_request_error", "model_not_found", "The model does not exist or you do not have access to it."),
+    404: (
+        "invalid_request_error",
+        "model_not_found",
+        "The model does not exist or you do not have access to it.",
+    ),
     429: (
         "requests",
         "rate_limit_exceeded",
@@ -60,9 +65,20 @@ _ERRORS: dict[int, tuple[str, str | None, str]] = {
         " Limit 500, Used 500, Requested 1. Please try again in 120ms. Visit"
         " https://platform.openai.com/account/rate-limits to learn more.",
     ),
-    500: ("server_error", None, "The server had an error while processing your request. Sorry about that!"),
+    500: (
+        "server_error",
+        None,
+        "The server had an error while processing your request. Sorry about that!",
+    ),
     502: ("server_error", None, "Bad gateway."),
     503: ("server_error", None, "The engine is currently overloaded, please try again later."),
+}
+# Usage windows the ChatGPT backend reports on every Codex answer.
+_CODEX_HEADERS = {
+    "x-codex-primary-used-percent": "12",
+    "x-codex-primary-window-minutes": "300",
+    "x-codex-secondary-used-percent": "3",
+    "x-codex-secondary-window-minutes": "10080",
 }
 _QUOTA = (
     "You exceeded your current quota, please check your plan and billing details. For more"
@@ -123,10 +139,17 @@ class FakeOpenAI(FakeServer):
             "openai-version": "2020-10-01",
             "x-ratelimit-limit-requests": "500",
             "x-ratelimit-remaining-requests": "499",
+            **({"Cache-Control": "no-cache"} if call.stream else {}),
+            **(_CODEX_HEADERS if call.api == "codex" else {}),
         }
 
     def _error(
-        self, status: int, message: str, kind: str, code: str | None, param: str | None = None,
+        self,
+        status: int,
+        message: str,
+        kind: str,
+        code: str | None,
+        param: str | None = None,
         headers: dict[str, str] | None = None,
     ) -> web.Response:
         body = {"error": {"message": message, "type": kind, "param": param, "code": code}}
@@ -150,8 +173,18 @@ class FakeOpenAI(FakeServer):
             headers["x-ratelimit-reset-requests"] = f"{retry_after or 0.12:g}s"
         return self._error(status, message or text, kind_, code, headers=headers)
 
+    def stream_error(self, status: int, message: str | None, call: Call, sent: int) -> bytes:
+        kind, code, text = _ERRORS.get(status, ("server_error", None, "Internal error."))
+        if call.api == "chat":
+            error = {"message": message or text, "type": kind, "param": None, "code": code}
+            return _sse.unnamed({"error": error})
+        code = "rate_limit_exceeded" if status == 429 else "server_error"
+        return render.responses_failed(call, code, message or text, sent)
+
     def _problem(self, problem: Problem) -> web.Response:
-        return self._error(400, problem.message, "invalid_request_error", problem.code, problem.param)
+        return self._error(
+            400, problem.message, "invalid_request_error", problem.code, problem.param
+        )
 
     def not_found(self, request: web.Request) -> web.Response:
         return self._error(
@@ -224,7 +257,9 @@ class FakeOpenAI(FakeServer):
             header = request.headers.get("Authorization", "")
             if header[:7].lower() != "bearer " or header[7:].strip() not in self.api_keys:
                 return self.json(
-                    {"detail": "Could not parse your authentication token. Please try signing in again."},
+                    {
+                        "detail": "Could not parse your authentication token. Please try signing in again."
+                    },
                     401,
                 )
         body = request_json(request)
@@ -251,11 +286,15 @@ class FakeOpenAI(FakeServer):
                 }
             }
             return self.json(body, 429, {"retry-after": str(seconds)} if retry_after else None)
-        return self.json({"detail": message or _ERRORS.get(status, ("", None, "Internal error."))[2]}, status)
+        return self.json(
+            {"detail": message or _ERRORS.get(status, ("", None, "Internal error."))[2]}, status
+        )
 
     def _model_list(self) -> list[dict[str, Any]]:
         ids = self.models if self.models is not None else _DEFAULT_MODELS
-        return [{"id": m, "object": "model", "created": 1715367049, "owned_by": "system"} for m in ids]
+        return [
+            {"id": m, "object": "model", "created": 1715367049, "owned_by": "system"} for m in ids
+        ]
 
     async def _list_models(self, request: web.Request) -> web.StreamResponse:
         denied = self._check_auth(request)

@@ -1,0 +1,85 @@
+# cli-proxy-api — `make start` runs the suite, `make test` proves it.
+# Every target that needs Python first makes sure .venv is installed; a stamp
+# keyed on pyproject.toml makes that instant after the first run.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check
+STAMP := $(VENV)/.installed
+TEST_STAMP := $(VENV)/.installed-test
+IS_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo yes)
+
+.PHONY: help install install-test start stop status logs test lint bench clean distclean
+
+help: ## this list
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
+
+# A fresh Debian may lack ensurepip (package python3-venv): install it when root.
+$(PY):
+	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { \
+	  rm -rf $(VENV); \
+	  if [ "$(IS_ROOT)" = yes ] && command -v apt-get >/dev/null; then \
+	    echo "python3 -m venv failed: installing python3-venv"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv \
+	      && $(PYTHON) -m venv $(VENV); \
+	  else \
+	    echo "python3 -m venv failed: install the python3-venv package" >&2; exit 1; \
+	  fi; }
+
+$(STAMP): pyproject.toml | $(PY)
+	$(PIP) install -q -e .
+	@touch $@
+
+$(TEST_STAMP): pyproject.toml | $(PY)
+	$(PIP) install -q -e '.[test]'
+	@touch $@ $(STAMP)
+
+install: $(STAMP) ## create .venv and install the suite (idempotent)
+
+install-test: $(TEST_STAMP) ## install with the test extras
+
+start: install ## start the suite under supervisord and wait until it is healthy
+	@./scripts/start.sh
+
+stop: ## stop the suite; nothing is left running
+	@if [ -x $(PY) ]; then ./scripts/stop.sh; else echo "not installed: nothing to stop"; fi
+
+status: install ## table of programs, state, pid, uptime, restarts, RSS/CPU, health
+	@./scripts/status.sh
+
+logs: install ## tail the router log (scripts/logs.sh NAME [-f] [-n N] for others)
+	@./scripts/logs.sh router -n 50
+
+test: install-test ## ruff, then the whole pytest suite
+	$(VENV)/bin/ruff check .
+	@mkdir -p logs
+	@set -o pipefail; rc=0; \
+	  $(PY) -m pytest tests -q -p no:cacheprovider 2>&1 | tee logs/pytest.log || rc=$$?; \
+	  echo "pytest: $$(grep -E '^=*.* (passed|failed|error|errors|no tests ran)( |,|$$)' logs/pytest.log | tail -n 1 | tr -d '=' | sed 's/^ *//')"; \
+	  exit $$rc
+
+lint: install-test ## ruff check, ruff format --check, mypy --strict
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy router suite
+
+bench: install-test ## load test: fake upstream, bare relay and router side by side
+	@command -v wrk >/dev/null || { \
+	  if [ "$(IS_ROOT)" = yes ] && command -v apt-get >/dev/null; then \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk \
+	      || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; } \
+	      || echo "wrk could not be installed: bench uses its Python load generator"; \
+	  else echo "wrk not found (not root, not installing): bench uses its Python load generator"; fi; }
+	$(PY) -m bench
+
+clean: stop ## stop the suite, remove run/, logs and caches (keeps .venv)
+	rm -rf run .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	find logs -mindepth 1 ! -name .gitkeep -delete 2>/dev/null || true
+	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
+
+distclean: clean ## clean, and remove .venv
+	rm -rf $(VENV)

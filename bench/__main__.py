@@ -1,0 +1,289 @@
+"""``python -m bench [--quick] [--profile]``: the router beside a bare relay and the fake itself.
+
+One run starts a fake upstream, a bare aiohttp relay and the router twice
+(access log at ``info``, the default, and at ``warning``), all on 127.0.0.1,
+then measures each side by side: plain and streaming (50 chunks) at
+concurrency 1 (added latency) and at a saturating concurrency; a paced
+stream (one event per ms, so every event is relayed on its own) for the CPU
+cost per stream; and the translated path (OpenAI client → Anthropic
+upstream), shown as n/a while the router answers it with 501. It prints one
+table, the ratios, the router's memory and start time, and the issue's
+targets. This is a measurement, not a test: it never fails on a number.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import orjson
+
+from ._load import LoadSpec, have_wrk, run_load
+from ._procs import (
+    CLIENT_CPU,
+    PINNING,
+    SERVER_CPU,
+    PeakRSS,
+    Service,
+    free_port,
+    pin_to,
+    python_argv,
+)
+from ._profile import find_py_spy, parse, start_py_spy
+from ._report import Measurement, Report, format_targets
+from ._setup import bodies, preflight, write_router_config
+from ._targets import evaluate
+
+LABELS = {
+    "direct": "fake upstream (direct)",
+    "bare": "bare aiohttp relay",
+    "router": "router (log info)",
+    "router-warn": "router (log warning)",
+    "translated": "router translated",
+}
+PATH = "/v1/chat/completions"
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    seconds: float
+    warmup: float
+    concurrency: int
+    paced_concurrency: int
+    count: int
+    tool: str
+    profile: float
+
+
+@dataclass(slots=True)
+class Run:
+    opts: Options
+    workdir: Path
+    services: dict[str, Service]
+    report: Report
+
+    def measure(
+        self, target: str, svc: str, body: bytes, mode: str, conc: int, cpus: int
+    ) -> Measurement:
+        under_test = self.services[svc]
+        self._place(under_test, cpus)
+        spec = LoadSpec(
+            _url(under_test), body, conc, self.opts.seconds, self.opts.count, mode != "plain"
+        )
+        client = pin_to(CLIENT_CPU)
+        warm = LoadSpec(spec.url, body, conc, self.opts.warmup, self.opts.count, spec.stream)
+        try:
+            run_load(warm, self.workdir, self.opts.tool, client)
+            cpu0 = under_test.cpu_seconds()
+            with PeakRSS(under_test) as rss:
+                load = run_load(spec, self.workdir, self.opts.tool, client)
+            cpu = under_test.cpu_seconds() - cpu0
+        finally:
+            self._place(None, 2)
+        per_req = cpu * 1e6 / load.requests if load.requests else None
+        m = Measurement(target, mode, conc, cpus, load, per_req, rss.peak_mb)
+        self.report.measurements.append(m)
+        return m
+
+    def _place(self, under_test: Service | None, cpus: int) -> None:
+        """cpus=2: the process under test alone on SERVER_CPU (the fake too, when it is
+        the one under test); cpus=1: everything on CLIENT_CPU. None: back home."""
+        fake = self.services["fake"]
+        if under_test is None:
+            for svc in self.services.values():
+                svc.move_to(svc.cpu)
+        elif cpus == 1:
+            under_test.move_to(CLIENT_CPU)
+        elif under_test is fake:
+            fake.move_to(SERVER_CPU)
+
+
+def _url(svc: Service) -> str:
+    return f"http://127.0.0.1:{svc.port}{PATH}"
+
+
+def _paced(body: bytes) -> bytes:
+    obj = orjson.loads(body)
+    return orjson.dumps({**obj, "model": f"{obj['model']}-paced"})
+
+
+def start_services(workdir: Path, chunks: int, services: dict[str, Service]) -> dict[str, float]:
+    """Start everything into ``services``, one after the other; the routers' idle RSS."""
+    fake_port, bare_port = free_port(), free_port()
+    fake = Service(
+        "fake",
+        python_argv("bench.fake_upstream", "--port", str(fake_port), "--chunks", str(chunks)),
+        fake_port, CLIENT_CPU, workdir / "fake.log",
+    )  # fmt: skip
+    bare = Service(
+        "bare",
+        python_argv("bench.bare_relay", "--port", str(bare_port), "--upstream", f"http://127.0.0.1:{fake_port}"),
+        bare_port, SERVER_CPU, workdir / "bare.log",
+    )  # fmt: skip
+    idle: dict[str, float] = {}
+    for svc in (fake, bare):
+        services[svc.name] = svc
+        svc.start()
+    for name, level in (("router", "info"), ("router-warn", "warning")):
+        port = free_port()
+        cfg = write_router_config(workdir / f"{name}.yaml", port, fake_port, level)
+        argv = python_argv("router", "serve", "--config", str(cfg))
+        svc = Service(name, argv, port, SERVER_CPU, workdir / f"{name}.log")
+        services[name] = svc
+        svc.start()
+        time.sleep(0.5)
+        idle[name] = svc.rss_mb()
+    return idle
+
+
+def check_paths(services: dict[str, Service], plain: bytes, stream: bytes) -> None:
+    for name in ("fake", "bare", "router", "router-warn"):
+        for body, is_stream in ((plain, False), (stream, True), (_paced(stream), True)):
+            ok, why = preflight(_url(services[name]), body, is_stream)
+            if not ok:
+                raise SystemExit(f"bench: {name} does not answer correctly ({why}); see its log")
+
+
+def measure_all(run: Run, on_row: Callable[[Measurement], None]) -> str | None:
+    """Every row of the table; returns why the translated path is n/a, or None if measured."""
+    b = bodies()
+    conc = run.opts.concurrency
+    home = 2 if PINNING else 1
+    c1 = (1, 2) if PINNING else (1,)
+    plan = [("plain", b.plain, 1, n) for n in c1] + [("plain", b.plain, conc, home)]
+    plan += [("stream", b.stream, 1, n) for n in c1] + [("stream", b.stream, conc, home)]
+    plan.append(("paced", _paced(b.stream), run.opts.paced_concurrency, home))
+    for mode, body, c, cpus in plan:
+        on_row(run.measure("direct", "fake", body, mode, c, cpus))
+        for target in ("bare", "router", "router-warn"):
+            on_row(run.measure(target, target, body, mode, c, cpus))
+    ok, reason = preflight(_url(run.services["router"]), b.translated, True)
+    if not ok:
+        return str(reason)
+    for mode, body, c, cpus in [
+        ("stream", b.translated, 1, 1),
+        ("stream", b.translated, conc, home),
+        ("paced", _paced(b.translated), run.opts.paced_concurrency, home),
+    ]:
+        on_row(run.measure("translated", "router", body, mode, c, cpus))
+    return None
+
+
+def profile_router(run: Run, exe: str) -> list[str]:
+    b = bodies()
+    out = []
+    router = run.services["router"]
+    for mode, body in (("plain", b.plain), ("stream", b.stream), ("paced", _paced(b.stream))):
+        conc = run.opts.paced_concurrency if mode == "paced" else run.opts.concurrency
+        raw = run.workdir / f"profile-{mode}.txt"
+        spy = start_py_spy(exe, router.pid, run.opts.profile, raw)
+        time.sleep(0.3)
+        spec = LoadSpec(
+            _url(router), body, conc, run.opts.profile + 1, run.opts.count, mode != "plain"
+        )
+        run_load(spec, run.workdir, run.opts.tool, pin_to(CLIENT_CPU))
+        _, err = spy.communicate(timeout=run.opts.profile + 30)
+        if not raw.exists():
+            out.append(f"py-spy failed: {err.decode(errors='replace').strip()[-300:]}")
+            continue
+        out.append(parse(raw.read_text()).render(f"router (log info), {mode} c={conc}"))
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    p.add_argument("--quick", action="store_true", help="2 s per measurement instead of 5")
+    p.add_argument("--seconds", type=float, help="seconds per measurement")
+    p.add_argument("-c", "--concurrency", type=int, default=64, help="the saturating concurrency")
+    p.add_argument("--paced-concurrency", type=int, default=16)
+    p.add_argument("--chunks", type=int, default=50, help="content chunks per stream")
+    p.add_argument(
+        "--count", type=int, default=500_000, help="at most this many requests per measurement"
+    )
+    p.add_argument("--client", choices=("auto", "wrk", "python"), default="auto")
+    p.add_argument("--profile", type=float, nargs="?", const=8.0, default=0.0, metavar="SECONDS",
+                   help="then profile the router with py-spy under each load (default 8 s each)")  # fmt: skip
+    args = p.parse_args(argv)
+    seconds = args.seconds or (2.0 if args.quick else 5.0)
+    tool = ("wrk" if have_wrk() else "python") if args.client == "auto" else args.client
+    opts = Options(
+        seconds, 1.0, args.concurrency, args.paced_concurrency, args.count, tool, args.profile
+    )
+    workdir = Path(tempfile.mkdtemp(prefix="cliproxy-bench-"))
+    pin_self = pin_to(CLIENT_CPU)
+    if pin_self is not None:
+        pin_self()  # this orchestrator (RSS sampling, preflight) stays off the server CPU
+    print(
+        f"bench: load generator {tool}"
+        + ("" if tool == "wrk" else " (install Debian's wrk for more headroom)")
+    )
+    print(
+        f"bench: CPU {SERVER_CPU} = process under test, CPU {CLIENT_CPU} = load generator + fake upstream"
+        if PINNING else "bench: fewer than 2 CPUs, nothing pinned"
+    )  # fmt: skip
+    print(
+        f"bench: {seconds:g} s per measurement after {opts.warmup:g} s warm-up; logs in {workdir}"
+    )
+    services: dict[str, Service] = {}
+    try:
+        idle = start_services(workdir, args.chunks, services)
+        b = bodies()
+        check_paths(services, b.plain, b.stream)
+        run = Run(opts, workdir, services, Report())
+        n_a = measure_all(
+            run,
+            lambda m: print(
+                f"  {m.mode} c={m.concurrency} cpus={m.cpus} {m.target}: {m.load.rps:.0f} req/s",
+                flush=True,
+            ),
+        )
+        idle_after = services["router"].rss_mb()
+        profiles = []
+        if opts.profile:
+            exe = find_py_spy()
+            profiles = (
+                profile_router(run, exe)
+                if exe
+                else ["py-spy not found: .venv/bin/pip install py-spy"]
+            )
+    finally:
+        for svc in reversed(services.values()):
+            svc.stop()
+    print()
+    print(run.report.table(LABELS))
+    print(
+        "\n(paced = 50-chunk stream, one event per ms, so each event is relayed alone; compare cpu us/req)"
+    )
+    if n_a is not None:
+        print(f"router translated (OpenAI client -> Anthropic upstream): n/a ({n_a})")
+    start = {n: services[n].start_seconds for n in ("router", "router-warn")}
+    print("\n" + _facts(run.report, idle, idle_after, start))
+    print("\ntargets (issue 2, issue 3):")
+    home = 2 if PINNING else 1
+    print(
+        format_targets(
+            evaluate(run.report, idle["router"], start["router"], opts.concurrency, home, n_a)
+        )
+    )
+    for text in profiles:
+        print("\n" + text)
+    return 0
+
+
+def _facts(
+    report: Report, idle: dict[str, float], idle_after: float, start: dict[str, float]
+) -> str:
+    peak = max((m.peak_rss_mb or 0.0) for m in report.measurements if m.target == "router")
+    return "\n".join([
+        f"router start -> healthy: {start['router']:.3f} s (log info), {start['router-warn']:.3f} s (log warning)",
+        f"router RSS: idle {idle['router']:.1f} MB, peak under load {peak:.1f} MB, idle after load {idle_after:.1f} MB",
+    ])  # fmt: skip
+
+
+if __name__ == "__main__":
+    sys.exit(main())

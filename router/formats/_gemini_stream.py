@@ -1,0 +1,231 @@
+"""Gemini streamGenerateContent (``alt=sse``): chunks -> IR events and back.
+
+Gemini SSE has no terminator: the decoder remembers the last ``finishReason``
+and usage, and emits the stop when the upstream ends (:meth:`finish`).
+The encoder holds a tool call until its block ends, because a Gemini
+``functionCall`` carries its ``args`` whole.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import orjson
+
+from . import ir
+from ._common import GEMINI_STATUS, export_signature, kind_from_gemini, sse
+from ._gemini_parts import (
+    FORMAT,
+    signature_of,
+    stop_from_wire,
+    stop_to_wire,
+    usage_from_wire,
+    usage_to_wire,
+)
+from ._json import args_object, args_text, int_of, safe_id
+
+
+class StreamDecoder:
+    """Gemini ``GenerateContentResponse`` chunks -> IR events."""
+
+    def __init__(self) -> None:
+        self._started = False
+        self._done = False
+        self._next = 0
+        self._open: int | None = None
+        self._open_kind = ""
+        self._finish: str | None = None
+        self._usage: ir.Usage | None = None
+        self._calls = 0
+        self._base = uuid.uuid4().hex[:16]
+
+    def _close(self) -> list[ir.Event]:
+        if self._open is None:
+            return []
+        index, self._open, self._open_kind = self._open, None, ""
+        return [ir.BlockEnd(index)]
+
+    def _new(self, kind: str) -> tuple[list[ir.Event], int]:
+        out = self._close()
+        index = self._next
+        self._next += 1
+        self._open, self._open_kind = index, kind
+        return out, index
+
+    def feed(self, event: str | None, data: bytes) -> list[ir.Event]:
+        if self._done or not data.strip():
+            return []
+        try:
+            chunk = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            self._done = True
+            return [ir.StreamError("malformed chunk from upstream", "api_error")]
+        if isinstance(chunk, list):  # a JSON-array stream (no alt=sse): take the items
+            return [ev for item in chunk for ev in self.feed(event, orjson.dumps(item))]
+        if not isinstance(chunk, dict):
+            return []
+        if isinstance(chunk.get("error"), dict):
+            self._done = True
+            err = chunk["error"]
+            kind = kind_from_gemini(str(err.get("status") or ""), int_of(err.get("code")))
+            return [ir.StreamError(str(err.get("message") or "upstream error"), kind)]
+        out: list[ir.Event] = []
+        if not self._started:
+            self._started = True
+            rid = str(chunk.get("responseId") or "")
+            if rid:
+                self._base = safe_id(rid)
+            out.append(ir.StreamStart(rid, str(chunk.get("modelVersion") or "")))
+        if isinstance(chunk.get("usageMetadata"), dict):
+            self._usage = usage_from_wire(chunk["usageMetadata"])
+        candidates = chunk.get("candidates") or []
+        if not candidates and isinstance(chunk.get("promptFeedback"), dict):
+            if chunk["promptFeedback"].get("blockReason"):
+                self._finish = "SAFETY"
+        for cand in candidates[:1]:
+            if not isinstance(cand, dict):
+                continue
+            content = cand.get("content") or {}
+            for part in content.get("parts") or []:
+                if isinstance(part, dict):
+                    out += self._part(part)
+            if cand.get("finishReason"):
+                self._finish = str(cand["finishReason"])
+                out += self._close()
+        return out
+
+    def _part(self, part: dict[str, Any]) -> list[ir.Event]:
+        out: list[ir.Event] = []
+        sig = signature_of(part)
+        if part.get("thought") is True:
+            if self._open_kind != "reasoning":
+                events, _ = self._new("reasoning")
+                out += events
+            assert self._open is not None
+            text = str(part.get("text") or "")
+            if text:
+                out.append(ir.ReasoningDelta(self._open, text))
+            if sig is not None:
+                out.append(ir.ReasoningSignature(self._open, sig[0], False, sig[1]))
+                out += self._close()
+            return out
+        if sig is not None:
+            events, index = self._new("reasoning")
+            out += events + [ir.ReasoningSignature(index, sig[0], False, sig[1])]
+            out += self._close()
+        call = part.get("functionCall")
+        if isinstance(call, dict):
+            events, index = self._new("tool")
+            given = call.get("id")
+            call_id = f"call_{self._base}_{self._calls}"
+            if isinstance(given, str) and given:
+                call_id = safe_id(given)
+            self._calls += 1
+            out += events
+            out.append(ir.ToolCallStart(index, call_id, str(call.get("name") or "")))
+            out.append(ir.ToolCallDelta(index, args_text(call.get("args"))))
+            out += self._close()
+            return out
+        value = part.get("text")
+        if isinstance(value, str) and value:
+            if self._open_kind != "text":
+                events, _ = self._new("text")
+                out += events
+            assert self._open is not None
+            out.append(ir.TextDelta(self._open, value))
+        return out
+
+    def finish(self) -> list[ir.Event]:
+        if self._done:
+            return []
+        self._done = True
+        if self._finish is None:
+            return [ir.StreamError("upstream stream ended without a finishReason", "api_error")]
+        out = self._close()
+        if self._usage is not None:
+            out.append(ir.UsageEvent(self._usage))
+        out.append(ir.Stop(stop_from_wire(self._finish, self._calls > 0)))
+        return out
+
+
+class StreamEncoder:
+    """IR events -> Gemini SSE chunks for the client."""
+
+    def __init__(self, model: str, request_id: str) -> None:
+        self._model = model
+        self._id = request_id or uuid.uuid4().hex
+        self._done = False
+        self._thought_text: set[int] = set()
+        self._pending_sig: str | None = None
+        self._calls: dict[int, tuple[str, str, list[str]]] = {}
+        self._usage: ir.Usage | None = None
+
+    def _chunk(self, parts: list[dict[str, Any]], finish: str | None = None) -> bytes:
+        cand: dict[str, Any] = {"content": {"role": "model", "parts": parts}, "index": 0}
+        if finish is not None:
+            cand["finishReason"] = finish
+        body: dict[str, Any] = {"candidates": [cand]}
+        if finish is not None:
+            body["usageMetadata"] = usage_to_wire(self._usage or ir.Usage())
+        body["modelVersion"] = self._model
+        body["responseId"] = self._id
+        return sse(None, body)
+
+    def _with_sig(self, part: dict[str, Any]) -> dict[str, Any]:
+        if self._pending_sig is not None:
+            part["thoughtSignature"] = self._pending_sig
+            self._pending_sig = None
+        return part
+
+    def encode(self, ev: ir.Event) -> bytes:
+        if self._done:
+            return b""
+        if isinstance(ev, ir.TextDelta):
+            return self._chunk([self._with_sig({"text": ev.text})]) if ev.text else b""
+        if isinstance(ev, ir.ReasoningDelta):
+            if not ev.text:
+                return b""
+            self._thought_text.add(ev.index)
+            return self._chunk([{"text": ev.text, "thought": True}])
+        if isinstance(ev, ir.ReasoningSignature):
+            if ev.redacted:
+                return b""
+            sig = export_signature(ev.signature, ev.source, FORMAT)
+            if ev.index in self._thought_text:
+                return self._chunk([{"text": "", "thought": True, "thoughtSignature": sig}])
+            self._pending_sig = sig
+            return b""
+        if isinstance(ev, ir.ToolCallStart):
+            self._calls[ev.index] = (ev.id, ev.name, [])
+            return b""
+        if isinstance(ev, ir.ToolCallDelta):
+            call = self._calls.get(ev.index)
+            if call is not None:
+                call[2].append(ev.arguments_fragment)
+            return b""
+        if isinstance(ev, ir.BlockEnd):
+            held = self._calls.pop(ev.index, None)
+            if held is None:
+                return b""
+            call_id, name, frags = held
+            fc = {"id": safe_id(call_id), "name": name, "args": args_object("".join(frags))}
+            return self._chunk([self._with_sig({"functionCall": fc})])
+        if isinstance(ev, ir.UsageEvent):
+            self._usage = ev.usage
+            return b""
+        if isinstance(ev, ir.Stop):
+            out = b""
+            for index in list(self._calls):  # calls never closed: flush them
+                out += self.encode(ir.BlockEnd(index))
+            self._done = True
+            parts = [self._with_sig({"text": ""})] if self._pending_sig is not None else []
+            return out + self._chunk(parts, stop_to_wire(ev.reason))
+        if isinstance(ev, ir.StreamError):
+            return self.error(ev.message, ev.kind)
+        return b""
+
+    def error(self, message: str, kind: str = "api_error") -> bytes:
+        self._done = True
+        code, status = GEMINI_STATUS.get(kind, (500, "INTERNAL"))
+        return sse(None, {"error": {"code": code, "message": message, "status": status}})

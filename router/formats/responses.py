@@ -1,0 +1,460 @@
+"""OpenAI Responses <-> IR (requests, responses; streams in ``_responses_stream``).
+
+Requests out are stateless (``store: false``) and ask for
+``reasoning.encrypted_content`` whenever reasoning is on, so reasoning can be
+replayed on the next turn without server-side state.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from . import ir
+from ._common import (
+    fill_result_names,
+    import_signature,
+    joined_system,
+    normalize_turns,
+    replayable,
+    result_text,
+    thinking_effort,
+)
+from ._json import (
+    Raw,
+    arr,
+    data_url,
+    dumps,
+    guess_media_type,
+    num_or_int,
+    obj,
+    opt_arr,
+    opt_bool,
+    opt_int,
+    opt_num,
+    opt_obj,
+    opt_str,
+    parse_data_url,
+    req_str,
+    schema_obj,
+)
+from ._responses_items import (
+    FORMAT,
+    ToolNames,
+    custom_input,
+    output_items,
+    response_object,
+    status_to_wire,
+    stop_from_wire,
+    usage_from_wire,
+)
+from ._responses_stream import StreamDecoder, StreamEncoder
+
+__all__ = [
+    "StreamDecoder",
+    "StreamEncoder",
+    "request_from_ir",
+    "request_to_ir",
+    "response_from_ir",
+    "response_to_ir",
+]
+
+
+
+def _custom_schema() -> ir.JSONObject:
+    """How a free-form (``custom``) tool is described to other formats."""
+    return {
+        "type": "object",
+        "properties": {"input": {"type": "string", "description": "The raw input of the tool."}},
+        "required": ["input"],
+    }
+
+# --------------------------------------------------------------------------- request in
+
+
+def _file(part: Raw, path: str) -> ir.Image:
+    data = opt_str(part, "file_data", path + ".")
+    if data is not None:
+        parsed = parse_data_url(data)
+        return ir.Image(*parsed) if parsed else ir.Image("application/pdf", data=data)
+    url = opt_str(part, "file_url", path + ".")
+    if url is not None:
+        return ir.Image(guess_media_type(url), url=url)
+    raise ir.TranslationError(path + ".file_id", "uploaded files cannot be translated")
+
+
+def _parts(value: object, path: str) -> tuple[ir.ContentPart, ...]:
+    if isinstance(value, str):
+        return (ir.Text(value),)
+    out: list[ir.ContentPart] = []
+    for i, raw in enumerate(arr(value, path)):
+        p = f"{path}[{i}]"
+        part = obj(raw, p)
+        kind = part.get("type")
+        if kind in ("input_text", "output_text", "text", "summary_text", "reasoning_text"):
+            out.append(ir.Text(req_str(part, "text", p + ".")))
+        elif kind == "refusal":
+            out.append(ir.Text(req_str(part, "refusal", p + ".")))
+        elif kind == "input_image":
+            url = opt_str(part, "image_url", p + ".")
+            if url is None:
+                raise ir.TranslationError(p + ".file_id", "uploaded files cannot be translated")
+            parsed = parse_data_url(url)
+            out.append(ir.Image(parsed[0], data=parsed[1]) if parsed else ir.Image(guess_media_type(url), url=url))
+        elif kind == "input_file":
+            out.append(_file(part, p))
+        else:
+            raise ir.TranslationError(p + ".type", f"content part {kind!r} cannot be translated")
+    return tuple(out)
+
+
+class _Builder:
+    """Groups input items into IR turns: assistant-side items join one turn."""
+
+    def __init__(self) -> None:
+        self.system: list[ir.Text] = []
+        self.messages: list[ir.Message] = []
+
+    def add(self, role: ir.Role, part: ir.Part, *, join: bool) -> None:
+        last = self.messages[-1] if self.messages else None
+        if join and last is not None and last.role is role:
+            self.messages[-1] = ir.Message(role, last.content + (part,))
+        else:
+            self.messages.append(ir.Message(role, (part,)))
+
+    def message(self, item: Raw, path: str) -> None:
+        role = opt_str(item, "role", path + ".") or "user"
+        parts = _parts(item.get("content") or [], path + ".content")
+        if role in ("system", "developer"):
+            texts = tuple(p for p in parts if isinstance(p, ir.Text))
+            if self.messages:
+                self.messages.append(ir.Message(ir.Role.SYSTEM, texts))
+            else:
+                self.system.extend(texts)
+        elif role == "assistant":
+            for part in parts:
+                self.add(ir.Role.ASSISTANT, part, join=True)
+        elif role == "user":
+            self.messages.append(ir.Message(ir.Role.USER, parts))
+        else:
+            raise ir.TranslationError(path + ".role", f"unknown role {role!r}")
+
+    def item(self, item: Raw, path: str) -> None:
+        kind = item.get("type") or ("message" if "role" in item else None)
+        if kind == "message":
+            self.message(item, path)
+        elif kind in ("function_call", "custom_tool_call"):
+            name = req_str(item, "name", path + ".")
+            namespace = opt_str(item, "namespace", path + ".")
+            if namespace:
+                name = f"{namespace}__{name}"
+            if kind == "custom_tool_call":
+                args = dumps({"input": str(item.get("input") or "")})
+            else:
+                args = str(item.get("arguments") or "{}")
+            self.add(ir.Role.ASSISTANT, ir.ToolCall(req_str(item, "call_id", path + "."), name, args), join=True)
+        elif kind in ("function_call_output", "custom_tool_call_output"):
+            output = item.get("output")
+            content = _parts(output, path + ".output") if output is not None else ()
+            result = ir.ToolResult(req_str(item, "call_id", path + "."), "", content)
+            last = self.messages[-1] if self.messages else None
+            only_results = last is not None and all(isinstance(p, ir.ToolResult) for p in last.content)
+            self.add(ir.Role.USER, result, join=only_results)
+        elif kind == "reasoning":
+            summary = "\n\n".join(
+                str(s.get("text") or "") for s in opt_arr(item, "summary", path + ".") if isinstance(s, Mapping)
+            )
+            raw_sig = opt_str(item, "encrypted_content", path + ".")
+            sig, source = import_signature(raw_sig, FORMAT) if raw_sig else (None, FORMAT)
+            self.add(ir.Role.ASSISTANT, ir.Reasoning(summary, sig, False, source), join=True)
+        elif kind == "item_reference":
+            raise ir.TranslationError(path, "item references need stored responses and cannot be translated")
+        # built-in tool calls (web_search_call, ...) cannot move: dropped
+
+
+def _tools(body: Raw) -> tuple[ir.Tool, ...]:
+    out: list[ir.Tool] = []
+
+    def one(tool: Raw, path: str, namespace: str | None) -> None:
+        kind = tool.get("type")
+        if kind not in ("function", "custom"):
+            return  # web_search, file_search, mcp, ...: not translatable, dropped
+        name = req_str(tool, "name", path + ".")
+        flat = f"{namespace}__{name}" if namespace else name
+        desc = opt_str(tool, "description", path + ".") or ""
+        if kind == "function":
+            params = tool.get("parameters")
+            schema: ir.JSONObject = {"type": "object", "properties": {}}
+            if params is not None:
+                schema = schema_obj(params, path + ".parameters")
+            out.append(ir.Tool(flat, desc, schema, opt_bool(tool, "strict", path + "."), namespace))
+        elif kind == "custom":
+            out.append(ir.Tool(flat, desc, _custom_schema(), None, namespace, "custom"))
+
+    for i, raw in enumerate(opt_arr(body, "tools", "")):
+        p = f"tools[{i}]"
+        tool = obj(raw, p)
+        if tool.get("type") == "namespace":
+            ns = req_str(tool, "name", p + ".")
+            for j, inner in enumerate(opt_arr(tool, "tools", p + ".")):
+                one(obj(inner, f"{p}.tools[{j}]"), f"{p}.tools[{j}]", ns)
+        else:
+            one(tool, p, None)
+    return tuple(out)
+
+
+def _tool_choice(body: Raw) -> ir.ToolChoice | None:
+    choice = body.get("tool_choice")
+    if choice is None:
+        return None
+    if isinstance(choice, str):
+        if choice not in ("auto", "none", "required"):
+            raise ir.TranslationError("tool_choice", f"unknown tool_choice {choice!r}")
+        return ir.ToolChoice(choice)  # type: ignore[arg-type]
+    c = obj(choice, "tool_choice")
+    if c.get("type") in ("function", "custom"):
+        return ir.ToolChoice("tool", req_str(c, "name", "tool_choice."))
+    if c.get("type") == "allowed_tools":
+        return ir.ToolChoice("required" if c.get("mode") == "required" else "auto")
+    return ir.ToolChoice("auto")
+
+
+def _text_format(body: Raw) -> ir.ResponseFormat | None:
+    text = opt_obj(body, "text", "") or {}
+    fmt = opt_obj(text, "format", "text.")
+    if fmt is None:
+        return None
+    kind = fmt.get("type")
+    if kind == "json_object":
+        return ir.ResponseFormat("json_object")
+    if kind == "json_schema":
+        schema = fmt.get("schema")
+        return ir.ResponseFormat(
+            "json_schema",
+            schema_obj(schema, "text.format.schema") if schema is not None else {},
+            opt_str(fmt, "name", "text.format."),
+            opt_bool(fmt, "strict", "text.format."),
+        )
+    return None
+
+
+def request_to_ir(body: Mapping[str, Any]) -> ir.Request:
+    b = obj(body, "body")
+    for key in ("previous_response_id", "conversation"):
+        if b.get(key):
+            raise ir.TranslationError(key, "stored conversation state cannot be translated")
+    builder = _Builder()
+    instructions = b.get("instructions")
+    if isinstance(instructions, str) and instructions:
+        builder.system.append(ir.Text(instructions))
+    raw_input = b.get("input")
+    if isinstance(raw_input, str):
+        builder.messages.append(ir.Message(ir.Role.USER, (ir.Text(raw_input),)))
+    else:
+        for i, item in enumerate(arr(raw_input if raw_input is not None else [], "input")):
+            builder.item(obj(item, f"input[{i}]"), f"input[{i}]")
+    reasoning = opt_obj(b, "reasoning", "")
+    thinking = None
+    if reasoning is not None:
+        effort = opt_str(reasoning, "effort", "reasoning.")
+        summary = reasoning.get("summary") or reasoning.get("generate_summary")
+        if effort == "none":
+            thinking = ir.Thinking(enabled=False)
+        elif effort is not None or summary:
+            thinking = ir.Thinking(True, None, effort, bool(summary) and summary != "none")
+    metadata = opt_obj(b, "metadata", "") or {}
+    return ir.Request(
+        messages=fill_result_names(builder.messages),
+        system=tuple(builder.system),
+        tools=_tools(b),
+        tool_choice=_tool_choice(b),
+        parallel_tool_calls=opt_bool(b, "parallel_tool_calls", ""),
+        temperature=opt_num(b, "temperature", ""),
+        top_p=opt_num(b, "top_p", ""),
+        max_tokens=opt_int(b, "max_output_tokens", ""),
+        response_format=_text_format(b),
+        thinking=thinking,
+        stream=bool(opt_bool(b, "stream", "")),
+        user=opt_str(b, "user", "") or opt_str(b, "safety_identifier", ""),
+        metadata={str(k): str(v) for k, v in metadata.items()},
+    )
+
+
+# --------------------------------------------------------------------------- request out
+
+
+def _wire_part(part: ir.ContentPart) -> dict[str, Any]:
+    if isinstance(part, ir.Text):
+        return {"type": "input_text", "text": part.text}
+    url = data_url(part.media_type, part.data) if part.data is not None else part.url or ""
+    if part.media_type.startswith("image/"):
+        return {"type": "input_image", "image_url": url, "detail": "auto"}
+    if part.data is not None:
+        return {"type": "input_file", "file_data": url, "filename": "document.pdf"}
+    return {"type": "input_file", "file_url": url}
+
+
+def _items(messages: list[ir.Message], names: ToolNames) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    for m in messages:
+        if m.role is ir.Role.SYSTEM:
+            content = [_wire_part(p) for p in m.content if isinstance(p, ir.Text)]
+            items.append({"type": "message", "role": "developer", "content": content})
+        elif m.role is ir.Role.USER:
+            rest: list[dict[str, Any]] = []
+            for p in m.content:
+                if isinstance(p, ir.ToolResult):
+                    _, _, kind = names.split(p.name)
+                    images = [c for c in p.content if isinstance(c, ir.Image)]
+                    output: Any = result_text(p)
+                    if images:
+                        output = [_wire_part(c) for c in p.content]
+                    wire = "custom_tool_call_output" if kind == "custom" else "function_call_output"
+                    items.append({"type": wire, "call_id": p.call_id, "output": output})
+                elif isinstance(p, ir.Text | ir.Image):
+                    rest.append(_wire_part(p))
+            if rest:
+                items.append({"type": "message", "role": "user", "content": rest})
+        else:
+            items.extend(_assistant_items(m, names))
+    return items
+
+
+def _assistant_items(m: ir.Message, names: ToolNames) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    texts: list[dict[str, Any]] = []
+    for p in m.content:
+        if isinstance(p, ir.Text):
+            texts.append({"type": "output_text", "text": p.text})
+            continue
+        if texts:
+            items.append({"type": "message", "role": "assistant", "content": texts})
+            texts = []
+        if isinstance(p, ir.Reasoning) and replayable(p, FORMAT) and not p.redacted:
+            summary = [{"type": "summary_text", "text": p.text}] if p.text else []
+            items.append({"type": "reasoning", "summary": summary, "encrypted_content": p.signature})
+        elif isinstance(p, ir.ToolCall):
+            namespace, name, kind = names.split(p.name)
+            call: dict[str, Any]
+            if kind == "custom":
+                call = {"type": "custom_tool_call", "call_id": p.id, "name": name, "input": custom_input(p.arguments)}
+            else:
+                args = p.arguments if p.arguments.strip() else "{}"
+                call = {"type": "function_call", "call_id": p.id, "name": name, "arguments": args}
+            if namespace:
+                call["namespace"] = namespace
+            items.append(call)
+    if texts:
+        items.append({"type": "message", "role": "assistant", "content": texts})
+    return items
+
+
+def _tools_out(tools: Sequence[ir.Tool]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    groups: dict[str, dict[str, Any]] = {}
+    names = ToolNames(tools)
+    for tool in tools:
+        namespace, name, kind = names.split(tool.name)
+        wire: dict[str, Any] = {"type": kind, "name": name}
+        if tool.description:
+            wire["description"] = tool.description
+        if kind == "function":
+            wire["parameters"] = tool.parameters
+            wire["strict"] = bool(tool.strict)
+        if namespace:
+            group = groups.get(namespace)
+            if group is None:
+                group = groups[namespace] = {"type": "namespace", "name": namespace, "description": "", "tools": []}
+                out.append(group)
+            group["tools"].append(wire)
+        else:
+            out.append(wire)
+    return out
+
+
+def request_from_ir(req: ir.Request, model: str, stream: bool) -> dict[str, Any]:
+    names = ToolNames(req.tools)
+    messages = normalize_turns(req.messages, merge=False, system_as_user=False)
+    out: dict[str, Any] = {"model": model}
+    instructions = joined_system(req.system)
+    if instructions:
+        out["instructions"] = instructions
+    out["input"] = _items(messages, names)
+    if req.tools:
+        out["tools"] = _tools_out(req.tools)
+        c = req.tool_choice
+        if c is not None:
+            if c.mode == "tool":
+                namespace, name, kind = names.split(c.name or "")
+                out["tool_choice"] = {"type": kind, "name": name}
+            else:
+                out["tool_choice"] = c.mode
+        if req.parallel_tool_calls is not None:
+            out["parallel_tool_calls"] = req.parallel_tool_calls
+    t = req.thinking
+    reasoning_on = t is not None and t.enabled
+    if not reasoning_on:
+        for key, value in (("temperature", req.temperature), ("top_p", req.top_p)):
+            if value is not None:
+                out[key] = num_or_int(value)
+    if req.max_tokens is not None:
+        out["max_output_tokens"] = req.max_tokens
+    if t is not None and t.enabled:
+        reasoning: dict[str, Any] = {"effort": thinking_effort(t)}
+        if t.include_thoughts:
+            reasoning["summary"] = "auto"
+        out["reasoning"] = reasoning
+        out["include"] = ["reasoning.encrypted_content"]
+    fmt = req.response_format
+    if fmt is not None and fmt.type == "json_object":
+        out["text"] = {"format": {"type": "json_object"}}
+    elif fmt is not None and fmt.type == "json_schema":
+        spec: dict[str, Any] = {"type": "json_schema", "name": fmt.name or "response", "schema": fmt.schema or {}}
+        if fmt.strict is not None:
+            spec["strict"] = fmt.strict
+        out["text"] = {"format": spec}
+    out["store"] = False
+    out["stream"] = stream
+    return out
+
+
+# --------------------------------------------------------------------------- responses
+
+
+def response_to_ir(body: Mapping[str, Any]) -> ir.Response:
+    b = obj(body, "body")
+    builder = _Builder()
+    for i, item in enumerate(opt_arr(b, "output", "")):
+        builder.item(obj(item, f"output[{i}]"), f"output[{i}]")
+    content = tuple(p for m in builder.messages for p in m.content if not isinstance(p, ir.ToolResult))
+    details = opt_obj(b, "incomplete_details", "") or {}
+    has_calls = any(isinstance(p, ir.ToolCall) for p in content)
+    status = opt_str(b, "status", "")
+    return ir.Response(
+        id=opt_str(b, "id", "") or "",
+        model=opt_str(b, "model", "") or "",
+        content=content,
+        stop_reason=stop_from_wire(status, opt_str(details, "reason", "incomplete_details."), has_calls),
+        usage=usage_from_wire(opt_obj(b, "usage", "") or {}),
+    )
+
+
+def response_from_ir(resp: ir.Response, model: str, *, tools: Sequence[ir.Tool] = ()) -> dict[str, Any]:
+    """The client body. ``tools`` (the request's IR tools) restores namespaced
+    and custom tool calls to their Responses shape."""
+    base = uuid.uuid4().hex
+    rid = resp.id if resp.id.startswith("resp_") else f"resp_{base}"
+    status, incomplete = status_to_wire(resp.stop_reason)
+    error = {"code": "server_error", "message": "the model stopped with an error"} if status == "failed" else None
+    return response_object(
+        rid,
+        model,
+        int(time.time()),
+        status,
+        output_items(resp.content, base, ToolNames(tools)),
+        resp.usage,
+        error,
+        incomplete,
+    )

@@ -1,0 +1,395 @@
+"""``python -m suite.supervise``: the logic behind ``scripts/{start,stop,status,logs}.sh``.
+
+The shell scripts stay thin; the decisions (is it running, is it healthy, what
+is left over after a stop) live here, typed and testable. Subcommands:
+
+* ``render``  write ``run/supervisord.conf`` and ``run/suite.json`` from config.yaml
+* ``start``   render, start supervisord as a daemon, wait until every program is healthy
+* ``stop``    graceful shutdown; waits until supervisord and every child are gone
+* ``status``  table (or ``--json``); exit 0 healthy, 1 unhealthy, 3 not running
+* ``logfiles NAME``  the log files of one program (for ``logs.sh``)
+
+Every wait is bounded by a deadline and polls at a fixed short interval.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import psutil
+
+from suite.config import Config, ConfigError, load_config
+from suite.probe import probe
+from suite.programs import HEALTHCHECK, Manifest, build_manifest, resolve_run_dir
+from suite.rpc import RPC_ERRORS, Supervisor, supervisord_pid
+from suite.status import collect, format_table
+from suite.supervisor_conf import render
+
+__all__ = ["main", "prepare", "start", "stop", "wait_healthy"]
+
+_POLL = 0.05
+_UP = frozenset({"RUNNING", "STARTING"})
+_FAILED = frozenset({"FATAL", "BACKOFF", "EXITED"})
+EXIT_NOT_RUNNING = 3
+
+
+def _say(msg: str) -> None:
+    print(msg, flush=True)
+
+
+def _err(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+# --- manifest and files ------------------------------------------------------
+
+
+def manifest_from_config(run_dir: str | None, log_dir: str | None) -> tuple[Config, Manifest]:
+    """Build from config.yaml; raises ConfigError or ValueError with a readable line."""
+    config = load_config()
+    return config, build_manifest(config, run_dir=run_dir, log_dir=log_dir)
+
+
+def saved_manifest(run_dir: str | None) -> Manifest | None:
+    """The manifest of the suite last started from this run dir, if any."""
+    path = resolve_run_dir(run_dir) / "suite.json"
+    try:
+        return Manifest.from_json(json.loads(path.read_text()))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Atomic write, mode 0600: the conf names paths and the manifest commands."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    os.replace(tmp, path)
+
+
+def prepare(manifest: Manifest) -> None:
+    """Create the run dir (0700) and log dir, write supervisord.conf and suite.json."""
+    paths = manifest.paths
+    paths.run_dir.mkdir(parents=True, exist_ok=True)
+    paths.run_dir.chmod(0o700)
+    paths.log_dir.mkdir(parents=True, exist_ok=True)
+    paths.health_state.unlink(missing_ok=True)  # counts belong to one supervisord's life
+    _write_private(paths.conf, render(manifest))
+    _write_private(paths.manifest, json.dumps(manifest.to_json(), indent=2) + "\n")
+
+
+@contextmanager
+def _start_lock(manifest: Manifest) -> Iterator[bool]:
+    """Two ``start.sh`` at once must not race to launch two supervisords."""
+    manifest.paths.run_dir.mkdir(parents=True, exist_ok=True)
+    manifest.paths.run_dir.chmod(0o700)
+    with open(manifest.paths.lock, "w") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+
+
+def _port_free(host: str, port: int) -> str:
+    """Empty when ``host:port`` can be bound; else why not (checked before supervisord)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            return f"cannot listen on {host}:{port}: {exc.strerror or exc}"
+    return ""
+
+
+def tail(path: Path, lines: int) -> list[str]:
+    """The last ``lines`` lines of a file (reads at most 256 KiB from its end)."""
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            size = fh.tell()
+            fh.seek(max(0, size - 262144))
+            data = fh.read()
+    except OSError:
+        return []
+    return data.decode("utf-8", "replace").splitlines()[-lines:]
+
+
+# --- start -------------------------------------------------------------------
+
+
+def wait_healthy(manifest: Manifest, timeout: float) -> tuple[bool, list[str]]:
+    """Poll until every autostarted process is up and every health URL answers.
+
+    Returns ``(True, [])`` or ``(False, names of the programs at fault)`` and
+    stops early when a program is FATAL, BACKOFF or EXITED: a crash at start
+    does not get better by waiting.
+    """
+    deadline = time.monotonic() + timeout
+    sv = Supervisor(manifest.paths.socket, timeout=2.0)
+    expected = {p.name for p in manifest.programs if p.autostart} | {HEALTHCHECK}
+    culprits: list[str] = sorted(expected)
+    while time.monotonic() < deadline:
+        try:
+            infos = sv.processes()
+        except RPC_ERRORS:
+            time.sleep(_POLL)
+            continue
+        mine = [i for i in infos if i["group"] in expected]
+        failed = [i["group"] for i in mine if i["statename"] in _FAILED]
+        if failed:
+            return False, sorted(set(failed))
+        culprits = sorted({i["group"] for i in mine if i["statename"] not in _UP})
+        if not culprits:
+            culprits = _unhealthy(manifest, min(1.0, max(0.05, deadline - time.monotonic())))
+            if not culprits:
+                return True, []
+        time.sleep(_POLL)
+    return False, culprits
+
+
+def _unhealthy(manifest: Manifest, timeout: float) -> list[str]:
+    return [
+        p.name
+        for p in manifest.programs
+        if p.autostart and p.health_url and not probe(p.health_url, timeout).ok
+    ]
+
+
+def _report_failure(manifest: Manifest, culprits: Sequence[str], lines: int = 20) -> None:
+    logs = manifest.log_names()
+    try:
+        infos = Supervisor(manifest.paths.socket, 2.0).processes()
+    except RPC_ERRORS:
+        infos = []
+    for info in infos:
+        if info["group"] in culprits:
+            why = info["spawnerr"] or info["description"]
+            _err(f"{info['group']}:{info['name']} is {info['statename']}: {why}")
+    for name in [*culprits, "supervisord"]:
+        for path in logs.get(name, ()):
+            text = tail(path, lines)
+            if text:
+                _err(f"--- last {len(text)} lines of {path}")
+                for line in text:
+                    _err(line)
+
+
+def _endpoints(manifest: Manifest) -> list[str]:
+    return [f"{p.name}: {p.endpoint}" for p in manifest.programs if p.autostart and p.endpoint]
+
+
+def _print_endpoints(manifest: Manifest) -> None:
+    for line in _endpoints(manifest):
+        _say(line)
+
+
+def _already_running(manifest: Manifest, pid: int, timeout: float) -> int:
+    running = saved_manifest(str(manifest.paths.run_dir)) or manifest
+    _say(f"cli-proxy-api is already running (supervisord pid {pid}); not starting a second copy")
+    if running.paths.conf.exists() and render(manifest) != running.paths.conf.read_text():
+        _say("note: config.yaml changed since start; run ./scripts/stop.sh && ./scripts/start.sh")
+    ok, culprits = wait_healthy(running, timeout)
+    _print_endpoints(running)
+    if not ok:
+        _err(f"but not healthy: {', '.join(culprits)} (see ./scripts/status.sh)")
+        return 1
+    return 0
+
+
+def start(config: Config, manifest: Manifest, timeout: float) -> int:
+    """Start supervisord as a daemon and wait until the suite is healthy."""
+    paths = manifest.paths
+    with _start_lock(manifest) as locked:
+        if not locked:
+            _err(f"another start is in progress (lock {paths.lock}); not starting a second copy")
+            return 1
+        pid = supervisord_pid(paths.pidfile)
+        if pid is not None:
+            return _already_running(manifest, pid, timeout)
+        problem = _port_free(config.server.host, config.server.port)
+        if problem:
+            _err(f"config: server.port: {problem} (is another copy running elsewhere?)")
+            return 1
+        paths.pidfile.unlink(missing_ok=True)
+        prepare(manifest)
+        began = time.monotonic()
+        launched = subprocess.run(
+            [manifest.python, "-m", "supervisor.supervisord", "-c", str(paths.conf)],
+            cwd=paths.root,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        if launched.returncode != 0:
+            _err(f"supervisord did not start (exit {launched.returncode}):")
+            _err((launched.stderr or launched.stdout).strip())
+            return 1
+        ok, culprits = wait_healthy(manifest, timeout)
+        elapsed = time.monotonic() - began
+        if not ok:
+            _err(
+                f"cli-proxy-api did not become healthy within {timeout:g} s: {', '.join(culprits)}"
+            )
+            _report_failure(manifest, culprits)
+            _err("stopping what was started")
+            stop(manifest.paths.run_dir, manifest.stop_timeout, quiet=True)
+            return 1
+        pid = supervisord_pid(paths.pidfile)
+        _say(f"cli-proxy-api started: healthy after {elapsed:.2f} s (supervisord pid {pid})")
+        _print_endpoints(manifest)
+        return 0
+
+
+# --- stop --------------------------------------------------------------------
+
+
+def _gone(proc: psutil.Process) -> bool:
+    """Exited, or a zombie waiting for init to reap it (it holds no resources)."""
+    try:
+        return not proc.is_running() or proc.status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def _wait_gone(procs: Sequence[psutil.Process], timeout: float) -> list[psutil.Process]:
+    deadline = time.monotonic() + timeout
+    alive = [p for p in procs if not _gone(p)]
+    while alive and time.monotonic() < deadline:
+        time.sleep(_POLL)
+        alive = [p for p in alive if not _gone(p)]
+    return alive
+
+
+def _signal_all(procs: Sequence[psutil.Process], sig: signal.Signals) -> None:
+    for p in procs:
+        try:
+            p.send_signal(sig)
+        except psutil.Error:
+            continue
+
+
+def stop(run_dir: Path, timeout: float, quiet: bool = False) -> int:
+    """Graceful shutdown through supervisord; then make sure nothing is left."""
+    pidfile = run_dir / "supervisord.pid"
+    pid = supervisord_pid(pidfile)
+    if pid is None:
+        pidfile.unlink(missing_ok=True)
+        if not quiet:
+            _say("cli-proxy-api is not running")
+        return 0
+    began = time.monotonic()
+    try:
+        daemon = psutil.Process(pid)
+        procs = [daemon, *daemon.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return 0
+    try:
+        Supervisor(run_dir / "supervisor.sock", 5.0).shutdown()
+    except RPC_ERRORS:
+        _signal_all([daemon], signal.SIGTERM)
+    if _wait_gone([daemon], timeout):
+        _err(f"supervisord (pid {pid}) did not exit within {timeout:g} s; killing it")
+        _signal_all([daemon], signal.SIGKILL)
+    left = _wait_gone(procs, 5.0)
+    if left:
+        _err(f"left over after shutdown, terminating: {[p.pid for p in left]}")
+        _signal_all(left, signal.SIGTERM)
+        left = _wait_gone(left, 5.0)
+        _signal_all(left, signal.SIGKILL)
+        left = _wait_gone(left, 5.0)
+    pidfile.unlink(missing_ok=True)
+    if left:
+        _err(f"could not stop: {[p.pid for p in left]}")
+        return 1
+    if not quiet:
+        _say(f"cli-proxy-api stopped in {time.monotonic() - began:.2f} s")
+    return 0
+
+
+# --- CLI ---------------------------------------------------------------------
+
+
+def _load_or_exit(args: argparse.Namespace) -> tuple[Config, Manifest]:
+    try:
+        return manifest_from_config(args.run_dir, args.log_dir)
+    except (ConfigError, ValueError) as exc:
+        _err(str(exc))
+        raise SystemExit(2) from None
+
+
+def _status(args: argparse.Namespace) -> int:
+    manifest = saved_manifest(args.run_dir) or _load_or_exit(args)[1]
+    status = collect(manifest)
+    if args.json:
+        _say(json.dumps(status.to_json(), indent=2))
+    else:
+        _say(format_table(status))
+    if not status.running:
+        return EXIT_NOT_RUNNING
+    return 0 if status.healthy else 1
+
+
+def _logfiles(args: argparse.Namespace) -> int:
+    manifest = saved_manifest(args.run_dir) or _load_or_exit(args)[1]
+    logs = manifest.log_names()
+    if args.name not in logs:
+        _err(f"no program named {args.name!r}; one of: {', '.join(logs)}")
+        return 2
+    for path in logs[args.name]:
+        _say(str(path))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m suite.supervise", description=__doc__)
+    parser.add_argument("--run-dir", help="private run dir (default: $CLIPROXY_RUN_DIR or run/)")
+    parser.add_argument("--log-dir", help="log dir (default: $CLIPROXY_LOG_DIR or logging.dir)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    render_p = sub.add_parser("render", help="write run/supervisord.conf from config.yaml")
+    render_p.add_argument("--stdout", action="store_true", help="print it instead")
+    start_p = sub.add_parser("start", help="start the suite and wait until healthy")
+    start_p.add_argument("--timeout", type=float, default=30.0)
+    stop_p = sub.add_parser("stop", help="stop the suite")
+    stop_p.add_argument("--timeout", type=float, default=None)
+    status_p = sub.add_parser("status", help="state and health of every program")
+    status_p.add_argument("--json", action="store_true")
+    logs_p = sub.add_parser("logfiles", help="log files of one program")
+    logs_p.add_argument("name")
+    args = parser.parse_args(argv)
+
+    if args.command == "render":
+        manifest = _load_or_exit(args)[1]
+        if args.stdout:
+            _say(render(manifest).rstrip("\n"))
+        else:
+            prepare(manifest)
+            _say(str(manifest.paths.conf))
+        return 0
+    if args.command == "start":
+        return start(*_load_or_exit(args), timeout=args.timeout)
+    if args.command == "stop":
+        saved = saved_manifest(args.run_dir)
+        timeout = args.timeout or (saved.stop_timeout if saved else 75.0)
+        return stop(resolve_run_dir(args.run_dir), timeout)
+    if args.command == "status":
+        return _status(args)
+    return _logfiles(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,77 @@
+"""The real process: ``python -m router`` starts fast, logs JSON lines, leaks no secret."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import orjson
+import yaml
+
+from tests.fakes import Fail, FakeAnthropic, Reply, unused_port
+
+ROOT = Path(__file__).resolve().parents[2]
+CLIENT_KEY = "sk-client-SECRET-abcdef123456"
+UPSTREAM_KEY = "sk-ant-UPSTREAM-SECRET-987654321"
+
+
+async def _wait_healthy(url: str, proc: asyncio.subprocess.Process, limit: float = 20.0) -> float:
+    started = time.perf_counter()
+    async with httpx.AsyncClient(timeout=1) as http:
+        while time.perf_counter() - started < limit:
+            assert proc.returncode is None, "router exited during start-up"
+            try:
+                if (await http.get(f"{url}/healthz")).status_code == 200:
+                    return time.perf_counter() - started
+            except httpx.TransportError:
+                await asyncio.sleep(0.02)
+    raise AssertionError("router did not become healthy")
+
+
+async def test_process_logs_one_json_access_line_per_request_without_secrets(tmp_path: Path) -> None:
+    async with FakeAnthropic(api_keys=(UPSTREAM_KEY,)) as fake:
+        port = unused_port()
+        cfg = {
+            "server": {"port": port, "api_keys": [CLIENT_KEY]},
+            "providers": {"a": {"kind": "anthropic", "base_url": fake.base_url, "api_keys": [UPSTREAM_KEY]}},
+            "models": {"routing": [{"pattern": "^claude", "providers": ["a"]}]},
+        }
+        path = tmp_path / "config.yaml"
+        path.write_text(yaml.safe_dump(cfg))
+        env = {**os.environ, "CLIPROXY_CONFIG": str(path)}
+        proc = await asyncio.create_subprocess_exec(  # noqa: TID251
+            sys.executable, "-m", "router", cwd=ROOT, env=env,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            took = await _wait_healthy(url, proc)
+            print(f"start to healthy: {took * 1000:.0f} ms")
+            fake.enqueue(Fail(429, retry_after=1), Reply(text="ok"))
+            body = {"model": "claude-x", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}
+            async with httpx.AsyncClient(timeout=10) as http:
+                ok = await http.post(f"{url}/v1/messages", json=body, headers={"x-api-key": CLIENT_KEY})
+                bad = await http.post(f"{url}/v1/messages", json=body, headers={"Authorization": f"Bearer {CLIENT_KEY}x"})
+                ok2 = await http.post(f"{url}/v1/messages", json=body, headers={"x-api-key": CLIENT_KEY})
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            out, _ = await asyncio.wait_for(proc.communicate(), timeout=20)
+        assert proc.returncode == 0
+    assert ok.status_code == 200 and bad.status_code == 401
+    assert ok2.status_code == 429  # the only key rests after the 429
+    text = out.decode()
+    assert CLIENT_KEY not in text and UPSTREAM_KEY not in text
+    lines = [orjson.loads(line) for line in text.splitlines() if line.strip()]
+    access = {line["request_id"]: line for line in lines if line.get("event") == "request"}
+    first = access[ok.headers["X-Request-Id"]]
+    assert first["status"] == 200 and first["service"] == "router"
+    assert first["provider"] == "a" and first["credential"].startswith("a/key1-")
+    assert first["model"] == "claude-x" and first["rule"] == "^claude"
+    assert first["format"] == "anthropic" and first["tokens_out"] > 0 and first["ttfb_ms"] >= 0
+    assert access[bad.headers["X-Request-Id"]]["status"] == 401
+    assert any(line.get("event") == "credential cooling down" for line in lines)
