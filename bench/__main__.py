@@ -14,6 +14,7 @@ targets. This is a measurement, not a test: it never fails on a number.
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 import tempfile
 import time
@@ -206,6 +207,9 @@ def main(argv: list[str] | None = None) -> int:
         "--count", type=int, default=500_000, help="at most this many requests per measurement"
     )
     p.add_argument("--client", choices=("auto", "wrk", "python"), default="auto")
+    p.add_argument(
+        "--keep", action="store_true", help="keep the temp dir (logs, configs, profiles)"
+    )
     p.add_argument("--profile", type=float, nargs="?", const=8.0, default=0.0, metavar="SECONDS",
                    help="then profile the router with py-spy under each load (default 8 s each)")  # fmt: skip
     args = p.parse_args(argv)
@@ -227,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
         if PINNING else "bench: fewer than 2 CPUs, nothing pinned"
     )  # fmt: skip
     print(
-        f"bench: {seconds:g} s per measurement after {opts.warmup:g} s warm-up; logs in {workdir}"
+        f"bench: {seconds:g} s per measurement after {opts.warmup:g} s warm-up; work dir {workdir} (kept on failure or with --keep)"
     )
     services: dict[str, Service] = {}
     try:
@@ -272,6 +276,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     for text in profiles:
         print("\n" + text)
+    if not args.keep:
+        shutil.rmtree(workdir, ignore_errors=True)
     return 0
 
 

@@ -134,6 +134,7 @@ class UpstreamHTTPError(UpstreamError):
         self.body = body
         self.retry_after = retry_after
         self.content_type = content_type
+        self.is_auth_failure = status in (401, 403)
         self.retryable = status >= 500 or status in (401, 403, 408, 429)
         self.kind = _KIND_BY_STATUS.get(status, "api_error" if status >= 500 else "invalid_request")
 
@@ -141,9 +142,10 @@ class UpstreamHTTPError(UpstreamError):
     def is_rate_limit(self) -> bool:
         return self.status == 429
 
-    @property
-    def is_auth_failure(self) -> bool:
-        return self.status in (401, 403)
+    def mark_auth_failure(self) -> None:
+        """The upstream refused the credential under another status (Gemini: 400)."""
+        self.is_auth_failure = True
+        self.retryable = True
 
 
 _KIND_BY_STATUS = {

@@ -31,6 +31,7 @@ from typing import Any, TextIO
 import psutil
 from supervisor import childutils
 
+from suite.logging import get_logger, setup_logging
 from suite.probe import ProbeResult, probe
 from suite.programs import HEALTHCHECK
 from suite.rpc import RPC_ERRORS, Supervisor
@@ -156,6 +157,21 @@ def _wait_state(sv: Supervisor, key: str, states: frozenset[str], timeout: float
     return False
 
 
+def _signal_group(pid: int, sig: signal.Signals) -> None:
+    """Signal the program's process group (supervisord makes each program a group leader).
+
+    Falls back to the pid alone if it is not a group leader, so this can never
+    reach supervisord's own group.
+    """
+    try:
+        if os.getpgid(pid) == pid:
+            os.killpg(pid, sig)
+        else:
+            os.kill(pid, sig)
+    except OSError:
+        pass
+
+
 def restart_process(sv: Supervisor, key: str, pid: int, kill_after: float) -> str:
     """Stop (gracefully if it can still hear us, else SIGKILL its group) and start again.
 
@@ -163,20 +179,14 @@ def restart_process(sv: Supervisor, key: str, pid: int, kill_after: float) -> st
     supervisord's stopwaitsecs run out. Returns how it went, for the log.
     """
     how = "stopped gracefully"
-    try:
-        os.kill(pid, signal.SIGCONT)
-    except OSError:
-        pass
+    _signal_group(pid, signal.SIGCONT)
     try:
         sv.stop(key, wait=False)
     except RPC_ERRORS:
         pass  # already stopping or gone: what follows still applies
     if not _wait_state(sv, key, _STOPPED, kill_after):
         how = f"killed after {kill_after:g} s"
-        try:
-            os.killpg(os.getpgid(pid), signal.SIGKILL)
-        except OSError:
-            pass
+        _signal_group(pid, signal.SIGKILL)
         _wait_state(sv, key, _STOPPED, 5.0)
     sv.start(key, wait=False)
     return how
@@ -307,8 +317,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     # at stderr so that nothing printed or logged can corrupt the protocol.
     protocol = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)
-    from suite.logging import get_logger, setup_logging
-
     setup_logging("healthcheck", args.log_level)
     log = get_logger("healthcheck")
     tracker = Tracker(max(1, args.failures))

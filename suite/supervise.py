@@ -25,6 +25,7 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
@@ -36,7 +37,7 @@ from suite.rpc import RPC_ERRORS, Supervisor, supervisord_pid
 from suite.status import collect, format_table
 from suite.supervisor_conf import render
 
-__all__ = ["main", "prepare", "start", "stop", "wait_healthy"]
+__all__ = ["WaitResult", "main", "prepare", "start", "stop", "wait_healthy"]
 
 _POLL = 0.05
 _UP = frozenset({"RUNNING", "STARTING"})
@@ -132,17 +133,24 @@ def tail(path: Path, lines: int) -> list[str]:
 # --- start -------------------------------------------------------------------
 
 
-def wait_healthy(manifest: Manifest, timeout: float) -> tuple[bool, list[str]]:
+@dataclass(frozen=True, slots=True)
+class WaitResult:
+    ok: bool
+    culprits: tuple[str, ...] = ()
+    why: str = ""
+
+
+def wait_healthy(manifest: Manifest, timeout: float) -> WaitResult:
     """Poll until every autostarted process is up and every health URL answers.
 
-    Returns ``(True, [])`` or ``(False, names of the programs at fault)`` and
-    stops early when a program is FATAL, BACKOFF or EXITED: a crash at start
+    Stops early when a program is FATAL, BACKOFF or EXITED: a crash at start
     does not get better by waiting.
     """
     deadline = time.monotonic() + timeout
     sv = Supervisor(manifest.paths.socket, timeout=2.0)
     expected = {p.name for p in manifest.programs if p.autostart} | {HEALTHCHECK}
-    culprits: list[str] = sorted(expected)
+    culprits = tuple(sorted(expected))
+    why = "supervisord did not answer"
     while time.monotonic() < deadline:
         try:
             infos = sv.processes()
@@ -150,24 +158,26 @@ def wait_healthy(manifest: Manifest, timeout: float) -> tuple[bool, list[str]]:
             time.sleep(_POLL)
             continue
         mine = [i for i in infos if i["group"] in expected]
-        failed = [i["group"] for i in mine if i["statename"] in _FAILED]
+        failed = sorted({i["group"] for i in mine if i["statename"] in _FAILED})
         if failed:
-            return False, sorted(set(failed))
-        culprits = sorted({i["group"] for i in mine if i["statename"] not in _UP})
+            return WaitResult(False, tuple(failed), "exited during start")
+        culprits = tuple(sorted({i["group"] for i in mine if i["statename"] not in _UP}))
+        why = "not running"
         if not culprits:
             culprits = _unhealthy(manifest, min(1.0, max(0.05, deadline - time.monotonic())))
+            why = "health URL does not answer"
             if not culprits:
-                return True, []
+                return WaitResult(True)
         time.sleep(_POLL)
-    return False, culprits
+    return WaitResult(False, culprits, f"{why} after {timeout:g} s")
 
 
-def _unhealthy(manifest: Manifest, timeout: float) -> list[str]:
-    return [
+def _unhealthy(manifest: Manifest, timeout: float) -> tuple[str, ...]:
+    return tuple(
         p.name
         for p in manifest.programs
         if p.autostart and p.health_url and not probe(p.health_url, timeout).ok
-    ]
+    )
 
 
 def _report_failure(manifest: Manifest, culprits: Sequence[str], lines: int = 20) -> None:
@@ -203,10 +213,11 @@ def _already_running(manifest: Manifest, pid: int, timeout: float) -> int:
     _say(f"cli-proxy-api is already running (supervisord pid {pid}); not starting a second copy")
     if running.paths.conf.exists() and render(manifest) != running.paths.conf.read_text():
         _say("note: config.yaml changed since start; run ./scripts/stop.sh && ./scripts/start.sh")
-    ok, culprits = wait_healthy(running, timeout)
+    result = wait_healthy(running, timeout)
     _print_endpoints(running)
-    if not ok:
-        _err(f"but not healthy: {', '.join(culprits)} (see ./scripts/status.sh)")
+    if not result.ok:
+        names = ", ".join(result.culprits)
+        _err(f"but not healthy: {names}: {result.why} (see ./scripts/status.sh)")
         return 1
     return 0
 
@@ -239,13 +250,11 @@ def start(config: Config, manifest: Manifest, timeout: float) -> int:
             _err(f"supervisord did not start (exit {launched.returncode}):")
             _err((launched.stderr or launched.stdout).strip())
             return 1
-        ok, culprits = wait_healthy(manifest, timeout)
+        result = wait_healthy(manifest, timeout)
         elapsed = time.monotonic() - began
-        if not ok:
-            _err(
-                f"cli-proxy-api did not become healthy within {timeout:g} s: {', '.join(culprits)}"
-            )
-            _report_failure(manifest, culprits)
+        if not result.ok:
+            _err(f"cli-proxy-api did not start: {', '.join(result.culprits)} {result.why}")
+            _report_failure(manifest, result.culprits)
             _err("stopping what was started")
             stop(manifest.paths.run_dir, manifest.stop_timeout, quiet=True)
             return 1

@@ -76,6 +76,12 @@ def client_format(request: web.Request) -> Format:
         return Format.ANTHROPIC
     if path.startswith("/v1/responses"):
         return Format.RESPONSES
-    if path.startswith("/v1/models") and "anthropic-version" in request.headers:
-        return Format.ANTHROPIC
+    if path.startswith("/v1/models"):
+        # One path, three clients: Google's SDKs use /v1/models too (their default
+        # API version is v1) and say who they are in their own headers.
+        headers = request.headers
+        if ":" in path or "x-goog-api-client" in headers or "x-goog-api-key" in headers:
+            return Format.GEMINI
+        if "anthropic-version" in headers:
+            return Format.ANTHROPIC
     return Format.OPENAI

@@ -11,24 +11,11 @@ from router.routing import Route
 from ._body import expect, read_json
 from ._context import CONTEXT
 from ._keys import STATE
-from ._models import gemini_model
 from ._proxy import Forward, forward
 
-__all__ = ["model_action", "model_get"]
+__all__ = ["model_action"]
 
 _ACTIONS = frozenset({"generateContent", "streamGenerateContent", "countTokens"})
-
-
-async def model_get(request: web.Request) -> web.StreamResponse:
-    name = request.match_info["target"]
-    snap = request.app[STATE].current
-    for model, prov in snap.table.listed_models():
-        if model == name:
-            return web.json_response(gemini_model(model, prov.name))
-    route = snap.table.route(name)
-    if route is not None and route.rule.providers:
-        return web.json_response(gemini_model(name, route.rule.providers[0].name))
-    raise NotFound(f"model '{name}' is not served here")
 
 
 async def model_action(request: web.Request) -> web.StreamResponse:

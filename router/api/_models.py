@@ -7,11 +7,12 @@ from typing import Any
 from aiohttp import web
 
 from router.errors import NotFound
+from router.formats import Format
 
 from ._context import CONTEXT
 from ._keys import STATE
 
-__all__ = ["gemini_list", "gemini_model", "openai_or_anthropic_list", "openai_model"]
+__all__ = ["gemini_list", "gemini_model", "model_get", "model_list"]
 
 _CREATED = 1735689600  # 2025-01-01: the lists need a stable timestamp; upstreams know the real one
 
@@ -28,9 +29,13 @@ def gemini_model(model: str, provider: str) -> dict[str, Any]:
     }
 
 
-async def openai_or_anthropic_list(request: web.Request) -> web.StreamResponse:
+async def model_list(request: web.Request) -> web.StreamResponse:
+    """``GET /v1/models`` in the shape of whichever client asked."""
+    fmt = request[CONTEXT].fmt
+    if fmt is Format.GEMINI:
+        return await gemini_list(request)
     models = request.app[STATE].current.table.listed_models()
-    if request[CONTEXT].fmt.value == "anthropic":
+    if fmt is Format.ANTHROPIC:
         data = [
             {
                 "type": "model",
@@ -59,14 +64,27 @@ async def openai_or_anthropic_list(request: web.Request) -> web.StreamResponse:
     )
 
 
-async def openai_model(request: web.Request) -> web.StreamResponse:
+async def model_get(request: web.Request) -> web.StreamResponse:
+    """One model, in the caller's shape; known if listed or if a rule can serve it."""
     name = request.match_info["model"]
-    for m, prov in request.app[STATE].current.table.listed_models():
-        if m == name:
-            return web.json_response(
-                {"id": m, "object": "model", "created": _CREATED, "owned_by": prov.name}
-            )
-    raise NotFound(f"model '{name}' is not served here")
+    name = name.removeprefix("models/")
+    table = request.app[STATE].current.table
+    owner = dict(table.listed_models()).get(name)
+    if owner is None:
+        route = table.route(name)
+        if route is None or not route.rule.providers:
+            raise NotFound(f"model '{name}' is not served here")
+        owner = route.rule.providers[0]
+    fmt = request[CONTEXT].fmt
+    if fmt is Format.GEMINI:
+        return web.json_response(gemini_model(name, owner.name))
+    if fmt is Format.ANTHROPIC:
+        return web.json_response(
+            {"type": "model", "id": name, "display_name": name, "created_at": "2025-01-01T00:00:00Z"}
+        )
+    return web.json_response(
+        {"id": name, "object": "model", "created": _CREATED, "owned_by": owner.name}
+    )
 
 
 async def gemini_list(request: web.Request) -> web.StreamResponse:

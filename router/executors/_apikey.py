@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from urllib.parse import quote
 
 from router.auth import Credential
+from router.errors import UpstreamHTTPError
 from router.formats import Format
 
 from ._base import UpstreamCall
 from ._http import HTTPExecutor
 
 __all__ = ["AnthropicExecutor", "GeminiExecutor", "OpenAIExecutor"]
+
+_RETRY_DELAY = re.compile(rb'"retryDelay"\s*:\s*"(\d+(?:\.\d+)?)s"')
 
 
 class AnthropicExecutor(HTTPExecutor):
@@ -57,3 +61,14 @@ class GeminiExecutor(HTTPExecutor):
 
     def auth_headers(self, credential: Credential) -> Mapping[str, str]:
         return {"x-goog-api-key": credential.secret}
+
+    def refine(self, error: UpstreamHTTPError) -> UpstreamHTTPError:
+        """Google answers a bad key with 400 API_KEY_INVALID, and puts the 429
+        wait in a RetryInfo detail (``"retryDelay": "7s"``) instead of a header."""
+        if error.status == 400 and b"API_KEY_INVALID" in error.body:
+            error.mark_auth_failure()
+        if error.status == 429 and error.retry_after is None:
+            found = _RETRY_DELAY.search(error.body)
+            if found:
+                error.retry_after = float(found.group(1))
+        return error

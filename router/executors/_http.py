@@ -122,8 +122,12 @@ class HTTPExecutor:
         except aiohttp.ClientError as exc:
             raise UpstreamConnectError(f"{self.name}: unreachable ({_reason(exc)})") from exc
         if resp.status >= 400:
-            raise await _http_error(self.name, resp)
+            raise self.refine(await _http_error(self.name, resp))
         return HTTPReply(resp)
+
+    def refine(self, error: UpstreamHTTPError) -> UpstreamHTTPError:
+        """Provider-specific reading of an error (e.g. where it hides the retry delay)."""
+        return error
 
     async def close(self) -> None:
         if self._session is not None:

@@ -14,24 +14,36 @@ from ._json import dumps
 # --------------------------------------------------------------------------- signatures
 #
 # A signature is only valid for the provider that issued it. When one leaves
-# through a client format other than its own, it is prefixed with its source
-# format ("gemini:<sig>"); the prefix comes back with the client's next turn,
-# so the request translator knows where it may be replayed. None of the
-# providers' signatures (base64 / base64url) can contain ':'.
+# through a client format other than its own, it gets a tag naming its source
+# format; the tag comes back with the client's next turn, so the request
+# translator knows where it may be replayed. Tags are 8 base64 letters, so a
+# tagged signature is still valid base64: the google-genai SDK decodes
+# ``thoughtSignature`` as bytes and re-encodes it URL-safe, which is undone on
+# the way in (Anthropic signatures are standard base64, Responses
+# ``encrypted_content`` is URL-safe).
 
-_FORMATS: tuple[ir.Format, ...] = ("anthropic", "gemini", "responses", "openai_chat")
+_TAGS: dict[ir.Format, str] = {
+    "anthropic": "zcpaANTH",
+    "gemini": "zcpaGEMI",
+    "responses": "zcpaRESP",
+    "openai_chat": "zcpaCHAT",
+}
+_URLSAFE: frozenset[ir.Format] = frozenset({"responses"})
 
 
 def export_signature(signature: str, source: ir.Format | None, target: ir.Format) -> str:
     if source is None or source == target:
         return signature
-    return f"{source}:{signature}"
+    return _TAGS[source] + signature
 
 
 def import_signature(raw: str, native: ir.Format) -> tuple[str, ir.Format]:
-    head, sep, rest = raw.partition(":")
-    if sep and head in _FORMATS:
-        return rest, head
+    for source, tag in _TAGS.items():
+        if raw.startswith(tag) and source != native:
+            sig = raw[len(tag) :]
+            if source in _URLSAFE:
+                return sig.replace("+", "-").replace("/", "_"), source
+            return sig.replace("-", "+").replace("_", "/"), source
     return raw, native
 
 
@@ -106,6 +118,10 @@ def fill_result_names(messages: Sequence[ir.Message]) -> tuple[ir.Message, ...]:
 # --------------------------------------------------------------------------- turns
 
 
+def _call_id(part: ir.Part) -> str:
+    return part.call_id if isinstance(part, ir.ToolResult) else ""
+
+
 def _orphan_text(result: ir.ToolResult) -> ir.Text:
     return ir.Text(f"[result of tool {result.name or result.call_id}]\n{result_text(result)}")
 
@@ -125,6 +141,7 @@ def normalize_turns(
     """
     out: list[ir.Message] = []
     pending: dict[str, str] = {}
+    order: dict[str, int] = {}
     answered_from = -1  # index in `out` of the first user turn after the calls
 
     def flush() -> None:
@@ -137,7 +154,10 @@ def normalize_turns(
         )
         if answered_from >= 0:
             m = out[answered_from]
-            out[answered_from] = ir.Message(m.role, missing + m.content)
+            results = [p for p in m.content if isinstance(p, ir.ToolResult)] + list(missing)
+            results.sort(key=lambda r: order.get(r.call_id, len(order)))
+            rest = tuple(p for p in m.content if not isinstance(p, ir.ToolResult))
+            out[answered_from] = ir.Message(m.role, tuple(results) + rest)
         else:
             out.append(ir.Message(ir.Role.USER, missing))
         pending.clear()
@@ -150,6 +170,7 @@ def normalize_turns(
             flush()
             calls = {p.id: p.name for p in msg.content if isinstance(p, ir.ToolCall)}
             pending.update(calls)
+            order = {cid: i for i, cid in enumerate(calls)}
             answered_from = -1
             parts: tuple[ir.Part, ...] = tuple(
                 p for p in msg.content if not isinstance(p, ir.ToolResult)
@@ -166,6 +187,7 @@ def normalize_turns(
                         rest.append(_orphan_text(p))
                 elif not isinstance(p, ir.ToolCall):
                     rest.append(p)
+            results.sort(key=lambda r: order.get(_call_id(r), len(order)))
             parts = tuple(results) + tuple(rest)
         parts = tuple(p for p in parts if not (isinstance(p, ir.Text) and not p.text))
         if not parts:
@@ -173,7 +195,12 @@ def normalize_turns(
         if merge and out and out[-1].role is role:
             prev = out[-1]
             if role is ir.Role.USER:
-                res = tuple(p for p in prev.content + parts if isinstance(p, ir.ToolResult))
+                res = tuple(
+                    sorted(
+                        (p for p in prev.content + parts if isinstance(p, ir.ToolResult)),
+                        key=lambda r: order.get(r.call_id, len(order)),
+                    )
+                )
                 other = tuple(p for p in prev.content + parts if not isinstance(p, ir.ToolResult))
                 out[-1] = ir.Message(role, res + other)
             else:

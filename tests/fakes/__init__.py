@@ -1,9 +1,24 @@
 """Local fake upstreams that speak the real provider wire formats.
 
-Start one per test (``async with FakeAnthropic(api_keys=(...,)) as fake``),
-point the router at ``fake.base_url``, script answers with
-``fake.enqueue(...)`` and inspect ``fake.requests``. See each provider
-module for the wire facts it reproduces.
+    async with FakeAnthropic(api_keys=("sk-ant-test",)) as fake:
+        fake.enqueue(Fail(429, retry_after=3), Reply(text="hi", tool_calls=(ToolCall(...),)))
+        ...  # point the router at fake.base_url
+        fake.requests[-1].json  # what the router sent
+
+* ``FakeAnthropic``: ``base_url`` ``http://127.0.0.1:PORT`` (``/v1/messages``,
+  ``/v1/messages/count_tokens``, ``/v1/models``).
+* ``FakeOpenAI``: ``base_url`` ``http://127.0.0.1:PORT/v1`` (``/chat/completions``,
+  ``/responses``, ``/models``); ``codex_base_url`` for the ChatGPT Codex
+  backend (``/backend-api/codex/responses``).
+* ``FakeGemini``: ``base_url`` ``http://127.0.0.1:PORT`` (``/v1beta/models/{m}:
+  generateContent | streamGenerateContent | countTokens``; ``v1``/``v1alpha`` too).
+
+Behaviours, consumed one per model request (``default`` when the queue is
+empty): ``Reply``, ``Fail``, ``FailAfter``, ``Hang``, ``ResetAfter``, ``Delay``.
+Each fake checks auth against ``api_keys`` (empty: accept anything) and
+validates bodies like the real API, answering its real 4xx bodies.
+``python -m tests.fakes PROVIDER --port N`` runs one out of process;
+``tests.fakes.sdk`` drives any such endpoint with the official SDKs.
 """
 
 from ._base import Recorded, unused_port

@@ -52,7 +52,7 @@ async def test_process_logs_one_json_access_line_per_request_without_secrets(tmp
         try:
             took = await _wait_healthy(url, proc)
             print(f"start to healthy: {took * 1000:.0f} ms")
-            fake.enqueue(Fail(429, retry_after=1), Reply(text="ok"))
+            fake.enqueue(Reply(text="ok"), Fail(429, retry_after=30))
             body = {"model": "claude-x", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}
             async with httpx.AsyncClient(timeout=10) as http:
                 ok = await http.post(f"{url}/v1/messages", json=body, headers={"x-api-key": CLIENT_KEY})
@@ -63,7 +63,7 @@ async def test_process_logs_one_json_access_line_per_request_without_secrets(tmp
             out, _ = await asyncio.wait_for(proc.communicate(), timeout=20)
         assert proc.returncode == 0
     assert ok.status_code == 200 and bad.status_code == 401
-    assert ok2.status_code == 429  # the only key rests after the 429
+    assert ok2.status_code == 429 and ok2.headers["Retry-After"] == "30"
     text = out.decode()
     assert CLIENT_KEY not in text and UPSTREAM_KEY not in text
     lines = [orjson.loads(line) for line in text.splitlines() if line.strip()]

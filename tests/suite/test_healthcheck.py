@@ -7,6 +7,7 @@ is in test_scripts.py; here the pieces run without supervisord, fast.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -16,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from suite.healthcheck import EventChannel, Listener, Tracker
+from suite.healthcheck import EventChannel, Listener, Tracker, restart_process
 from suite.probe import ProbeResult, probe
 
 OK = ProbeResult(True, 200, 1.0, "")
@@ -212,3 +213,33 @@ def test_start_events_are_counted(pipe: _Pipe) -> None:
     listener.on_event(started, "processname:healthcheck groupname:healthcheck from_state:STOPPED")
     assert listener.tracker.record("router:router").starts == 2
     assert "healthcheck:healthcheck" not in listener.tracker.records
+
+
+class StubbornSupervisor(FakeSupervisor):
+    """Its process ignores the graceful stop: state follows the real process."""
+
+    def __init__(self, proc: subprocess.Popen[bytes]) -> None:
+        super().__init__(proc.pid)
+        self.proc = proc
+
+    def process(self, name: str) -> dict[str, Any]:
+        self.state = "RUNNING" if self.proc.poll() is None else "STOPPED"
+        return super().process(name)
+
+    def stop(self, name: str, wait: bool = False) -> None:
+        self.calls.append(f"stop {name}")  # supervisord would send SIGTERM: ignored
+
+
+def test_a_process_that_ignores_stop_is_killed_with_its_group() -> None:
+    code = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(30)"
+    proc = subprocess.Popen([sys.executable, "-c", code], start_new_session=True)
+    try:
+        sv = StubbornSupervisor(proc)
+        how = restart_process(sv, "router:router", proc.pid, kill_after=0.5)  # type: ignore[arg-type]
+        assert how == "killed after 0.5 s"
+        assert proc.wait(5) == -signal.SIGKILL
+        assert sv.calls == ["stop router:router", "start router:router"]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(5)

@@ -108,7 +108,9 @@ class Suite:
         return data
 
     def router(self) -> dict[str, Any]:
-        procs = [p for p in self.status()["processes"] if p["program"] == "router"]
+        procs: list[dict[str, Any]] = [
+            p for p in self.status()["processes"] if p["program"] == "router"
+        ]
         assert len(procs) == 1, procs
         return procs[0]
 
@@ -304,7 +306,7 @@ def test_sigstopped_router_is_restarted_by_healthcheck(started: Started) -> None
 def test_logs_rotate_at_max_bytes_keeping_backups(started: Started) -> None:
     logs = started.suite.base / "logs"
     for _ in range(400):  # one access line (~170 bytes) each: several rotations of 16 KiB
-        get(started.suite.url, "/healthz")
+        get(started.suite.url, "/v1/models")
     assert wait_for(lambda: (logs / "router.log.2").exists(), 5), sorted(
         (p.name, p.stat().st_size) for p in logs.iterdir()
     )

@@ -121,7 +121,7 @@ endpoints = st.sampled_from(
         ("POST", "/nope"),
     ]
 )
-header_values = st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=40)
+header_values = st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=40).map(str.strip)
 auth_headers = st.sampled_from(["Authorization", "x-api-key", "x-goog-api-key", "anthropic-version", "anthropic-beta", "Content-Type"])
 
 

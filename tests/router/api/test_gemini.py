@@ -130,3 +130,31 @@ async def test_errors_in_gemini_shape(start_router) -> None:
         assert "contents" in bad.json()["error"]["message"]
         assert unknown.status_code == 404 and unknown.json()["error"]["status"] == "NOT_FOUND"
         assert nokey.status_code == 401 and nokey.json()["error"]["status"] == "UNAUTHENTICATED"
+
+
+async def test_bad_upstream_key_fails_over_and_rests(start_router) -> None:
+    async with FakeGemini(api_keys=("AIza-upstream-1",)) as one, FakeGemini() as two:
+        # `one` only accepts a key the router does not have: Google answers 400 API_KEY_INVALID.
+        two.default = Reply(text="from two")
+        r = await _router(start_router, one, two)
+        client = _client(r.url)
+        for _ in range(2):
+            out = await client.aio.models.generate_content(model="gemini-test", contents="x")
+            assert out.text == "from two"
+        await client.aio.aclose()
+        assert len(one.requests) == 1  # the refused key is out of rotation after one try
+
+
+async def test_gemini_429_retry_delay_from_the_body(start_router) -> None:
+    async with FakeGemini() as one:
+        one.enqueue(Fail(429, retry_after=17))
+        r = await _router(start_router, one)
+        async with httpx.AsyncClient() as http:
+            resp = await http.post(
+                f"{r.url}/v1beta/models/gemini-test:generateContent",
+                json={"contents": [{"role": "user", "parts": [{"text": "x"}]}]},
+                headers={"x-goog-api-key": KEY},
+            )
+        assert resp.status_code == 429
+        assert resp.json()["error"]["status"] == "RESOURCE_EXHAUSTED"
+        assert 16 <= int(resp.headers["Retry-After"]) <= 17

@@ -74,8 +74,8 @@ def test_request_out_merges_roles_and_puts_results_first() -> None:
     assert calls[1]["input"] == {}
     results = msgs[2]["content"]
     assert [b["type"] for b in results] == ["tool_result", "tool_result", "text"]
-    assert results[0] == {"type": "tool_result", "tool_use_id": "c2", "content": "2"}
-    assert results[1]["tool_use_id"] == calls[0]["id"] and results[1]["is_error"] is True
+    assert results[0]["tool_use_id"] == calls[0]["id"] and results[0]["is_error"] is True
+    assert results[1] == {"type": "tool_result", "tool_use_id": "c2", "content": "2"}  # call order
 
 
 def test_thinking_budget_max_tokens_and_sampling_rules() -> None:
@@ -208,7 +208,7 @@ def test_response_round_trip_and_usage() -> None:
 def test_foreign_signatures_are_tagged_for_the_client() -> None:
     resp = ir.Response("r", "m", (ir.Reasoning("", "GEM", source="gemini"), ir.Text("x")), ir.StopReason.END_TURN)
     body = anthropic.response_from_ir(resp, "m")
-    assert body["content"][0] == {"type": "thinking", "thinking": "", "signature": "gemini:GEM"}
+    assert body["content"][0] == {"type": "thinking", "thinking": "", "signature": "zcpaGEMIGEM"}
     back = anthropic.request_to_ir({"messages": [{"role": "assistant", "content": body["content"]}]})
     assert back.messages[0].content[0] == ir.Reasoning("", "GEM", False, "gemini")
 
@@ -308,7 +308,7 @@ def test_encoder_handles_foreign_signature_only_blocks_and_errors() -> None:
     data = encode("anthropic", events)
     parsed = [(e, json.loads(p)) for e, p in frames(data)]
     assert parsed[1][1]["content_block"]["type"] == "thinking"
-    assert parsed[2][1]["delta"] == {"type": "signature_delta", "signature": "gemini:GEMSIG"}
+    assert parsed[2][1]["delta"] == {"type": "signature_delta", "signature": "zcpaGEMIGEMSIG"}
     assert parsed[-1] == ("error", {"type": "error", "error": {"type": "overloaded_error", "message": "upstream went away"}})
     enc = anthropic.StreamEncoder("m", "r")
     assert enc.encode(ir.StreamStart("a", "b")).startswith(b"event: message_start")

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+
 import pytest
+from google.genai import types as gtypes
 
 from router.formats import ir
 from router.formats._common import (
@@ -63,10 +66,22 @@ def test_translation_error_names_the_field() -> None:
 def test_signature_tags_round_trip() -> None:
     assert export_signature("abc", "anthropic", "anthropic") == "abc"
     tagged = export_signature("abc", "gemini", "anthropic")
-    assert tagged == "gemini:abc"
+    assert tagged == "zcpaGEMIabc"
     assert import_signature(tagged, "anthropic") == ("abc", "gemini")
     assert import_signature("abc+/=", "responses") == ("abc+/=", "responses")
-    assert import_signature("other:abc", "responses") == ("other:abc", "responses")
+    assert import_signature("zcpaRESPab+/", "gemini") == ("ab-_", "responses")
+
+
+def test_tagged_signatures_survive_the_genai_sdk() -> None:
+    """google-genai decodes thoughtSignature as base64 and re-encodes it URL-safe."""
+    raw = base64.b64encode(bytes(range(250, 256)) * 8).decode()
+    assert "+" in raw or "/" in raw
+    for source in ("anthropic", "responses"):
+        native = raw if source == "anthropic" else base64.urlsafe_b64encode(base64.b64decode(raw)).decode()
+        tagged = export_signature(native, source, "gemini")  # type: ignore[arg-type]
+        part = gtypes.Part.model_validate({"text": "", "thoughtSignature": tagged})
+        echoed = part.model_dump(mode="json", by_alias=True, exclude_none=True)["thoughtSignature"]
+        assert import_signature(echoed, "gemini") == (native, source)
 
 
 def test_result_names_come_from_their_calls() -> None:

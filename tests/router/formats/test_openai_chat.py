@@ -209,10 +209,12 @@ def test_decoder_split_arguments_and_parallel_calls(chunk: int | None) -> None:
 
 def test_decoder_error_and_truncation() -> None:
     err = sse(None, {"error": {"message": "Rate limit reached", "type": "rate_limit_exceeded"}})
-    events = decode("openai_chat", UPSTREAM.split(b"data: [DONE]")[0].split(b'"tool_calls"}')[0] + err)
+    head = _chunk({"role": "assistant", "content": ""}) + _chunk({"content": "partial"})
+    events = decode("openai_chat", head + err)
     assert events[-1] == ir.StreamError("Rate limit reached", "rate_limit")
-    cut = UPSTREAM.split(b'{"id": "chatcmpl-9", "object": "chat.completion.chunk", "created": 1, "model": "gpt-4o", "choices": [{"index": 0, "delta": {}, "finish_reason"')[0]
-    assert isinstance(decode("openai_chat", cut)[-1], ir.StreamError)
+    assert ir.TextDelta(0, "partial") in events
+    truncated = decode("openai_chat", head)
+    assert isinstance(truncated[-1], ir.StreamError)
     no_done = UPSTREAM.replace(b"data: [DONE]\n\n", b"")
     assert decode("openai_chat", no_done)[-1] == ir.Stop(ir.StopReason.TOOL_USE)
 
@@ -261,7 +263,7 @@ def test_encoder_carries_a_gemini_signature_on_the_tool_call() -> None:
     ]
     chunks = [json.loads(p) for _, p in frames(encode("openai_chat", events)) if p != b"[DONE]"]
     call = chunks[1]["choices"][0]["delta"]["tool_calls"][0]
-    assert call["extra_content"] == {"google": {"thought_signature": "gemini:SIG"}}
+    assert call["extra_content"] == {"google": {"thought_signature": "zcpaGEMISIG"}}
     back = openai_chat.request_to_ir(
         {"messages": [{"role": "assistant", "content": None, "tool_calls": [
             {"id": "call_1", "type": "function", "function": {"name": "f", "arguments": "{}"}, "extra_content": call["extra_content"]}
