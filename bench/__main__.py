@@ -29,6 +29,7 @@ from ._procs import (
     CLIENT_CPU,
     PINNING,
     SERVER_CPU,
+    OtherCPU,
     PeakRSS,
     Service,
     free_port,
@@ -59,6 +60,7 @@ class Options:
     count: int
     tool: str
     profile: float
+    rounds: int
 
 
 @dataclass(slots=True)
@@ -81,14 +83,14 @@ class Run:
         try:
             run_load(warm, self.workdir, self.opts.tool, client)
             cpu0 = under_test.cpu_seconds()
-            with PeakRSS(under_test) as rss:
+            with PeakRSS(under_test) as rss, OtherCPU(self.services.values()) as other:
                 load = run_load(spec, self.workdir, self.opts.tool, client)
             cpu = under_test.cpu_seconds() - cpu0
         finally:
             self._place(None, 2)
         per_req = cpu * 1e6 / load.requests if load.requests else None
-        m = Measurement(target, mode, conc, cpus, load, per_req, rss.peak_mb)
-        self.report.measurements.append(m)
+        m = Measurement(target, mode, conc, cpus, load, per_req, rss.peak_mb, other.percent)
+        self.report.add(m)
         return m
 
     def _place(self, under_test: Service | None, cpus: int) -> None:
@@ -151,7 +153,7 @@ def check_paths(services: dict[str, Service], plain: bytes, stream: bytes) -> No
 
 
 def measure_all(run: Run, on_row: Callable[[Measurement], None]) -> str | None:
-    """Every row of the table; returns why the translated path is n/a, or None if measured."""
+    """Every row of the table, best of ``rounds``; why the translated path is n/a, or None."""
     b = bodies()
     conc = run.opts.concurrency
     home = 2 if PINNING else 1
@@ -159,20 +161,20 @@ def measure_all(run: Run, on_row: Callable[[Measurement], None]) -> str | None:
     plan = [("plain", b.plain, 1, n) for n in c1] + [("plain", b.plain, conc, home)]
     plan += [("stream", b.stream, 1, n) for n in c1] + [("stream", b.stream, conc, home)]
     plan.append(("paced", _paced(b.stream), run.opts.paced_concurrency, home))
-    for mode, body, c, cpus in plan:
-        on_row(run.measure("direct", "fake", body, mode, c, cpus))
-        for target in ("bare", "router", "router-warn"):
-            on_row(run.measure(target, target, body, mode, c, cpus))
     ok, reason = preflight(_url(run.services["router"]), b.translated, True)
-    if not ok:
-        return str(reason)
-    for mode, body, c, cpus in [
+    translated = [
         ("stream", b.translated, 1, 1),
         ("stream", b.translated, conc, home),
         ("paced", _paced(b.translated), run.opts.paced_concurrency, home),
-    ]:
-        on_row(run.measure("translated", "router", body, mode, c, cpus))
-    return None
+    ]
+    for _ in range(run.opts.rounds):
+        for mode, body, c, cpus in plan:
+            on_row(run.measure("direct", "fake", body, mode, c, cpus))
+            for target in ("bare", "router", "router-warn"):
+                on_row(run.measure(target, target, body, mode, c, cpus))
+        for mode, body, c, cpus in translated if ok else []:
+            on_row(run.measure("translated", "router", body, mode, c, cpus))
+    return None if ok else str(reason)
 
 
 def profile_router(run: Run, exe: str) -> list[str]:
@@ -198,8 +200,9 @@ def profile_router(run: Run, exe: str) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    p.add_argument("--quick", action="store_true", help="2 s per measurement instead of 5")
-    p.add_argument("--seconds", type=float, help="seconds per measurement")
+    p.add_argument("--quick", action="store_true", help="one round of 2 s measurements")
+    p.add_argument("--seconds", type=float, help="seconds per measurement (default 4)")
+    p.add_argument("--rounds", type=int, help="repeat the matrix, keep each row's best (default 2)")
     p.add_argument("-c", "--concurrency", type=int, default=64, help="the saturating concurrency")
     p.add_argument("--paced-concurrency", type=int, default=16)
     p.add_argument("--chunks", type=int, default=50, help="content chunks per stream")
@@ -213,10 +216,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--profile", type=float, nargs="?", const=8.0, default=0.0, metavar="SECONDS",
                    help="then profile the router with py-spy under each load (default 8 s each)")  # fmt: skip
     args = p.parse_args(argv)
-    seconds = args.seconds or (2.0 if args.quick else 5.0)
+    seconds = args.seconds or (2.0 if args.quick else 4.0)
+    rounds = args.rounds or (1 if args.quick else 2)
     tool = ("wrk" if have_wrk() else "python") if args.client == "auto" else args.client
     opts = Options(
-        seconds, 1.0, args.concurrency, args.paced_concurrency, args.count, tool, args.profile
+        seconds,
+        1.0,
+        args.concurrency,
+        args.paced_concurrency,
+        args.count,
+        tool,
+        args.profile,
+        rounds,
     )
     workdir = Path(tempfile.mkdtemp(prefix="cliproxy-bench-"))
     pin_self = pin_to(CLIENT_CPU)
@@ -231,7 +242,8 @@ def main(argv: list[str] | None = None) -> int:
         if PINNING else "bench: fewer than 2 CPUs, nothing pinned"
     )  # fmt: skip
     print(
-        f"bench: {seconds:g} s per measurement after {opts.warmup:g} s warm-up; work dir {workdir} (kept on failure or with --keep)"
+        f"bench: {rounds} round(s) of {seconds:g} s measurements after {opts.warmup:g} s warm-up,"
+        f" best kept; work dir {workdir} (kept on failure or with --keep)"
     )
     services: dict[str, Service] = {}
     try:

@@ -12,18 +12,20 @@ from __future__ import annotations
 
 import http.client
 import os
+import resource
 import socket
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import psutil
 
 __all__ = [
     "CLIENT_CPU",
+    "OtherCPU",
     "PINNING",
     "SERVER_CPU",
     "PeakRSS",
@@ -157,6 +159,41 @@ class PeakRSS:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join(timeout=5)
+
+
+class OtherCPU:
+    """How busy the machine was with work not ours while a load ran (``with OtherCPU(svcs):``).
+
+    Machine busy time (user, nice, system, steal) minus the CPU time of our
+    services, this process and its finished children (the load generators),
+    as a percentage of all CPUs. Other sessions' tests on a shared machine
+    show up here; a row with a high value is suspect.
+    """
+
+    def __init__(self, services: Iterable[Service]) -> None:
+        self._services = list(services)
+        self.percent = 0.0
+        self._start = (0.0, 0.0, 0.0)
+
+    def _sample(self) -> tuple[float, float, float]:
+        t = psutil.cpu_times()
+        busy = t.user + t.nice + t.system + getattr(t, "steal", 0.0)
+        me = psutil.Process().cpu_times()
+        kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+        ours = sum(s.cpu_seconds() for s in self._services)
+        ours += me.user + me.system + kids.ru_utime + kids.ru_stime
+        return time.perf_counter(), float(busy), ours
+
+    def __enter__(self) -> OtherCPU:
+        self._start = self._sample()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        end = self._sample()
+        wall = end[0] - self._start[0]
+        other = (end[1] - self._start[1]) - (end[2] - self._start[2])
+        cpus = os.cpu_count() or 1
+        self.percent = max(0.0, 100.0 * other / (wall * cpus)) if wall > 0 else 0.0
 
 
 def python_argv(module: str, *args: str) -> list[str]:

@@ -38,17 +38,24 @@ class RouterState:
     def __init__(self, config: Config) -> None:
         self.pool = CredentialPool()
         self._executors: dict[str, tuple[ProviderConfig, Executor]] = {}
-        self._retired: list[Executor] = []
+        self._retired: list[Executor] = []  # replaced, closing after a grace period
         self.current = self._build(config)
 
     def reload(self, config: Config) -> Snapshot:
         """Swap in a new config; executors whose provider changed are closed later."""
         self.current = self._build(config)
-        grace = config.server.shutdown_grace_seconds
-        retired, self._retired = self._retired, []
-        if retired:
-            spawn(_close_later(retired, grace), name="close-retired-executors")
+        if self._retired:
+            grace = config.server.shutdown_grace_seconds
+            spawn(self._close_later(list(self._retired), grace), name="close-retired-executors")
         return self.current
+
+    async def _close_later(self, executors: list[Executor], grace: float) -> None:
+        """Let requests that still use the old pools finish before closing them."""
+        await asyncio.sleep(grace)
+        for ex in executors:
+            if ex in self._retired:
+                self._retired.remove(ex)
+                await ex.close()
 
     def _build(self, config: Config) -> Snapshot:
         creds = self.pool.sync(config.providers.values())
@@ -94,9 +101,3 @@ class RouterState:
         self._executors.clear()
         self._retired.clear()
 
-
-async def _close_later(executors: list[Executor], grace: float) -> None:
-    """Let requests that still use the old pools finish before closing them."""
-    await asyncio.sleep(grace)
-    for ex in executors:
-        await ex.close()

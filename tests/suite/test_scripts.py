@@ -364,7 +364,7 @@ def test_a_crashing_program_fails_start_with_its_log_lines(
 ) -> None:
     suite = make_suite(tmp_path)
     config = load_config(suite.env["CLIPROXY_CONFIG"])
-    manifest = build_manifest(config, run_dir=suite.run_dir)
+    manifest = build_manifest(config, run_dir=suite.run_dir, log_dir=tmp_path / "logs")
     crash = (sys.executable, "-c", "import sys; print('boom: cannot start'); sys.exit(3)")
     router = replace(manifest.programs[0], command=crash)
     manifest = replace(manifest, programs=(router,))
