@@ -83,7 +83,7 @@ class Run:
         try:
             run_load(warm, self.workdir, self.opts.tool, client)
             cpu0 = under_test.cpu_seconds()
-            with PeakRSS(under_test) as rss, OtherCPU(self.services.values()) as other:
+            with PeakRSS(under_test) as rss, OtherCPU() as other:
                 load = run_load(spec, self.workdir, self.opts.tool, client)
             cpu = under_test.cpu_seconds() - cpu0
         finally:

@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import http.client
 import os
-import resource
 import socket
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from pathlib import Path
 
 import psutil
@@ -162,38 +161,49 @@ class PeakRSS:
 
 
 class OtherCPU:
-    """How busy the machine was with work not ours while a load ran (``with OtherCPU(svcs):``).
+    """How busy other programs kept the machine while a load ran (``with OtherCPU():``).
 
-    Machine busy time (user, nice, system, steal) minus the CPU time of our
-    services, this process and its finished children (the load generators),
-    as a percentage of all CPUs. Other sessions' tests on a shared machine
-    show up here; a row with a high value is suspect.
+    The CPU time that processes other than this one and its descendants used
+    during the run, as a percentage of all CPUs. Other sessions' tests on a
+    shared machine show up here; a row with a high value is suspect. Processes
+    that start and end within the run, kernel work not charged to a process
+    and VM steal are not seen, so this is a lower bound.
     """
 
-    def __init__(self, services: Iterable[Service]) -> None:
-        self._services = list(services)
+    def __init__(self) -> None:
         self.percent = 0.0
-        self._start = (0.0, 0.0, 0.0)
+        self._t0 = 0.0
+        self._start: dict[int, tuple[float, float]] = {}
 
-    def _sample(self) -> tuple[float, float, float]:
-        t = psutil.cpu_times()
-        busy = t.user + t.nice + t.system + getattr(t, "steal", 0.0)
-        me = psutil.Process().cpu_times()
-        kids = resource.getrusage(resource.RUSAGE_CHILDREN)
-        ours = sum(s.cpu_seconds() for s in self._services)
-        ours += me.user + me.system + kids.ru_utime + kids.ru_stime
-        return time.perf_counter(), float(busy), ours
+    @staticmethod
+    def _others() -> dict[int, tuple[float, float]]:
+        me = psutil.Process()
+        ours = {me.pid, *(c.pid for c in me.children(recursive=True))}
+        out: dict[int, tuple[float, float]] = {}
+        for proc in psutil.process_iter(["create_time", "cpu_times"]):
+            t = proc.info["cpu_times"]
+            if proc.pid in ours or t is None:
+                continue
+            used = t.user + t.system  # not children's: a reaped child brings its whole life
+            out[proc.pid] = (float(proc.info["create_time"] or 0.0), float(used))
+        return out
 
     def __enter__(self) -> OtherCPU:
-        self._start = self._sample()
+        self._start = self._others()
+        self._t0 = time.perf_counter()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        end = self._sample()
-        wall = end[0] - self._start[0]
-        other = (end[1] - self._start[1]) - (end[2] - self._start[2])
+        wall = time.perf_counter() - self._t0
+        used = 0.0
+        for pid, (created, total) in self._others().items():
+            before = self._start.get(pid)
+            if before is not None and before[0] == created:
+                used += max(0.0, total - before[1])
+            elif created >= time.time() - wall - 1:
+                used += total  # started during the run
         cpus = os.cpu_count() or 1
-        self.percent = max(0.0, 100.0 * other / (wall * cpus)) if wall > 0 else 0.0
+        self.percent = 100.0 * used / (wall * cpus) if wall > 0 else 0.0
 
 
 def python_argv(module: str, *args: str) -> list[str]:

@@ -100,4 +100,3 @@ class RouterState:
             await ex.close()
         self._executors.clear()
         self._retired.clear()
-

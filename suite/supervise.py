@@ -180,8 +180,10 @@ def _unhealthy(manifest: Manifest, timeout: float) -> tuple[str, ...]:
     )
 
 
-def _report_failure(manifest: Manifest, culprits: Sequence[str], lines: int = 20) -> None:
+def _failure_report(manifest: Manifest, culprits: Sequence[str], lines: int = 20) -> list[str]:
+    """Why it failed: each culprit's supervisord state and the last lines of its log."""
     logs = manifest.log_names()
+    out: list[str] = []
     try:
         infos = Supervisor(manifest.paths.socket, 2.0).processes()
     except RPC_ERRORS:
@@ -189,14 +191,14 @@ def _report_failure(manifest: Manifest, culprits: Sequence[str], lines: int = 20
     for info in infos:
         if info["group"] in culprits:
             why = info["spawnerr"] or info["description"]
-            _err(f"{info['group']}:{info['name']} is {info['statename']}: {why}")
+            out.append(f"{info['group']}:{info['name']} is {info['statename']}: {why}")
     for name in [*culprits, "supervisord"]:
         for path in logs.get(name, ()):
             text = tail(path, lines)
             if text:
-                _err(f"--- last {len(text)} lines of {path}")
-                for line in text:
-                    _err(line)
+                out.append(f"--- last {len(text)} lines of {path}")
+                out.extend(text)
+    return out
 
 
 def _endpoints(manifest: Manifest) -> list[str]:
@@ -253,10 +255,13 @@ def start(config: Config, manifest: Manifest, timeout: float) -> int:
         result = wait_healthy(manifest, timeout)
         elapsed = time.monotonic() - began
         if not result.ok:
-            _err(f"cli-proxy-api did not start: {', '.join(result.culprits)} {result.why}")
-            _report_failure(manifest, result.culprits)
-            _err("stopping what was started")
+            report = _failure_report(manifest, result.culprits)
+            # Stop before printing: a closed stderr must not leave the suite half-started.
             stop(manifest.paths.run_dir, manifest.stop_timeout, quiet=True)
+            _err(f"cli-proxy-api did not start: {', '.join(result.culprits)} {result.why}")
+            for line in report:
+                _err(line)
+            _err("stopped what was started")
             return 1
         pid = supervisord_pid(paths.pidfile)
         _say(f"cli-proxy-api started: healthy after {elapsed:.2f} s (supervisord pid {pid})")

@@ -2,7 +2,7 @@
 
 from aiohttp import web
 
-from . import _anthropic, _gemini, _health, _models, _openai
+from . import _anthropic, _gemini, _health, _models, _openai, _responses
 from ._keys import STATE
 from ._middleware import is_loopback, proxy_middleware
 
@@ -16,6 +16,8 @@ def setup_routes(app: web.Application) -> None:
     r.add_get("/readyz", _health.readyz)
     r.add_post("/v1/chat/completions", _openai.chat_completions)
     r.add_post("/chat/completions", _openai.chat_completions)
+    r.add_post("/v1/responses", _responses.create_response)
+    r.add_post("/responses", _responses.create_response)
     r.add_post("/v1/messages", _anthropic.messages)
     r.add_post("/v1/messages/count_tokens", _anthropic.count_tokens)
     r.add_get("/v1/models", _models.model_list)

@@ -80,7 +80,12 @@ async def model_get(request: web.Request) -> web.StreamResponse:
         return web.json_response(gemini_model(name, owner.name))
     if fmt is Format.ANTHROPIC:
         return web.json_response(
-            {"type": "model", "id": name, "display_name": name, "created_at": "2025-01-01T00:00:00Z"}
+            {
+                "type": "model",
+                "id": name,
+                "display_name": name,
+                "created_at": "2025-01-01T00:00:00Z",
+            }
         )
     return web.json_response(
         {"id": name, "object": "model", "created": _CREATED, "owned_by": owner.name}

@@ -19,19 +19,34 @@ from aiohttp import web
 from router.errors import (
     NoCapacity,
     NotFound,
-    NotImplementedYet,
     ProxyError,
+    UpstreamConnectError,
     UpstreamError,
     UpstreamHTTPError,
     UpstreamTimeout,
 )
-from router.executors import Action, UpstreamCall
-from router.formats import Format, StreamWatcher, stream_error_event, usage_from_body
+from router.executors import Action, Executor, UpstreamCall
+from router.formats import (
+    Format,
+    StreamWatcher,
+    TokenUsage,
+    error_body,
+    ir,
+    stream_error_event,
+    usage_from_body,
+)
 from router.routing import Candidate, Route
 from router.state import Snapshot
 from suite.logging import get_logger
 
 from ._context import RequestContext
+from ._translate import (
+    StreamTranslator,
+    request_ir,
+    translate_body,
+    translate_response,
+    translated_chunks,
+)
 
 __all__ = ["Forward", "forward"]
 
@@ -67,6 +82,11 @@ async def forward(
     *,
     fallback: Callable[[Route], web.StreamResponse] | None = None,
 ) -> web.StreamResponse:
+    """Serve ``fwd`` from the first candidate that answers.
+
+    ``fallback`` serves requests only an upstream of the client's own format can
+    answer (token counting) when the model has none.
+    """
     ctx.model = fwd.model
     ctx.stream = fwd.stream
     route = snap.table.route(fwd.model)
@@ -76,38 +96,27 @@ async def forward(
         )
     ctx.rule = route.rule.source
     candidates, wake = snap.table.candidates(route, time.monotonic())
-    same = [c for c in candidates if snap.executors[c.provider.name].wire is fwd.fmt]
-    if not same:
-        if fallback is not None:
+    if fallback is not None:
+        candidates = [c for c in candidates if snap.executors[c.provider.name].wire is fwd.fmt]
+        if not candidates and not _has_same_format(snap, route, fwd.fmt):
             return fallback(route)
-        if candidates:
-            kinds = ", ".join(sorted({c.provider.kind for c in candidates}))
-            raise NotImplementedYet(
-                f"model '{fwd.model}' is served by {kinds}, which speaks another API format than "
-                f"this endpoint; translation between formats is not available yet"
-            )
+    if not candidates:
         raise _all_resting(fwd.model, wake)
-    forward_headers = _forward_headers(request, fwd.fmt)
-    body = _upstream_body(fwd, route)
+    plan = _Plan(fwd, route.upstream_model, _forward_headers(request, fwd.fmt))
     last: UpstreamError | None = None
-    for cand in same:
+    for cand in candidates:
+        executor = snap.executors[cand.provider.name]
         ctx.attempts += 1
         ctx.provider = cand.provider.name
         ctx.credential = cand.credential.id
-        call = UpstreamCall(
-            action=fwd.action,
-            model=route.upstream_model,
-            body=body,
-            stream=fwd.stream,
-            forward_headers=forward_headers,
-            sse=fwd.sse,
-        )
         try:
-            return await _attempt(request, snap, ctx, fwd, cand, call)
+            if executor.wire is fwd.fmt:
+                return await _passthrough(request, ctx, fwd, plan, executor, cand)
+            return await _translated(request, ctx, fwd, plan, executor, cand)
         except UpstreamError as exc:
             _record_failure(snap, cand, exc)
             if not exc.retryable:
-                return _upstream_error_response(fwd.fmt, exc, ctx)
+                return _upstream_error_response(fwd.fmt, executor.wire, exc, ctx)
             log.info(
                 "upstream attempt failed",
                 request_id=ctx.request_id,
@@ -121,16 +130,64 @@ async def forward(
     raise _exhausted(fwd.model, last, wake)
 
 
-async def _attempt(
+def _has_same_format(snap: Snapshot, route: Route, fmt: Format) -> bool:
+    return any(snap.executors[p.name].wire is fmt for p in route.rule.providers)
+
+
+class _Plan:
+    """What goes upstream, built once per request and per target format."""
+
+    __slots__ = ("fwd", "model", "headers", "_ir", "_bodies")
+
+    def __init__(self, fwd: Forward, model: str, headers: dict[str, str]) -> None:
+        self.fwd = fwd
+        self.model = model
+        self.headers = headers
+        self._ir: ir.Request | None = None
+        self._bodies: dict[Format, bytes] = {}
+
+    def passthrough_body(self) -> bytes:
+        """The client's bytes as they came, unless the upstream knows the model by another name."""
+        fwd = self.fwd
+        if fwd.fmt is Format.GEMINI or self.model == fwd.model:
+            return fwd.raw
+        return orjson.dumps({**fwd.body, "model": self.model})
+
+    def request_ir(self) -> ir.Request:
+        if self._ir is None:
+            self._ir = request_ir(self.fwd.fmt, self.fwd.body)
+        return self._ir
+
+    def body_for(self, target: Format) -> bytes:
+        body = self._bodies.get(target)
+        if body is None:
+            body = translate_body(self.request_ir(), target, self.model, self.fwd.stream)
+            self._bodies[target] = body
+        return body
+
+    def call(self, body: bytes, *, same_format: bool) -> UpstreamCall:
+        fwd = self.fwd
+        return UpstreamCall(
+            action=fwd.action,
+            model=self.model,
+            body=body,
+            stream=fwd.stream,
+            forward_headers=self.headers if same_format else {},
+            sse=fwd.sse if same_format else True,
+        )
+
+
+async def _passthrough(
     request: web.Request,
-    snap: Snapshot,
     ctx: RequestContext,
     fwd: Forward,
+    plan: _Plan,
+    executor: Executor,
     cand: Candidate,
-    call: UpstreamCall,
 ) -> web.StreamResponse:
-    executor = snap.executors[cand.provider.name]
-    reply = await executor.send(call, cand.credential)
+    reply = await executor.send(
+        plan.call(plan.passthrough_body(), same_format=True), cand.credential
+    )
     if not fwd.stream:
         try:
             data = await reply.read()
@@ -147,7 +204,69 @@ async def _attempt(
         reply.close()
         raise
     cand.credential.succeeded()
-    return await _relay(request, ctx, fwd, reply.content_type, first, chunks, reply.close)
+    watcher = StreamWatcher(fwd.fmt)
+
+    def end(failure: tuple[str, str] | None) -> bytes:
+        if failure is None and watcher.done:
+            return b""
+        kind, message = failure or ("api_error", "upstream ended the stream before it finished")
+        ctx.error = message
+        return stream_error_event(fwd.fmt, kind, message, gemini_array=not fwd.sse)
+
+    try:
+        return await _relay(request, ctx, fwd, reply.content_type, first, chunks, watcher.feed, end)
+    finally:
+        reply.close()
+        _note_usage(ctx, watcher.usage)
+
+
+async def _translated(
+    request: web.Request,
+    ctx: RequestContext,
+    fwd: Forward,
+    plan: _Plan,
+    executor: Executor,
+    cand: Candidate,
+) -> web.StreamResponse:
+    body = plan.body_for(executor.wire)
+    reply = await executor.send(plan.call(body, same_format=False), cand.credential)
+    if not fwd.stream:
+        try:
+            data = await reply.read()
+        finally:
+            reply.close()
+        out, usage = translate_response(data, executor.wire, fwd.fmt, fwd.model, plan.request_ir())
+        cand.credential.succeeded()
+        ctx.mark_first_byte()
+        _note_usage(
+            ctx, TokenUsage(usage.input_tokens, usage.output_tokens, usage.cached_input_tokens)
+        )
+        return web.Response(body=out, content_type="application/json")
+    translator = StreamTranslator(executor.wire, fwd.fmt, fwd.model, ctx.request_id, sse=fwd.sse)
+    chunks = translated_chunks(reply.chunks(), translator).__aiter__()
+    try:
+        first = await _first_chunk(chunks)
+        if translator.failed:
+            raise UpstreamConnectError("upstream stream failed before its first event")
+    except BaseException:
+        reply.close()
+        raise
+    cand.credential.succeeded()
+
+    def end(failure: tuple[str, str] | None) -> bytes:
+        if failure is None:
+            if translator.failed:
+                ctx.error = "upstream stream ended in error"
+            return b""
+        ctx.error = failure[1]
+        return translator.error(*failure)
+
+    try:
+        return await _relay(request, ctx, fwd, "", first, chunks, None, end)
+    finally:
+        reply.close()
+        u = translator.usage
+        _note_usage(ctx, TokenUsage(u.input_tokens, u.output_tokens, u.cached_input_tokens))
 
 
 async def _first_chunk(chunks: AsyncIterator[bytes]) -> bytes:
@@ -165,49 +284,44 @@ async def _relay(
     content_type: str,
     first: bytes,
     chunks: AsyncIterator[bytes],
-    close: Callable[[], None],
+    watch: Callable[[bytes], None] | None,
+    end: Callable[[tuple[str, str] | None], bytes],
 ) -> web.StreamResponse:
+    """Send ``first`` and every later chunk as it comes; ``end`` says how the stream closes
+    (given the failure as ``(kind, message)``, or None when the upstream simply ended)."""
+    array = fwd.fmt is Format.GEMINI and not fwd.sse
     resp = web.StreamResponse(
         status=200,
         headers={
-            "Content-Type": content_type
-            if fwd.fmt is Format.GEMINI and not fwd.sse
-            else "text/event-stream",
+            "Content-Type": (content_type or "application/json") if array else "text/event-stream",
             "Cache-Control": "no-cache",
             "X-Request-Id": ctx.request_id,
             "X-Accel-Buffering": "no",
         },
     )
-    watcher = StreamWatcher(fwd.fmt)
     ctx.status = 200
     try:
         await resp.prepare(request)
-        watcher.feed(first)
+        if watch is not None:
+            watch(first)
         await resp.write(first)
         ctx.mark_first_byte()
+        failure: tuple[str, str] | None = None
         try:
             async for chunk in chunks:
-                watcher.feed(chunk)
+                if watch is not None:
+                    watch(chunk)
                 await resp.write(chunk)
         except UpstreamError as exc:
-            ctx.error = exc.message
-            await resp.write(_stream_error(fwd, exc.kind, exc.message))
-        else:
-            if not watcher.done:
-                ctx.error = "upstream ended the stream before it finished"
-                await resp.write(_stream_error(fwd, "api_error", ctx.error))
+            failure = (exc.kind, exc.message)
+        tail = end(failure)
+        if tail:
+            await resp.write(tail)
         await resp.write_eof()
     except (ConnectionResetError, ConnectionError):
         ctx.error = "client went away"
         ctx.status = 499
-    finally:
-        close()
-        _note_usage(ctx, watcher.usage)
     return resp
-
-
-def _stream_error(fwd: Forward, kind: str, message: str) -> bytes:
-    return stream_error_event(fwd.fmt, kind, message, gemini_array=not fwd.sse)
 
 
 def _note_usage(ctx: RequestContext, usage: Any) -> None:
@@ -215,13 +329,6 @@ def _note_usage(ctx: RequestContext, usage: Any) -> None:
         ctx.tokens_in = usage.input
         ctx.tokens_out = usage.output
         ctx.tokens_cached = usage.cached
-
-
-def _upstream_body(fwd: Forward, route: Route) -> bytes:
-    """The client's bytes as they came, unless the upstream knows the model by another name."""
-    if fwd.fmt is Format.GEMINI or route.upstream_model == fwd.model:
-        return fwd.raw
-    return orjson.dumps({**fwd.body, "model": route.upstream_model})
 
 
 def _forward_headers(request: web.Request, fmt: Format) -> dict[str, str]:
@@ -248,13 +355,21 @@ def _record_failure(snap: Snapshot, cand: Candidate, exc: UpstreamError) -> None
         )
 
 
-def _upstream_error_response(fmt: Format, exc: UpstreamError, ctx: RequestContext) -> web.Response:
-    """A non-retryable upstream error (e.g. 400): the upstream's own body, same format."""
+def _upstream_error_response(
+    fmt: Format, source: Format, exc: UpstreamError, ctx: RequestContext
+) -> web.Response:
+    """A non-retryable upstream error (e.g. 400): the upstream's own body when it is in
+    the client's format, else the same status and message in the client's shape."""
     ctx.error = exc.message
     assert isinstance(exc, UpstreamHTTPError)
     headers = {"X-Request-Id": ctx.request_id}
+    body = (
+        exc.body
+        if (fmt is source and exc.body)
+        else error_body(fmt, exc.status, exc.kind, exc.message)
+    )
     return web.Response(
-        status=exc.status, body=exc.body or b"{}", content_type="application/json", headers=headers
+        status=exc.status, body=body, content_type="application/json", headers=headers
     )
 
 

@@ -2,7 +2,7 @@
 
 from suite.config import ProviderConfig
 
-from ._apikey import AnthropicExecutor, GeminiExecutor, OpenAIExecutor
+from ._apikey import AnthropicExecutor, GeminiExecutor, OpenAIExecutor, OpenAIResponsesExecutor
 from ._base import Action, Executor, UpstreamCall, UpstreamReply
 from ._http import HTTPExecutor, HTTPReply, parse_retry_after
 
@@ -14,6 +14,7 @@ __all__ = [
     "HTTPExecutor",
     "HTTPReply",
     "OpenAIExecutor",
+    "OpenAIResponsesExecutor",
     "UpstreamCall",
     "UpstreamReply",
     "build_executor",
@@ -30,4 +31,6 @@ _BY_KIND: dict[str, type[HTTPExecutor]] = {
 def build_executor(provider: ProviderConfig) -> Executor | None:
     """The executor for a provider, or None for a kind this router cannot run yet."""
     cls = _BY_KIND.get(provider.kind)
+    if cls is OpenAIExecutor and provider.options.get("wire") == "responses":
+        cls = OpenAIResponsesExecutor
     return cls(provider) if cls is not None else None

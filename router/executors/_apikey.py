@@ -13,7 +13,7 @@ from router.formats import Format
 from ._base import UpstreamCall
 from ._http import HTTPExecutor
 
-__all__ = ["AnthropicExecutor", "GeminiExecutor", "OpenAIExecutor"]
+__all__ = ["AnthropicExecutor", "GeminiExecutor", "OpenAIExecutor", "OpenAIResponsesExecutor"]
 
 _RETRY_DELAY = re.compile(rb'"retryDelay"\s*:\s*"(\d+(?:\.\d+)?)s"')
 
@@ -40,6 +40,18 @@ class OpenAIExecutor(HTTPExecutor):
 
     def url(self, call: UpstreamCall) -> str:
         return f"{self.base_url}/chat/completions"
+
+    def auth_headers(self, credential: Credential) -> Mapping[str, str]:
+        return {"Authorization": f"Bearer {credential.secret}"}
+
+
+class OpenAIResponsesExecutor(HTTPExecutor):
+    """OpenAI Responses at any base URL (``wire: responses`` on an openai-compatible provider)."""
+
+    wire = Format.RESPONSES
+
+    def url(self, call: UpstreamCall) -> str:
+        return f"{self.base_url}/responses"
 
     def auth_headers(self, credential: Credential) -> Mapping[str, str]:
         return {"Authorization": f"Bearer {credential.secret}"}

@@ -93,7 +93,9 @@ class StreamDecoder:
             self._usage.update(msg.get("usage") or {})
             return [ir.StreamStart(str(msg.get("id") or ""), str(msg.get("model") or ""))]
         if kind == "content_block_start":
-            return self._block_start(int_of(payload.get("index")), payload.get("content_block") or {})
+            return self._block_start(
+                int_of(payload.get("index")), payload.get("content_block") or {}
+            )
         if kind == "content_block_delta":
             index = int_of(payload.get("index"))
             if index in self._skipped:
@@ -118,7 +120,12 @@ class StreamDecoder:
         if kind == "error":
             self._done = True
             err = payload.get("error") or {}
-            return [ir.StreamError(str(err.get("message") or "upstream error"), kind_from_anthropic(str(err.get("type") or "")))]
+            return [
+                ir.StreamError(
+                    str(err.get("message") or "upstream error"),
+                    kind_from_anthropic(str(err.get("type") or "")),
+                )
+            ]
         return []  # ping and unknown events
 
     def _block_start(self, index: int, block: dict[str, Any]) -> list[ir.Event]:
@@ -135,7 +142,9 @@ class StreamDecoder:
         if kind == "redacted_thinking":
             return [ir.ReasoningSignature(index, str(block.get("data") or ""), True, FORMAT)]
         if kind == "tool_use":
-            events: list[ir.Event] = [ir.ToolCallStart(index, str(block.get("id") or ""), str(block.get("name") or ""))]
+            events: list[ir.Event] = [
+                ir.ToolCallStart(index, str(block.get("id") or ""), str(block.get("name") or ""))
+            ]
             if block.get("input"):
                 events.append(ir.ToolCallDelta(index, orjson.dumps(block["input"]).decode()))
             return events
@@ -242,7 +251,9 @@ class StreamEncoder:
         if isinstance(ev, ir.ReasoningSignature):
             sig = export_signature(ev.signature, ev.source, FORMAT)
             if ev.redacted and ev.index not in self._index:
-                return out + self._open_block(ev.index, "redacted", {"type": "redacted_thinking", "data": sig})
+                return out + self._open_block(
+                    ev.index, "redacted", {"type": "redacted_thinking", "data": sig}
+                )
             if ev.index not in self._index:
                 out += self._open_block(
                     ev.index, "thinking", {"type": "thinking", "thinking": "", "signature": ""}
@@ -273,7 +284,10 @@ class StreamEncoder:
                 "message_delta",
                 {
                     "type": "message_delta",
-                    "delta": {"stop_reason": stop_to_wire(ev.reason), "stop_sequence": ev.stop_sequence},
+                    "delta": {
+                        "stop_reason": stop_to_wire(ev.reason),
+                        "stop_sequence": ev.stop_sequence,
+                    },
                     "usage": usage_to_wire(self._usage),
                 },
             )

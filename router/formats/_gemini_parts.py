@@ -106,7 +106,10 @@ def media_part(part: Raw, path: str) -> ir.Image | None:
     inline = inline_of(part)
     if inline is not None:
         mime = inline.get("mimeType", inline.get("mime_type"))
-        return ir.Image(str(mime or "application/octet-stream"), data=req_str(inline, "data", path + ".inlineData."))
+        return ir.Image(
+            str(mime or "application/octet-stream"),
+            data=req_str(inline, "data", path + ".inlineData."),
+        )
     file = file_of(part)
     if file is not None:
         uri = file.get("fileUri", file.get("file_uri"))

@@ -111,7 +111,11 @@ class StreamDecoder:
         out: list[ir.Event] = []
         if "error" in chunk and not chunk.get("choices"):
             self._done = True
-            err = chunk["error"] if isinstance(chunk["error"], dict) else {"message": str(chunk["error"])}
+            err = (
+                chunk["error"]
+                if isinstance(chunk["error"], dict)
+                else {"message": str(chunk["error"])}
+            )
             kind = kind_from_openai(str(err.get("type") or err.get("code") or ""))
             return [ir.StreamError(str(err.get("message") or "upstream error"), kind)]
         if not self._started:
@@ -158,7 +162,11 @@ class StreamDecoder:
         if wire not in self._calls:
             self._has_calls = True
             extra = call.get("extra_content")
-            sig = extra.get("google", {}).get("thought_signature") if isinstance(extra, dict) else None
+            sig = (
+                extra.get("google", {}).get("thought_signature")
+                if isinstance(extra, dict)
+                else None
+            )
             if isinstance(sig, str) and sig:
                 events, sig_index = self._open_new("reasoning")
                 value, source = import_signature(sig, FORMAT)
@@ -202,9 +210,12 @@ class StreamEncoder:
         self._done = False
         self._calls: dict[int, int] = {}
         self._pending_sig: str | None = None
+        self._thought: set[int] = set()
         self._usage: ir.Usage | None = None
 
-    def _chunk(self, delta: dict[str, Any], finish: str | None = None, usage: ir.Usage | None = None) -> bytes:
+    def _chunk(
+        self, delta: dict[str, Any], finish: str | None = None, usage: ir.Usage | None = None
+    ) -> bytes:
         body: dict[str, Any] = {
             "id": self._id,
             "object": "chat.completion.chunk",
@@ -226,9 +237,14 @@ class StreamEncoder:
         if isinstance(ev, ir.TextDelta):
             return out + (self._chunk({"content": ev.text}) if ev.text else b"")
         if isinstance(ev, ir.ReasoningDelta):
-            return out + (self._chunk({"reasoning_content": ev.text}) if ev.text else b"")
+            if not ev.text:
+                return out
+            self._thought.add(ev.index)
+            return out + self._chunk({"reasoning_content": ev.text})
         if isinstance(ev, ir.ReasoningSignature):
-            if not ev.redacted:
+            # An Anthropic signature binds its thinking text, which Chat cannot carry back.
+            bound = ev.source == "anthropic" and ev.index in self._thought
+            if not ev.redacted and not bound:
                 self._pending_sig = export_signature(ev.signature, ev.source, FORMAT)
             return out
         if isinstance(ev, ir.ToolCallStart):

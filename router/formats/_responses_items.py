@@ -52,7 +52,9 @@ def usage_to_wire(u: ir.Usage) -> dict[str, Any]:
     }
 
 
-def stop_from_wire(status: str | None, incomplete_reason: str | None, has_calls: bool) -> ir.StopReason:
+def stop_from_wire(
+    status: str | None, incomplete_reason: str | None, has_calls: bool
+) -> ir.StopReason:
     if status == "incomplete":
         if incomplete_reason == "content_filter":
             return ir.StopReason.CONTENT_FILTER

@@ -78,7 +78,10 @@ class StreamDecoder:
             return [] if index is None else [ir.BlockEnd(index)]
         if kind in ("response.reasoning_summary_text.delta", "response.reasoning_text.delta"):
             return self._reasoning_delta(oi, payload)
-        if kind in ("response.function_call_arguments.delta", "response.custom_tool_call_input.delta"):
+        if kind in (
+            "response.function_call_arguments.delta",
+            "response.custom_tool_call_input.delta",
+        ):
             return self._args_delta(oi, kind, str(payload.get("delta") or ""))
         if kind == "response.output_item.done":
             return self._item_done(oi, payload.get("item") or {})
@@ -150,7 +153,9 @@ class StreamDecoder:
         if kind == "reasoning":
             if self._summary.pop(oi, None) is None:
                 text = "\n\n".join(
-                    str(s.get("text") or "") for s in item.get("summary") or [] if isinstance(s, dict)
+                    str(s.get("text") or "")
+                    for s in item.get("summary") or []
+                    if isinstance(s, dict)
                 )
                 if text:
                     out.append(ir.ReasoningDelta(index, text))
@@ -162,7 +167,11 @@ class StreamDecoder:
             out.append(ir.ToolCallDelta(index, str(item.get("arguments") or "")))
         elif kind == "custom_tool_call":
             if oi not in self._args_seen:
-                out.append(ir.ToolCallDelta(index, orjson.dumps(str(item.get("input") or "")).decode()[1:-1]))
+                out.append(
+                    ir.ToolCallDelta(
+                        index, orjson.dumps(str(item.get("input") or "")).decode()[1:-1]
+                    )
+                )
             out.append(ir.ToolCallDelta(index, '"}'))
         return out + [ir.BlockEnd(index)]
 
@@ -212,7 +221,9 @@ class StreamEncoder:
         return sse(kind, payload)
 
     def _response(self, status: str, **kw: Any) -> dict[str, Any]:
-        return response_object(self._id, self._model, self._created, status, list(self._output), **kw)
+        return response_object(
+            self._id, self._model, self._created, status, list(self._output), **kw
+        )
 
     def _start(self) -> bytes:
         if self._started:
@@ -222,7 +233,9 @@ class StreamEncoder:
             "response.in_progress", {"response": self._response("in_progress")}
         )
 
-    def _open(self, index: int, kind: str, prefix: str, item: dict[str, Any] | None = None) -> tuple[_Block, bytes]:
+    def _open(
+        self, index: int, kind: str, prefix: str, item: dict[str, Any] | None = None
+    ) -> tuple[_Block, bytes]:
         oi = len(self._output)
         block = _Block(oi, kind, f"{prefix}_{self._base}_{oi}")
         self._blocks[index] = block
@@ -237,7 +250,12 @@ class StreamEncoder:
         if kind == "text":
             out += self._ev(
                 "response.content_part.added",
-                {"item_id": block.item_id, "output_index": oi, "content_index": 0, "part": text_part("")},
+                {
+                    "item_id": block.item_id,
+                    "output_index": oi,
+                    "content_index": 0,
+                    "part": text_part(""),
+                },
             )
         return block, out
 
@@ -257,7 +275,8 @@ class StreamEncoder:
             if kind == "text":
                 block.parts.append(ev.text)
                 return out + self._ev(
-                    "response.output_text.delta", {**ids, "content_index": 0, "delta": ev.text, "logprobs": []}
+                    "response.output_text.delta",
+                    {**ids, "content_index": 0, "delta": ev.text, "logprobs": []},
                 )
             if not block.parts:
                 out += self._ev(
@@ -265,14 +284,19 @@ class StreamEncoder:
                     {**ids, "summary_index": 0, "part": {"type": "summary_text", "text": ""}},
                 )
             block.parts.append(ev.text)
-            return out + self._ev("response.reasoning_summary_text.delta", {**ids, "summary_index": 0, "delta": ev.text})
+            return out + self._ev(
+                "response.reasoning_summary_text.delta",
+                {**ids, "summary_index": 0, "delta": ev.text},
+            )
         if isinstance(ev, ir.ReasoningSignature):
             block = self._blocks.get(ev.index)
             if block is None:
                 block, opened = self._open(ev.index, "reasoning", "rs")
                 out += opened
             if not ev.redacted and block.kind == "reasoning":
-                block.signature = (block.signature or "") + export_signature(ev.signature, ev.source, FORMAT)
+                block.signature = (block.signature or "") + export_signature(
+                    ev.signature, ev.source, FORMAT
+                )
             return out
         if isinstance(ev, ir.ToolCallStart):
             call = ir.ToolCall(ev.id, ev.name, "")
@@ -290,7 +314,10 @@ class StreamEncoder:
             block.parts.append(ev.arguments_fragment)
             if block.kind == "tool":
                 ids = {"item_id": block.item_id, "output_index": block.output_index}
-                out += self._ev("response.function_call_arguments.delta", {**ids, "delta": ev.arguments_fragment})
+                out += self._ev(
+                    "response.function_call_arguments.delta",
+                    {**ids, "delta": ev.arguments_fragment},
+                )
             return out
         if isinstance(ev, ir.BlockEnd):
             block = self._blocks.pop(ev.index, None)
@@ -305,7 +332,10 @@ class StreamEncoder:
             status, incomplete = status_to_wire(ev.reason)
             if status == "failed":
                 error = {"code": "server_error", "message": "the model stopped with an error"}
-                return out + self._ev("response.failed", {"response": self._response("failed", usage=self._usage, error=error)})
+                return out + self._ev(
+                    "response.failed",
+                    {"response": self._response("failed", usage=self._usage, error=error)},
+                )
             resp = self._response(status, usage=self._usage or ir.Usage(), incomplete=incomplete)
             return out + self._ev(f"response.{status}", {"response": resp})
         if isinstance(ev, ir.StreamError):
@@ -317,14 +347,25 @@ class StreamEncoder:
         text = "".join(block.parts)
         out = b""
         if block.kind == "text":
-            out += self._ev("response.output_text.done", {**ids, "content_index": 0, "text": text, "logprobs": []})
-            out += self._ev("response.content_part.done", {**ids, "content_index": 0, "part": text_part(text)})
+            out += self._ev(
+                "response.output_text.done",
+                {**ids, "content_index": 0, "text": text, "logprobs": []},
+            )
+            out += self._ev(
+                "response.content_part.done", {**ids, "content_index": 0, "part": text_part(text)}
+            )
             item = message_item(block.item_id, [text])
         elif block.kind == "reasoning":
             if text:
                 part = {"type": "summary_text", "text": text}
-                out += self._ev("response.reasoning_summary_text.done", {**ids, "summary_index": 0, "text": text})
-                out += self._ev("response.reasoning_summary_part.done", {**ids, "summary_index": 0, "part": part})
+                out += self._ev(
+                    "response.reasoning_summary_text.done",
+                    {**ids, "summary_index": 0, "text": text},
+                )
+                out += self._ev(
+                    "response.reasoning_summary_part.done",
+                    {**ids, "summary_index": 0, "part": part},
+                )
             item = reasoning_item(block.item_id, text, block.signature)
         else:
             assert block.call is not None
@@ -335,13 +376,20 @@ class StreamEncoder:
                 out += self._ev("response.custom_tool_call_input.delta", {**ids, "delta": value})
                 out += self._ev("response.custom_tool_call_input.done", {**ids, "input": value})
             else:
-                out += self._ev("response.function_call_arguments.done", {**ids, "arguments": item["arguments"]})
+                out += self._ev(
+                    "response.function_call_arguments.done", {**ids, "arguments": item["arguments"]}
+                )
         self._output[block.output_index] = item
-        return out + self._ev("response.output_item.done", {"output_index": block.output_index, "item": item})
+        return out + self._ev(
+            "response.output_item.done", {"output_index": block.output_index, "item": item}
+        )
 
     def error(self, message: str, kind: str = "api_error") -> bytes:
         out = self._start()
         self._done = True
         error = {"code": error_code(kind), "message": message}
         self._output = [item for item in self._output if item]
-        return out + self._ev("response.failed", {"response": self._response("failed", usage=self._usage, error=error)})
+        return out + self._ev(
+            "response.failed",
+            {"response": self._response("failed", usage=self._usage, error=error)},
+        )

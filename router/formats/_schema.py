@@ -66,7 +66,9 @@ def _lookup(root: JSONObject, ref: str) -> JSONObject | None:
     return node if isinstance(node, dict) else None
 
 
-def _resolve(node: JSONObject, root: JSONObject, active: frozenset[str]) -> tuple[JSONObject, frozenset[str]]:
+def _resolve(
+    node: JSONObject, root: JSONObject, active: frozenset[str]
+) -> tuple[JSONObject, frozenset[str]]:
     while "$ref" in node:
         ref = node["$ref"]
         rest = {k: v for k, v in node.items() if k != "$ref"}
@@ -143,7 +145,9 @@ def _merge_all_of(node: JSONObject, root: JSONObject, active: frozenset[str]) ->
     out: JSONObject = {k: v for k, v in node.items() if k != "allOf"}
     props = dict(_as_obj(out.get("properties")))
     own = out.get("required")
-    required: list[JSONValue] = [r for r in own if isinstance(r, str)] if isinstance(own, list) else []
+    required: list[JSONValue] = (
+        [r for r in own if isinstance(r, str)] if isinstance(own, list) else []
+    )
     for raw in parts:
         sub, _ = _resolve(_as_obj(raw), root, active)
         sub = _merge_all_of(sub, root, active)
@@ -215,7 +219,11 @@ def _clean(raw: JSONValue, root: JSONObject, active: frozenset[str], depth: int)
             hints.append(f"format: {fmt}")
     for key in ("minimum", "maximum"):
         value = node.get(key)
-        if isinstance(value, int | float) and not isinstance(value, bool) and t in ("number", "integer"):
+        if (
+            isinstance(value, int | float)
+            and not isinstance(value, bool)
+            and t in ("number", "integer")
+        ):
             out[key] = value
     for key in ("minItems", "maxItems"):
         value = node.get(key)
@@ -282,13 +290,26 @@ def from_gemini(schema: JSONValue) -> JSONValue:
             out[key] = value.lower()
         elif key == "format" and value == "enum":
             continue
-        elif key in ("items", "anyOf", "oneOf", "allOf", "not", "additionalProperties", "$defs", "definitions"):
+        elif key in (
+            "items",
+            "anyOf",
+            "oneOf",
+            "allOf",
+            "not",
+            "additionalProperties",
+            "$defs",
+            "definitions",
+        ):
             if key in ("$defs", "definitions") and isinstance(value, dict):
                 out[key] = {name: from_gemini(sub) for name, sub in value.items()}
             else:
                 out[key] = from_gemini(value)
         else:
             out[key] = value
-    if schema.get("nullable") is True and isinstance(out.get("type"), str) and out["type"] != "null":
+    if (
+        schema.get("nullable") is True
+        and isinstance(out.get("type"), str)
+        and out["type"] != "null"
+    ):
         out["type"] = [out["type"], "null"]
     return out

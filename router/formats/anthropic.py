@@ -160,7 +160,9 @@ def _tools(body: Raw) -> tuple[ir.Tool, ...]:
             ir.Tool(
                 req_str(tool, "name", p + "."),
                 opt_str(tool, "description", p + ".") or "",
-                schema_obj(schema, p + ".input_schema") if schema is not None else {"type": "object"},
+                schema_obj(schema, p + ".input_schema")
+                if schema is not None
+                else {"type": "object"},
                 opt_bool(tool, "strict", p + "."),
             )
         )
@@ -248,7 +250,10 @@ def request_to_ir(body: Mapping[str, Any]) -> ir.Request:
 def _image_block(img: ir.Image) -> dict[str, Any]:
     kind = "image" if img.media_type.startswith("image/") else "document"
     if img.data is not None:
-        return {"type": kind, "source": {"type": "base64", "media_type": img.media_type, "data": img.data}}
+        return {
+            "type": kind,
+            "source": {"type": "base64", "media_type": img.media_type, "data": img.data},
+        }
     return {"type": kind, "source": {"type": "url", "url": img.url or ""}}
 
 
@@ -417,7 +422,11 @@ def response_from_ir(resp: ir.Response, model: str) -> dict[str, Any]:
     content: list[dict[str, Any]] = []
     for part in resp.content:
         if isinstance(part, ir.Reasoning):
-            sig = export_signature(part.signature or "", part.source, FORMAT) if part.signature else ""
+            sig = (
+                export_signature(part.signature or "", part.source, FORMAT)
+                if part.signature
+                else ""
+            )
             content.append(_reasoning_block(part, sig))
         elif not isinstance(part, ir.ToolResult):
             block = _block(part)

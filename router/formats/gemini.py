@@ -80,9 +80,13 @@ def _user_parts(
                 call_id = match[0]
             else:
                 call_id = str(wanted) if wanted else f"call_{ci}_{i}"
-            content, is_error = response_content(fr.get("response"), p + ".functionResponse.response")
+            content, is_error = response_content(
+                fr.get("response"), p + ".functionResponse.response"
+            )
             extra = tuple(
-                m for m in (media_part(obj(x, p), p) for x in fr.get("parts") or []) if m is not None
+                m
+                for m in (media_part(obj(x, p), p) for x in fr.get("parts") or [])
+                if m is not None
             )
             out.append(ir.ToolResult(call_id, name, content + extra, is_error))
         elif isinstance(part.get("text"), str):
@@ -130,7 +134,9 @@ def _tools(body: Raw) -> tuple[ir.Tool, ...]:
             schema = _get(decl, "parametersJsonSchema", "parameters_json_schema")
             if schema is None:
                 schema = decl.get("parameters")
-            params = from_gemini(dict(obj(schema, p + ".parameters"))) if schema is not None else None
+            params = (
+                from_gemini(dict(obj(schema, p + ".parameters"))) if schema is not None else None
+            )
             out.append(
                 ir.Tool(
                     req_str(decl, "name", p + "."),
@@ -192,7 +198,9 @@ def _response_format(cfg: Raw) -> ir.ResponseFormat | None:
 def request_to_ir(body: Mapping[str, Any]) -> ir.Request:
     b = obj(body, "body")
     if b.get("cachedContent") or b.get("cached_content"):
-        raise ir.TranslationError("cachedContent", "cached content lives at Google and cannot be translated")
+        raise ir.TranslationError(
+            "cachedContent", "cached content lives at Google and cannot be translated"
+        )
     system_raw = _get(b, "systemInstruction", "system_instruction")
     system: tuple[ir.Text, ...] = ()
     if isinstance(system_raw, str):
@@ -201,13 +209,18 @@ def request_to_ir(body: Mapping[str, Any]) -> ir.Request:
         si = obj(system_raw, "systemInstruction")
         system = tuple(
             ir.Text(str(part.get("text")))
-            for part in (obj(x, "systemInstruction.parts") for x in opt_arr(si, "parts", "systemInstruction."))
+            for part in (
+                obj(x, "systemInstruction.parts")
+                for x in opt_arr(si, "parts", "systemInstruction.")
+            )
             if isinstance(part.get("text"), str) and part.get("text")
         )
     cfg = obj(_get(b, "generationConfig", "generation_config") or {}, "generationConfig")
     n = opt_int(cfg, "candidateCount", "generationConfig.")
     if n is not None and n > 1:
-        raise ir.TranslationError("generationConfig.candidateCount", "only one candidate can be translated")
+        raise ir.TranslationError(
+            "generationConfig.candidateCount", "only one candidate can be translated"
+        )
     stops = _get(cfg, "stopSequences", "stop_sequences") or []
     return ir.Request(
         messages=tuple(_messages(b.get("contents"))),
@@ -215,9 +228,14 @@ def request_to_ir(body: Mapping[str, Any]) -> ir.Request:
         tools=_tools(b),
         tool_choice=_tool_choice(b),
         temperature=opt_num(cfg, "temperature", "generationConfig."),
-        top_p=opt_num(cfg, "topP", "generationConfig.") if "topP" in cfg else opt_num(cfg, "top_p", "generationConfig."),
-        top_k=opt_int(cfg, "topK", "generationConfig.") if "topK" in cfg else opt_int(cfg, "top_k", "generationConfig."),
-        max_tokens=opt_int(cfg, "maxOutputTokens", "generationConfig.") or opt_int(cfg, "max_output_tokens", "generationConfig."),
+        top_p=opt_num(cfg, "topP", "generationConfig.")
+        if "topP" in cfg
+        else opt_num(cfg, "top_p", "generationConfig."),
+        top_k=opt_int(cfg, "topK", "generationConfig.")
+        if "topK" in cfg
+        else opt_int(cfg, "top_k", "generationConfig."),
+        max_tokens=opt_int(cfg, "maxOutputTokens", "generationConfig.")
+        or opt_int(cfg, "max_output_tokens", "generationConfig."),
         stop=tuple(str(s) for s in arr(stops, "generationConfig.stopSequences")),
         response_format=_response_format(cfg),
         thinking=_thinking(cfg),
@@ -356,7 +374,11 @@ def response_to_ir(body: Mapping[str, Any]) -> ir.Response:
             given = call.get("id")
             return safe_id(given) if isinstance(given, str) and given else f"call_{base}_{i}"
 
-        content = model_parts(list(opt_arr(c, "parts", "candidates[0].content.")), "candidates[0].content.parts", call_id)
+        content = model_parts(
+            list(opt_arr(c, "parts", "candidates[0].content.")),
+            "candidates[0].content.parts",
+            call_id,
+        )
     else:
         feedback = opt_obj(b, "promptFeedback", "") or {}
         if feedback.get("blockReason"):
@@ -385,4 +407,3 @@ def response_from_ir(resp: ir.Response, model: str) -> dict[str, Any]:
         "modelVersion": model,
         "responseId": resp.id or uuid.uuid4().hex,
     }
-

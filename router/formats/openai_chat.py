@@ -83,13 +83,19 @@ def _parts(value: object, path: str) -> tuple[ir.ContentPart, ...]:
             out.append(ir.Text(req_str(part, "refusal", p + ".")))
         elif kind == "image_url":
             image = part.get("image_url")
-            url = image if isinstance(image, str) else req_str(obj(image, p + ".image_url"), "url", p + ".image_url.")
+            url = (
+                image
+                if isinstance(image, str)
+                else req_str(obj(image, p + ".image_url"), "url", p + ".image_url.")
+            )
             out.append(_image(url))
         elif kind == "file":
             file = obj(part.get("file"), p + ".file")
             data = opt_str(file, "file_data", p + ".file.")
             if data is None:
-                raise ir.TranslationError(p + ".file.file_id", "uploaded files cannot be translated")
+                raise ir.TranslationError(
+                    p + ".file.file_id", "uploaded files cannot be translated"
+                )
             parsed = parse_data_url(data)
             out.append(ir.Image(*parsed) if parsed else ir.Image("application/pdf", data=data))
         else:
@@ -112,7 +118,9 @@ def _assistant(m: Raw, path: str) -> ir.Message:
         call = obj(raw, p)
         fn = obj(call.get("function"), p + ".function")
         extra = call.get("extra_content")
-        sig = extra.get("google", {}).get("thought_signature") if isinstance(extra, Mapping) else None
+        sig = (
+            extra.get("google", {}).get("thought_signature") if isinstance(extra, Mapping) else None
+        )
         if isinstance(sig, str) and sig:
             value, source = import_signature(sig, FORMAT)
             parts.append(ir.Reasoning("", value, False, source))
@@ -126,7 +134,13 @@ def _assistant(m: Raw, path: str) -> ir.Message:
         )
     legacy = opt_obj(m, "function_call", path + ".")
     if legacy is not None:
-        parts.append(ir.ToolCall("call_legacy", req_str(legacy, "name", path + ".function_call."), str(legacy.get("arguments") or "{}")))
+        parts.append(
+            ir.ToolCall(
+                "call_legacy",
+                req_str(legacy, "name", path + ".function_call."),
+                str(legacy.get("arguments") or "{}"),
+            )
+        )
     return ir.Message(ir.Role.ASSISTANT, tuple(parts))
 
 
@@ -152,12 +166,27 @@ def _messages(raw_messages: object) -> tuple[tuple[ir.Text, ...], list[ir.Messag
                 req_str(m, "tool_call_id", p + "."), "", _text_of(m.get("content"), p + ".content")
             )
             last = messages[-1] if messages else None
-            if last is not None and last.role is ir.Role.USER and all(isinstance(x, ir.ToolResult) for x in last.content):
+            if (
+                last is not None
+                and last.role is ir.Role.USER
+                and all(isinstance(x, ir.ToolResult) for x in last.content)
+            ):
                 messages[-1] = ir.Message(ir.Role.USER, last.content + (result,))
             else:
                 messages.append(ir.Message(ir.Role.USER, (result,)))
         elif role == "function" and messages and messages[-1].role is ir.Role.ASSISTANT:
-            messages.append(ir.Message(ir.Role.USER, (ir.ToolResult("call_legacy", str(m.get("name") or ""), _text_of(m.get("content"), p + ".content")),)))
+            messages.append(
+                ir.Message(
+                    ir.Role.USER,
+                    (
+                        ir.ToolResult(
+                            "call_legacy",
+                            str(m.get("name") or ""),
+                            _text_of(m.get("content"), p + ".content"),
+                        ),
+                    ),
+                )
+            )
         else:
             raise ir.TranslationError(p + ".role", f"unknown role {role!r}")
     return tuple(system), messages
@@ -182,7 +211,9 @@ def _function(fn: Raw, path: str) -> ir.Tool:
     return ir.Tool(
         req_str(fn, "name", path + "."),
         opt_str(fn, "description", path + ".") or "",
-        schema_obj(params, path + ".parameters") if params is not None else {"type": "object", "properties": {}},
+        schema_obj(params, path + ".parameters")
+        if params is not None
+        else {"type": "object", "properties": {}},
         opt_bool(fn, "strict", path + "."),
     )
 
@@ -197,7 +228,9 @@ def _tool_choice(body: Raw) -> ir.ToolChoice | None:
         return ir.ToolChoice(choice)  # type: ignore[arg-type]
     c = obj(choice, "tool_choice")
     fn = c.get("function", c)
-    return ir.ToolChoice("tool", req_str(obj(fn, "tool_choice.function"), "name", "tool_choice.function."))
+    return ir.ToolChoice(
+        "tool", req_str(obj(fn, "tool_choice.function"), "name", "tool_choice.function.")
+    )
 
 
 def _response_format(body: Raw) -> ir.ResponseFormat | None:
@@ -294,7 +327,9 @@ def _assistant_out(m: ir.Message, client: bool) -> dict[str, Any] | None:
             texts.append(p.text)
         elif isinstance(p, ir.Reasoning):
             reasoning.append(p.text)
-            if p.signature and not p.redacted and (client or replayable(p, FORMAT)):
+            # An Anthropic signature binds its thinking text, which Chat cannot carry back.
+            portable = not p.text or p.source != "anthropic"
+            if p.signature and not p.redacted and (client and portable or replayable(p, FORMAT)):
                 pending_sig = export_signature(p.signature, p.source, FORMAT)
         elif isinstance(p, ir.ToolCall):
             call: dict[str, Any] = {
@@ -323,7 +358,12 @@ def request_from_ir(req: ir.Request, model: str, stream: bool) -> dict[str, Any]
         messages.append({"role": "system", "content": system})
     for m in normalize_turns(req.messages, merge=False, system_as_user=False):
         if m.role is ir.Role.SYSTEM:
-            messages.append({"role": "system", "content": joined_system(p for p in m.content if isinstance(p, ir.Text))})
+            messages.append(
+                {
+                    "role": "system",
+                    "content": joined_system(p for p in m.content if isinstance(p, ir.Text)),
+                }
+            )
         elif m.role is ir.Role.USER:
             messages.extend(_user(m))
         else:
@@ -336,7 +376,9 @@ def request_from_ir(req: ir.Request, model: str, stream: bool) -> dict[str, Any]
         if req.tool_choice is not None:
             c = req.tool_choice
             out["tool_choice"] = (
-                {"type": "function", "function": {"name": c.name or ""}} if c.mode == "tool" else c.mode
+                {"type": "function", "function": {"name": c.name or ""}}
+                if c.mode == "tool"
+                else c.mode
             )
         if req.parallel_tool_calls is not None:
             out["parallel_tool_calls"] = req.parallel_tool_calls

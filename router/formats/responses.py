@@ -62,7 +62,6 @@ __all__ = [
 ]
 
 
-
 def _custom_schema() -> ir.JSONObject:
     """How a free-form (``custom``) tool is described to other formats."""
     return {
@@ -70,6 +69,7 @@ def _custom_schema() -> ir.JSONObject:
         "properties": {"input": {"type": "string", "description": "The raw input of the tool."}},
         "required": ["input"],
     }
+
 
 # --------------------------------------------------------------------------- request in
 
@@ -102,7 +102,11 @@ def _parts(value: object, path: str) -> tuple[ir.ContentPart, ...]:
             if url is None:
                 raise ir.TranslationError(p + ".file_id", "uploaded files cannot be translated")
             parsed = parse_data_url(url)
-            out.append(ir.Image(parsed[0], data=parsed[1]) if parsed else ir.Image(guess_media_type(url), url=url))
+            out.append(
+                ir.Image(parsed[0], data=parsed[1])
+                if parsed
+                else ir.Image(guess_media_type(url), url=url)
+            )
         elif kind == "input_file":
             out.append(_file(part, p))
         else:
@@ -154,23 +158,33 @@ class _Builder:
                 args = dumps({"input": str(item.get("input") or "")})
             else:
                 args = str(item.get("arguments") or "{}")
-            self.add(ir.Role.ASSISTANT, ir.ToolCall(req_str(item, "call_id", path + "."), name, args), join=True)
+            self.add(
+                ir.Role.ASSISTANT,
+                ir.ToolCall(req_str(item, "call_id", path + "."), name, args),
+                join=True,
+            )
         elif kind in ("function_call_output", "custom_tool_call_output"):
             output = item.get("output")
             content = _parts(output, path + ".output") if output is not None else ()
             result = ir.ToolResult(req_str(item, "call_id", path + "."), "", content)
             last = self.messages[-1] if self.messages else None
-            only_results = last is not None and all(isinstance(p, ir.ToolResult) for p in last.content)
+            only_results = last is not None and all(
+                isinstance(p, ir.ToolResult) for p in last.content
+            )
             self.add(ir.Role.USER, result, join=only_results)
         elif kind == "reasoning":
             summary = "\n\n".join(
-                str(s.get("text") or "") for s in opt_arr(item, "summary", path + ".") if isinstance(s, Mapping)
+                str(s.get("text") or "")
+                for s in opt_arr(item, "summary", path + ".")
+                if isinstance(s, Mapping)
             )
             raw_sig = opt_str(item, "encrypted_content", path + ".")
             sig, source = import_signature(raw_sig, FORMAT) if raw_sig else (None, FORMAT)
             self.add(ir.Role.ASSISTANT, ir.Reasoning(summary, sig, False, source), join=True)
         elif kind == "item_reference":
-            raise ir.TranslationError(path, "item references need stored responses and cannot be translated")
+            raise ir.TranslationError(
+                path, "item references need stored responses and cannot be translated"
+            )
         # built-in tool calls (web_search_call, ...) cannot move: dropped
 
 
@@ -334,12 +348,19 @@ def _assistant_items(m: ir.Message, names: ToolNames) -> list[dict[str, Any]]:
             texts = []
         if isinstance(p, ir.Reasoning) and replayable(p, FORMAT) and not p.redacted:
             summary = [{"type": "summary_text", "text": p.text}] if p.text else []
-            items.append({"type": "reasoning", "summary": summary, "encrypted_content": p.signature})
+            items.append(
+                {"type": "reasoning", "summary": summary, "encrypted_content": p.signature}
+            )
         elif isinstance(p, ir.ToolCall):
             namespace, name, kind = names.split(p.name)
             call: dict[str, Any]
             if kind == "custom":
-                call = {"type": "custom_tool_call", "call_id": p.id, "name": name, "input": custom_input(p.arguments)}
+                call = {
+                    "type": "custom_tool_call",
+                    "call_id": p.id,
+                    "name": name,
+                    "input": custom_input(p.arguments),
+                }
             else:
                 args = p.arguments if p.arguments.strip() else "{}"
                 call = {"type": "function_call", "call_id": p.id, "name": name, "arguments": args}
@@ -366,7 +387,12 @@ def _tools_out(tools: Sequence[ir.Tool]) -> list[dict[str, Any]]:
         if namespace:
             group = groups.get(namespace)
             if group is None:
-                group = groups[namespace] = {"type": "namespace", "name": namespace, "description": "", "tools": []}
+                group = groups[namespace] = {
+                    "type": "namespace",
+                    "name": namespace,
+                    "description": "",
+                    "tools": [],
+                }
                 out.append(group)
             group["tools"].append(wire)
         else:
@@ -411,7 +437,11 @@ def request_from_ir(req: ir.Request, model: str, stream: bool) -> dict[str, Any]
     if fmt is not None and fmt.type == "json_object":
         out["text"] = {"format": {"type": "json_object"}}
     elif fmt is not None and fmt.type == "json_schema":
-        spec: dict[str, Any] = {"type": "json_schema", "name": fmt.name or "response", "schema": fmt.schema or {}}
+        spec: dict[str, Any] = {
+            "type": "json_schema",
+            "name": fmt.name or "response",
+            "schema": fmt.schema or {},
+        }
         if fmt.strict is not None:
             spec["strict"] = fmt.strict
         out["text"] = {"format": spec}
@@ -428,7 +458,9 @@ def response_to_ir(body: Mapping[str, Any]) -> ir.Response:
     builder = _Builder()
     for i, item in enumerate(opt_arr(b, "output", "")):
         builder.item(obj(item, f"output[{i}]"), f"output[{i}]")
-    content = tuple(p for m in builder.messages for p in m.content if not isinstance(p, ir.ToolResult))
+    content = tuple(
+        p for m in builder.messages for p in m.content if not isinstance(p, ir.ToolResult)
+    )
     details = opt_obj(b, "incomplete_details", "") or {}
     has_calls = any(isinstance(p, ir.ToolCall) for p in content)
     status = opt_str(b, "status", "")
@@ -436,18 +468,26 @@ def response_to_ir(body: Mapping[str, Any]) -> ir.Response:
         id=opt_str(b, "id", "") or "",
         model=opt_str(b, "model", "") or "",
         content=content,
-        stop_reason=stop_from_wire(status, opt_str(details, "reason", "incomplete_details."), has_calls),
+        stop_reason=stop_from_wire(
+            status, opt_str(details, "reason", "incomplete_details."), has_calls
+        ),
         usage=usage_from_wire(opt_obj(b, "usage", "") or {}),
     )
 
 
-def response_from_ir(resp: ir.Response, model: str, *, tools: Sequence[ir.Tool] = ()) -> dict[str, Any]:
+def response_from_ir(
+    resp: ir.Response, model: str, *, tools: Sequence[ir.Tool] = ()
+) -> dict[str, Any]:
     """The client body. ``tools`` (the request's IR tools) restores namespaced
     and custom tool calls to their Responses shape."""
     base = uuid.uuid4().hex
     rid = resp.id if resp.id.startswith("resp_") else f"resp_{base}"
     status, incomplete = status_to_wire(resp.stop_reason)
-    error = {"code": "server_error", "message": "the model stopped with an error"} if status == "failed" else None
+    error = (
+        {"code": "server_error", "message": "the model stopped with an error"}
+        if status == "failed"
+        else None
+    )
     return response_object(
         rid,
         model,
