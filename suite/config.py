@@ -18,6 +18,8 @@ from typing import Any
 import yaml
 
 __all__ = [
+    "DEFAULT_BASE_URLS",
+    "EXECUTOR_KINDS",
     "AuthConfig",
     "Config",
     "ConfigError",
