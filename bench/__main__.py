@@ -198,7 +198,7 @@ def profile_router(run: Run, exe: str) -> list[str]:
     return out
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parse(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     p.add_argument("--quick", action="store_true", help="one round of 2 s measurements")
     p.add_argument("--seconds", type=float, help="seconds per measurement (default 4)")
@@ -206,91 +206,102 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("-c", "--concurrency", type=int, default=64, help="the saturating concurrency")
     p.add_argument("--paced-concurrency", type=int, default=16)
     p.add_argument("--chunks", type=int, default=50, help="content chunks per stream")
-    p.add_argument(
-        "--count", type=int, default=500_000, help="at most this many requests per measurement"
-    )
+    p.add_argument("--count", type=int, default=500_000, help="at most this many requests per row")
     p.add_argument("--client", choices=("auto", "wrk", "python"), default="auto")
     p.add_argument(
         "--keep", action="store_true", help="keep the temp dir (logs, configs, profiles)"
     )
-    p.add_argument("--profile", type=float, nargs="?", const=8.0, default=0.0, metavar="SECONDS",
-                   help="then profile the router with py-spy under each load (default 8 s each)")  # fmt: skip
-    args = p.parse_args(argv)
-    seconds = args.seconds or (2.0 if args.quick else 4.0)
-    rounds = args.rounds or (1 if args.quick else 2)
+    p.add_argument(
+        "--profile",
+        type=float,
+        nargs="?",
+        const=8.0,
+        default=0.0,
+        metavar="SECONDS",
+        help="then profile the router with py-spy under each load (default 8 s each)",
+    )
+    p.add_argument("--profile-only", action="store_true", help="skip the table, only profile")
+    return p.parse_args(argv)  # fmt: skip
+
+
+def _options(args: argparse.Namespace) -> Options:
     tool = ("wrk" if have_wrk() else "python") if args.client == "auto" else args.client
-    opts = Options(
-        seconds,
-        1.0,
-        args.concurrency,
-        args.paced_concurrency,
-        args.count,
-        tool,
-        args.profile,
-        rounds,
+    return Options(
+        seconds=args.seconds or (2.0 if args.quick else 4.0),
+        warmup=1.0,
+        concurrency=args.concurrency,
+        paced_concurrency=args.paced_concurrency,
+        count=args.count,
+        tool=tool,
+        profile=args.profile or (8.0 if args.profile_only else 0.0),
+        rounds=args.rounds or (1 if args.quick else 2),
     )
-    workdir = Path(tempfile.mkdtemp(prefix="cliproxy-bench-"))
-    pin_self = pin_to(CLIENT_CPU)
-    if pin_self is not None:
-        pin_self()  # this orchestrator (RSS sampling, preflight) stays off the server CPU
-    print(
-        f"bench: load generator {tool}"
-        + ("" if tool == "wrk" else " (install Debian's wrk for more headroom)")
-    )
+
+
+def _banner(opts: Options, workdir: Path) -> None:
+    hint = "" if opts.tool == "wrk" else " (install Debian's wrk for more headroom)"
+    print(f"bench: load generator {opts.tool}{hint}")
     print(
         f"bench: CPU {SERVER_CPU} = process under test, CPU {CLIENT_CPU} = load generator + fake upstream"
         if PINNING else "bench: fewer than 2 CPUs, nothing pinned"
     )  # fmt: skip
     print(
-        f"bench: {rounds} round(s) of {seconds:g} s measurements after {opts.warmup:g} s warm-up,"
-        f" best kept; work dir {workdir} (kept on failure or with --keep)"
+        f"bench: {opts.rounds} round(s) of {opts.seconds:g} s measurements after {opts.warmup:g} s"
+        f" warm-up, best kept; work dir {workdir} (kept on failure or with --keep)"
     )
+
+
+def _progress(m: Measurement) -> None:
+    print(
+        f"  {m.mode} c={m.concurrency} cpus={m.cpus} {m.target}: {m.load.rps:.0f} req/s", flush=True
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse(argv)
+    opts = _options(args)
+    workdir = Path(tempfile.mkdtemp(prefix="cliproxy-bench-"))
+    pin_self = pin_to(CLIENT_CPU)
+    if pin_self is not None:
+        pin_self()  # this orchestrator (RSS sampling, preflight) stays off the server CPU
+    _banner(opts, workdir)
     services: dict[str, Service] = {}
     try:
         idle = start_services(workdir, args.chunks, services)
         b = bodies()
         check_paths(services, b.plain, b.stream)
         run = Run(opts, workdir, services, Report())
-        n_a = measure_all(
-            run,
-            lambda m: print(
-                f"  {m.mode} c={m.concurrency} cpus={m.cpus} {m.target}: {m.load.rps:.0f} req/s",
-                flush=True,
-            ),
-        )
+        n_a = None if args.profile_only else measure_all(run, _progress)
         idle_after = services["router"].rss_mb()
-        profiles = []
+        profiles: list[str] = []
         if opts.profile:
             exe = find_py_spy()
-            profiles = (
-                profile_router(run, exe)
-                if exe
-                else ["py-spy not found: .venv/bin/pip install py-spy"]
-            )
+            profiles = profile_router(run, exe) if exe else ["py-spy not found: pip install py-spy"]
     finally:
         for svc in reversed(services.values()):
             svc.stop()
-    print()
-    print(run.report.table(LABELS))
-    print(
-        "\n(paced = 50-chunk stream, one event per ms, so each event is relayed alone; compare cpu us/req)"
-    )
-    if n_a is not None:
-        print(f"router translated (OpenAI client -> Anthropic upstream): n/a ({n_a})")
-    start = {n: services[n].start_seconds for n in ("router", "router-warn")}
-    print("\n" + _facts(run.report, idle, idle_after, start))
-    print("\ntargets (issue 2, issue 3):")
-    home = 2 if PINNING else 1
-    print(
-        format_targets(
-            evaluate(run.report, idle["router"], start["router"], opts.concurrency, home, n_a)
-        )
-    )
+    if not args.profile_only:
+        _results(run, idle, idle_after, n_a)
     for text in profiles:
         print("\n" + text)
     if not args.keep:
         shutil.rmtree(workdir, ignore_errors=True)
     return 0
+
+
+def _results(run: Run, idle: dict[str, float], idle_after: float, n_a: str | None) -> None:
+    print()
+    print(run.report.table(LABELS))
+    print("\n(paced: each of the 50 events is relayed alone, one per ms; compare cpu us/req)")
+    if n_a is not None:
+        print(f"router translated (OpenAI client -> Anthropic upstream): n/a ({n_a})")
+    start = {n: run.services[n].start_seconds for n in ("router", "router-warn")}
+    print("\n" + _facts(run.report, idle, idle_after, start))
+    print("\ntargets (issue 2, issue 3):")
+    home = 2 if PINNING else 1
+    conc = run.opts.concurrency
+    targets = evaluate(run.report, idle["router"], start["router"], conc, home, n_a)
+    print(format_targets(targets))
 
 
 def _facts(

@@ -10,7 +10,12 @@ import argparse
 import asyncio
 import sys
 
-from suite.config import ConfigError, load_config
+from aiohttp import web
+
+from router.api import STATE
+from router.app import create_app
+from suite.config import Config, ConfigError, load_config
+from suite.logging import get_logger, setup_logging
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -29,14 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     return serve(config)
 
 
-def serve(config: object) -> int:
-    from aiohttp import web
-
-    from router.app import create_app
-    from suite.config import Config
-    from suite.logging import get_logger, setup_logging
-
-    assert isinstance(config, Config)
+def serve(config: Config) -> int:
     setup_logging("router", config.logging.level)
     log = get_logger("router")
     try:
@@ -47,12 +45,9 @@ def serve(config: object) -> int:
         log.warning("uvloop not available; using the default event loop")
     srv = config.server
     if not srv.api_keys:
-        log.warning(
-            "server.api_keys is empty: only loopback clients will be served",
-            host=srv.host,
-        )
+        log.warning("server.api_keys is empty: only loopback clients will be served", host=srv.host)
     app = create_app(config, watch=True)
-    for warning in app_warnings(app):
+    for warning in app[STATE].current.warnings:
         log.warning(warning)
     log.info("router starting", host=srv.host, port=srv.port, workers=srv.workers)
     web.run_app(
@@ -67,12 +62,6 @@ def serve(config: object) -> int:
     )
     log.info("router stopped")
     return 0
-
-
-def app_warnings(app: object) -> tuple[str, ...]:
-    from router.api import STATE
-
-    return app[STATE].current.warnings  # type: ignore[index]
 
 
 if __name__ == "__main__":

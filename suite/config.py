@@ -18,12 +18,12 @@ from typing import Any
 import yaml
 
 __all__ = [
-    "DEFAULT_BASE_URLS",
-    "EXECUTOR_KINDS",
     "AuthConfig",
     "Config",
     "ConfigError",
     "CooldownConfig",
+    "DEFAULT_BASE_URLS",
+    "EXECUTOR_KINDS",
     "HealthConfig",
     "LoggingConfig",
     "ManagementConfig",

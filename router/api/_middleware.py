@@ -103,7 +103,7 @@ async def proxy_middleware(request: web.Request, handler: Handler) -> web.Stream
     except web.HTTPException as exc:
         exc.headers["X-Request-Id"] = ctx.request_id
         ctx.status = exc.status
-        _access(ctx)
+        _access(ctx, request.path)
         raise
     except Exception as exc:  # the last guard: a bug must not leak a traceback to a client
         log.exception("unhandled error", request_id=ctx.request_id, path=request.path)
@@ -114,12 +114,14 @@ async def proxy_middleware(request: web.Request, handler: Handler) -> web.Stream
     if not response.prepared:
         response.headers["X-Request-Id"] = ctx.request_id
     ctx.status = ctx.status or response.status
-    _access(ctx)
+    _access(ctx, request.path)
     return response
 
 
-def _access(ctx: RequestContext) -> None:
+def _access(ctx: RequestContext, path: str) -> None:
     if ctx.status >= 500 or ctx.error:
         log.warning("request", **ctx.access_fields())
+    elif path in OPEN_PATHS:
+        log.debug("request", **ctx.access_fields())  # health probes every 30 s: not news
     else:
         log.info("request", **ctx.access_fields())
