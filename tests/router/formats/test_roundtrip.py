@@ -245,6 +245,8 @@ def _no_error_flag(messages: tuple[ir.Message, ...]) -> tuple[ir.Message, ...]:
 
 def expected(fmt: str, req: ir.Request) -> ir.Request:
     if fmt == "anthropic":
+        if req.parallel_tool_calls is False and req.tool_choice is None:  # disabling needs a choice
+            return dataclasses.replace(req, tool_choice=ir.ToolChoice("auto"))
         return req
     if fmt == "openai_chat":
         system = (ir.Text("\n\n".join(t.text for t in req.system)),) if req.system else ()
