@@ -17,6 +17,8 @@ from typing import Any
 
 import yaml
 
+from ._reader import ConfigError, Missing, Section, expand, kind_of, require_set
+
 __all__ = [
     "AuthConfig",
     "Config",
@@ -65,27 +67,6 @@ DEFAULT_BASE_URLS = {
     "aistudio": "https://generativelanguage.googleapis.com",
     "webai": "http://127.0.0.1:8406",
 }
-
-_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-
-
-class ConfigError(Exception):
-    """A configuration problem, worded for the person who edits the file."""
-
-    def __init__(self, key: str, problem: str) -> None:
-        super().__init__(f"config: {key}: {problem}" if key else f"config: {problem}")
-        self.key = key
-
-
-class _Missing(str):
-    """An unset ``${VAR}``: an error only if a used key holds it."""
-
-    var: str
-
-    def __new__(cls, var: str) -> _Missing:
-        obj = super().__new__(cls, "")
-        obj.var = var
-        return obj
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,8 +224,8 @@ def parse_config(
     env = os.environ if environ is None else environ
     if not isinstance(data, dict):
         raise ConfigError("", "the top level must be a mapping of sections")
-    expanded = _expand(data, env)
-    root = _Section(expanded, "")
+    expanded = expand(data, env)
+    root = Section(expanded, "")
     root.only(
         "server",
         "management",
@@ -262,8 +243,8 @@ def parse_config(
     used = {name for rule in routing for name in rule.providers}
     for name, prov in providers.items():
         if name in used and prov.enabled:
-            _require_set(prov.api_keys, f"providers.{name}.api_keys")
-            _require_set((prov.base_url,), f"providers.{name}.base_url")
+            require_set(prov.api_keys, f"providers.{name}.api_keys")
+            require_set((prov.base_url,), f"providers.{name}.base_url")
     providers = {name: _drop_missing(prov) for name, prov in providers.items()}
     return Config(
         server=server,
@@ -280,47 +261,8 @@ def parse_config(
     )
 
 
-# --- expansion -------------------------------------------------------------
-
-
-def _expand(value: Any, env: Mapping[str, str]) -> Any:
-    if isinstance(value, str):
-        return _expand_str(value, env)
-    if isinstance(value, list):
-        return [_expand(v, env) for v in value]
-    if isinstance(value, dict):
-        return {str(k): _expand(v, env) for k, v in value.items()}
-    return value
-
-
-def _expand_str(text: str, env: Mapping[str, str]) -> str:
-    if "${" not in text:
-        return text
-    missing: list[str] = []
-
-    def sub(m: re.Match[str]) -> str:
-        var, default = m.group(1), m.group(2)
-        if var in env and env[var] != "":
-            return env[var]
-        if default is not None:
-            return default
-        missing.append(var)
-        return ""
-
-    out = _ENV_REF.sub(sub, text)
-    if missing:
-        return _Missing(missing[0])
-    return out
-
-
-def _require_set(values: tuple[str, ...], key: str) -> None:
-    for v in values:
-        if isinstance(v, _Missing):
-            raise ConfigError(key, f"environment variable {v.var} is not set")
-
-
 def _drop_missing(prov: ProviderConfig) -> ProviderConfig:
-    keys = tuple(k for k in prov.api_keys if k and not isinstance(k, _Missing))
+    keys = tuple(k for k in prov.api_keys if k and not isinstance(k, Missing))
     if keys == prov.api_keys:
         return prov
     return ProviderConfig(
@@ -339,109 +281,7 @@ def _drop_missing(prov: ProviderConfig) -> ProviderConfig:
 # --- typed readers -----------------------------------------------------------
 
 
-class _Section:
-    """A mapping being read, which knows its own key path for error messages."""
-
-    def __init__(self, data: Any, path: str) -> None:
-        if data is None:
-            data = {}
-        if not isinstance(data, dict):
-            raise ConfigError(path, f"expected a mapping, got {_kind(data)}")
-        self.data: dict[str, Any] = data
-        self.path = path
-
-    def key(self, name: str) -> str:
-        return f"{self.path}.{name}" if self.path else name
-
-    def only(self, *names: str) -> None:
-        for k in self.data:
-            if k not in names:
-                raise ConfigError(self.key(k), f"unknown key (expected one of: {', '.join(names)})")
-
-    def section(self, name: str) -> _Section:
-        return _Section(self.data.get(name), self.key(name))
-
-    def _get(self, name: str) -> Any:
-        value = self.data.get(name)
-        if isinstance(value, _Missing):
-            raise ConfigError(self.key(name), f"environment variable {value.var} is not set")
-        return value
-
-    def string(self, name: str, default: str) -> str:
-        value = self._get(name)
-        if value is None:
-            return default
-        if isinstance(value, bool) or not isinstance(value, str | int | float):
-            raise ConfigError(self.key(name), f"expected a string, got {_kind(value)}")
-        return str(value)
-
-    def boolean(self, name: str, default: bool) -> bool:
-        value = self._get(name)
-        if value is None:
-            return default
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.lower() in ("true", "false", "yes", "no", "1", "0"):
-            return value.lower() in ("true", "yes", "1")
-        raise ConfigError(self.key(name), f"expected true or false, got {value!r}")
-
-    def integer(self, name: str, default: int, minimum: int | None = None) -> int:
-        value = self._get(name)
-        if value is None:
-            return default
-        try:
-            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
-                raise ValueError
-            number = int(value)
-        except (TypeError, ValueError):
-            raise ConfigError(self.key(name), f"expected a whole number, got {value!r}") from None
-        if minimum is not None and number < minimum:
-            raise ConfigError(self.key(name), f"must be at least {minimum}, got {number}")
-        return number
-
-    def number(self, name: str, default: float, positive: bool = True) -> float:
-        value = self._get(name)
-        if value is None:
-            return default
-        try:
-            if isinstance(value, bool):
-                raise ValueError
-            number = float(value)
-        except (TypeError, ValueError):
-            raise ConfigError(self.key(name), f"expected a number, got {value!r}") from None
-        if positive and number <= 0:
-            raise ConfigError(self.key(name), f"must be greater than 0, got {value!r}")
-        return number
-
-    def strings(self, name: str) -> tuple[str, ...]:
-        value = self.data.get(name)
-        if value is None:
-            return ()
-        if isinstance(value, str):
-            value = [value]
-        if not isinstance(value, list):
-            raise ConfigError(self.key(name), f"expected a list of strings, got {_kind(value)}")
-        out: list[str] = []
-        for i, item in enumerate(value):
-            if not isinstance(item, str):
-                raise ConfigError(f"{self.key(name)}[{i}]", f"expected a string, got {_kind(item)}")
-            out.append(item)
-        return tuple(out)
-
-    def path_value(self, name: str, default: Path) -> Path:
-        value = self.string(name, "")
-        return Path(value).expanduser() if value else default
-
-
-def _kind(value: Any) -> str:
-    if value is None:
-        return "nothing"
-    return {dict: "a mapping", list: "a list", str: "a string", bool: "true/false"}.get(
-        type(value), type(value).__name__
-    )
-
-
-def _timeouts(sec: _Section, base: TimeoutsConfig) -> TimeoutsConfig:
+def _timeouts(sec: Section, base: TimeoutsConfig) -> TimeoutsConfig:
     sec.only("connect", "first_byte", "idle")
     return TimeoutsConfig(
         connect=sec.number("connect", base.connect),
@@ -453,7 +293,7 @@ def _timeouts(sec: _Section, base: TimeoutsConfig) -> TimeoutsConfig:
 _DEFAULT_TIMEOUTS = TimeoutsConfig()
 
 
-def _server(sec: _Section) -> ServerConfig:
+def _server(sec: Section) -> ServerConfig:
     sec.only(
         "host",
         "port",
@@ -464,7 +304,7 @@ def _server(sec: _Section) -> ServerConfig:
         "cooldown",
         "shutdown_grace_seconds",
     )
-    keys = tuple(k for k in sec.strings("api_keys") if k and not isinstance(k, _Missing))
+    keys = tuple(k for k in sec.strings("api_keys") if k and not isinstance(k, Missing))
     host = sec.string("host", "127.0.0.1")
     port = sec.integer("port", 8317, minimum=0)
     if port > 65535:
@@ -487,14 +327,14 @@ def _server(sec: _Section) -> ServerConfig:
     )
 
 
-def _management(sec: _Section) -> ManagementConfig:
+def _management(sec: Section) -> ManagementConfig:
     sec.only("key", "allow_remote")
     return ManagementConfig(
         key=sec.string("key", ""), allow_remote=sec.boolean("allow_remote", False)
     )
 
 
-def _auth(sec: _Section) -> AuthConfig:
+def _auth(sec: Section) -> AuthConfig:
     sec.only("dir", "store", "dsn")
     store = sec.string("store", "file")
     if store not in ("file", "postgres"):
@@ -510,7 +350,7 @@ def _auth(sec: _Section) -> AuthConfig:
 _PROVIDER_KEYS = ("kind", "enabled", "base_url", "api_keys", "models", "headers", "timeouts")
 
 
-def _providers(sec: _Section) -> dict[str, ProviderConfig]:
+def _providers(sec: Section) -> dict[str, ProviderConfig]:
     out: dict[str, ProviderConfig] = {}
     for name in sec.data:
         p = sec.section(name)
@@ -526,7 +366,7 @@ def _providers(sec: _Section) -> dict[str, ProviderConfig]:
             )
         base_url = p.data.get("base_url")
         base: str
-        if isinstance(base_url, _Missing):
+        if isinstance(base_url, Missing):
             base = base_url
         else:
             base = p.string("base_url", DEFAULT_BASE_URLS[kind]).rstrip("/")
@@ -549,14 +389,14 @@ def _providers(sec: _Section) -> dict[str, ProviderConfig]:
     return out
 
 
-def _routing(sec: _Section, providers: Mapping[str, ProviderConfig]) -> tuple[RouteRule, ...]:
+def _routing(sec: Section, providers: Mapping[str, ProviderConfig]) -> tuple[RouteRule, ...]:
     sec.only("routing")
     rules = sec.data.get("routing") or []
     if not isinstance(rules, list):
-        raise ConfigError(sec.key("routing"), f"expected a list of rules, got {_kind(rules)}")
+        raise ConfigError(sec.key("routing"), f"expected a list of rules, got {kind_of(rules)}")
     out: list[RouteRule] = []
     for i, raw in enumerate(rules):
-        r = _Section(raw, f"{sec.key('routing')}[{i}]")
+        r = Section(raw, f"{sec.key('routing')}[{i}]")
         r.only("pattern", "providers", "model", "alias")
         pattern = r.string("pattern", "")
         if not pattern:
@@ -579,7 +419,7 @@ def _routing(sec: _Section, providers: Mapping[str, ProviderConfig]) -> tuple[Ro
     return tuple(out)
 
 
-def _logging(sec: _Section) -> LoggingConfig:
+def _logging(sec: Section) -> LoggingConfig:
     sec.only("dir", "level", "max_bytes", "backups")
     level = sec.string("level", "info").lower()
     if level not in ("debug", "info", "warning", "error"):
@@ -597,7 +437,7 @@ def _logging(sec: _Section) -> LoggingConfig:
     )
 
 
-def _health(sec: _Section) -> HealthConfig:
+def _health(sec: Section) -> HealthConfig:
     sec.only("interval_seconds", "failures_before_restart", "timeout_seconds")
     return HealthConfig(
         interval_seconds=sec.number("interval_seconds", 30.0),
@@ -606,7 +446,7 @@ def _health(sec: _Section) -> HealthConfig:
     )
 
 
-def _usage(sec: _Section) -> UsageConfig:
+def _usage(sec: Section) -> UsageConfig:
     sec.only("path", "retention_days")
     return UsageConfig(
         path=sec.path_value("path", Path("~/.cli-proxy-api/usage.sqlite3").expanduser()),
