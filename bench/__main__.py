@@ -178,23 +178,30 @@ def measure_all(run: Run, on_row: Callable[[Measurement], None]) -> str | None:
 
 
 def profile_router(run: Run, exe: str) -> list[str]:
+    """py-spy on the router (log info) under each load; the translated path when it answers."""
     b = bodies()
-    out = []
+    conc, paced = run.opts.concurrency, run.opts.paced_concurrency
+    loads = [
+        ("plain", b.plain, conc),
+        ("stream", b.stream, conc),
+        ("paced", _paced(b.stream), paced),
+    ]
     router = run.services["router"]
-    for mode, body in (("plain", b.plain), ("stream", b.stream), ("paced", _paced(b.stream))):
-        conc = run.opts.paced_concurrency if mode == "paced" else run.opts.concurrency
-        raw = run.workdir / f"profile-{mode}.txt"
+    if preflight(_url(router), b.translated, True)[0]:
+        loads.append(("translated stream", b.translated, conc))
+    out = []
+    for label, body, c in loads:
+        raw = run.workdir / f"profile-{label.replace(' ', '-')}.txt"
         spy = start_py_spy(exe, router.pid, run.opts.profile, raw)
         time.sleep(0.3)
-        spec = LoadSpec(
-            _url(router), body, conc, run.opts.profile + 1, run.opts.count, mode != "plain"
-        )
+        stream = label != "plain"
+        spec = LoadSpec(_url(router), body, c, run.opts.profile + 1, run.opts.count, stream)
         run_load(spec, run.workdir, run.opts.tool, pin_to(CLIENT_CPU))
         _, err = spy.communicate(timeout=run.opts.profile + 30)
         if not raw.exists():
             out.append(f"py-spy failed: {err.decode(errors='replace').strip()[-300:]}")
             continue
-        out.append(parse(raw.read_text()).render(f"router (log info), {mode} c={conc}"))
+        out.append(parse(raw.read_text()).render(f"router (log info), {label} c={c}"))
     return out
 
 

@@ -15,7 +15,7 @@ from ._common import (
     kind_from_anthropic,
     sse,
 )
-from ._json import int_of, safe_id
+from ._json import MALFORMED, int_of, safe_id
 
 FORMAT: ir.Format = "anthropic"
 
@@ -78,6 +78,14 @@ class StreamDecoder:
         self._stop_sequence: str | None = None
 
     def feed(self, event: str | None, data: bytes) -> list[ir.Event]:
+        """One SSE event (name or None, data) -> IR events."""
+        try:
+            return self._feed(event, data)
+        except MALFORMED as exc:
+            self._done = True
+            return [ir.StreamError(f"malformed event from upstream ({exc})", "api_error")]
+
+    def _feed(self, event: str | None, data: bytes) -> list[ir.Event]:
         if self._done or not data.strip():
             return []
         try:

@@ -3,6 +3,7 @@ and the conversation clean-up every strict upstream needs."""
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 from collections.abc import Iterable, Sequence
 
@@ -16,11 +17,10 @@ from ._json import dumps
 # A signature is only valid for the provider that issued it. When one leaves
 # through a client format other than its own, it gets a tag naming its source
 # format; the tag comes back with the client's next turn, so the request
-# translator knows where it may be replayed. Tags are 8 base64 letters, so a
-# tagged signature is still valid base64: the google-genai SDK decodes
-# ``thoughtSignature`` as bytes and re-encodes it URL-safe, which is undone on
-# the way in (Anthropic signatures are standard base64, Responses
-# ``encrypted_content`` is URL-safe).
+# translator knows where it may be replayed. Gemini clients get the foreign
+# signature base64url-wrapped behind the tag (tags are 8 base64 letters): the
+# google-genai SDK decodes ``thoughtSignature`` as base64 bytes and re-encodes
+# it, so the value must be canonical base64 whatever the source's alphabet.
 
 _TAGS: dict[ir.Format, str] = {
     "anthropic": "zcpaANTH",
@@ -28,22 +28,27 @@ _TAGS: dict[ir.Format, str] = {
     "responses": "zcpaRESP",
     "openai_chat": "zcpaCHAT",
 }
-_URLSAFE: frozenset[ir.Format] = frozenset({"responses"})
 
 
 def export_signature(signature: str, source: ir.Format | None, target: ir.Format) -> str:
     if source is None or source == target:
         return signature
+    if target == "gemini":
+        return _TAGS[source] + base64.urlsafe_b64encode(signature.encode()).decode()
     return _TAGS[source] + signature
 
 
 def import_signature(raw: str, native: ir.Format) -> tuple[str, ir.Format]:
     for source, tag in _TAGS.items():
-        if raw.startswith(tag) and source != native:
-            sig = raw[len(tag) :]
-            if source in _URLSAFE:
-                return sig.replace("+", "-").replace("/", "_"), source
-            return sig.replace("-", "+").replace("_", "/"), source
+        if source == native or not raw.startswith(tag):
+            continue
+        body = raw[len(tag) :]
+        if native != "gemini":
+            return body, source
+        try:
+            return base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)).decode(), source
+        except (ValueError, UnicodeDecodeError):
+            break  # not one of ours
     return raw, native
 
 

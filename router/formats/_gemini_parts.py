@@ -159,7 +159,8 @@ def model_parts(parts: list[Any], path: str, call_id: Any) -> tuple[ir.Part, ...
             name = req_str(call, "name", p + ".functionCall.")
             out.append(ir.ToolCall(call_id(i, call), name, args_text(call.get("args"))))
         elif isinstance(part.get("text"), str):
-            out.append(ir.Text(part["text"]))
+            if part["text"]:  # an empty text part only carries a signature
+                out.append(ir.Text(part["text"]))
         else:
             media = media_part(part, p)
             if media is not None:
@@ -241,11 +242,11 @@ def model_parts_out(content: tuple[ir.Part, ...], *, client: bool) -> list[dict[
             part["thoughtSignature"] = pending
             pending = None
         parts.append(part)
-    if pending is not None:
-        parts.append({"text": "", "thought": True, "thoughtSignature": pending})
+    if pending is not None:  # Gemini's own shape for a signature closing a text answer
+        parts.append({"text": "", "thoughtSignature": pending})
     if not client:
         calls = [q for q in parts if "functionCall" in q]
-        if calls and not any("thoughtSignature" in q for q in calls):
+        if calls and "thoughtSignature" not in calls[0]:
             calls[0]["thoughtSignature"] = SKIP_SIGNATURE
     return parts
 

@@ -23,7 +23,7 @@ from ._gemini_parts import (
     usage_from_wire,
     usage_to_wire,
 )
-from ._json import args_object, args_text, int_of, safe_id
+from ._json import MALFORMED, args_object, args_text, int_of, safe_id
 
 
 class StreamDecoder:
@@ -54,6 +54,14 @@ class StreamDecoder:
         return out, index
 
     def feed(self, event: str | None, data: bytes) -> list[ir.Event]:
+        """One SSE event (name or None, data) -> IR events."""
+        try:
+            return self._feed(event, data)
+        except MALFORMED as exc:
+            self._done = True
+            return [ir.StreamError(f"malformed event from upstream ({exc})", "api_error")]
+
+    def _feed(self, event: str | None, data: bytes) -> list[ir.Event]:
         if self._done or not data.strip():
             return []
         try:

@@ -2,16 +2,36 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
 
 import orjson
 
 from .ir import JSONObject, TranslationError
 
 Raw = Mapping[str, Any]  # a decoded JSON object at the raw edge
+R = TypeVar("R")
+
+#: What a malformed upstream body raises while being read.
+MALFORMED = (AttributeError, KeyError, TypeError, ValueError)
+
+
+def upstream_answer(fn: Callable[[Mapping[str, Any]], R]) -> Callable[[Mapping[str, Any]], R]:
+    """``response_to_ir``: an answer of the wrong shape is a TranslationError, never a crash."""
+
+    @functools.wraps(fn)
+    def read(body: Mapping[str, Any]) -> R:
+        try:
+            return fn(body)
+        except TranslationError:
+            raise
+        except MALFORMED as exc:
+            raise TranslationError("body", f"malformed upstream answer ({exc})") from None
+
+    return read
 
 
 def obj(value: object, path: str) -> Raw:

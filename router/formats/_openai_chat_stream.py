@@ -11,7 +11,7 @@ import orjson
 
 from . import ir
 from ._common import OPENAI_ERROR_TYPES, export_signature, import_signature, kind_from_openai, sse
-from ._json import int_of
+from ._json import MALFORMED, int_of
 
 FORMAT: ir.Format = "openai_chat"
 
@@ -94,6 +94,14 @@ class StreamDecoder:
         return out, index
 
     def feed(self, event: str | None, data: bytes) -> list[ir.Event]:
+        """One SSE event (name or None, data) -> IR events."""
+        try:
+            return self._feed(event, data)
+        except MALFORMED as exc:
+            self._done = True
+            return [ir.StreamError(f"malformed event from upstream ({exc})", "api_error")]
+
+    def _feed(self, event: str | None, data: bytes) -> list[ir.Event]:
         if self._done:
             return []
         text = data.strip()

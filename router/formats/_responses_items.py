@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -10,6 +11,33 @@ from ._common import export_signature, tool_args_json
 from ._json import int_of, loads_object
 
 FORMAT: ir.Format = "responses"
+_ITEM_ID = re.compile(r"^rs_[A-Za-z0-9_-]+$")
+
+
+def pack_reasoning(item_id: object, encrypted: str) -> str:
+    """The IR signature of a Responses reasoning item, ``<id>.<encrypted_content>``:
+    the API wants a stateless replay to carry the item's id with its content, so
+    the id travels inside the signature through whatever client format."""
+    if isinstance(item_id, str) and _ITEM_ID.match(item_id):
+        return f"{item_id}.{encrypted}"
+    return encrypted
+
+
+def unpack_reasoning(signature: str) -> tuple[str | None, str]:
+    head, sep, rest = signature.partition(".")
+    if sep and _ITEM_ID.match(head):
+        return head, rest
+    return None, signature
+
+
+def client_reasoning(item_id: str, part: ir.Reasoning) -> dict[str, Any]:
+    """A reasoning output item for a Responses client."""
+    if not part.signature:
+        return reasoning_item(item_id, part.text, None)
+    if part.source in (None, FORMAT):
+        original, encrypted = unpack_reasoning(part.signature)
+        return reasoning_item(original or item_id, part.text, encrypted)
+    return reasoning_item(item_id, part.text, export_signature(part.signature, part.source, FORMAT))
 
 
 class ToolNames:
@@ -159,8 +187,7 @@ def output_items(content: tuple[ir.Part, ...], base: str, names: ToolNames) -> l
         if isinstance(part, ir.Reasoning):
             if part.redacted:
                 continue
-            sig = export_signature(part.signature, part.source, FORMAT) if part.signature else None
-            items.append(reasoning_item(f"rs_{base}_{len(items)}", part.text, sig))
+            items.append(client_reasoning(f"rs_{base}_{len(items)}", part))
         elif isinstance(part, ir.ToolCall):
             items.append(call_item(f"fc_{base}_{len(items)}", part, names))
     flush()

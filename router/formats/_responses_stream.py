@@ -10,15 +10,17 @@ from typing import Any
 import orjson
 
 from . import ir
-from ._common import export_signature, import_signature, kind_from_openai, sse
-from ._json import int_of
+from ._common import kind_from_openai, sse
+from ._json import MALFORMED, int_of
 from ._responses_items import (
     FORMAT,
     ToolNames,
     call_item,
+    client_reasoning,
     custom_input,
     error_code,
     message_item,
+    pack_reasoning,
     reasoning_item,
     response_object,
     status_to_wire,
@@ -46,6 +48,14 @@ class StreamDecoder:
         return index
 
     def feed(self, event: str | None, data: bytes) -> list[ir.Event]:
+        """One SSE event (name or None, data) -> IR events."""
+        try:
+            return self._feed(event, data)
+        except MALFORMED as exc:
+            self._done = True
+            return [ir.StreamError(f"malformed event from upstream ({exc})", "api_error")]
+
+    def _feed(self, event: str | None, data: bytes) -> list[ir.Event]:
         if self._done or not data.strip():
             return []
         try:
@@ -161,8 +171,8 @@ class StreamDecoder:
                     out.append(ir.ReasoningDelta(index, text))
             sig = item.get("encrypted_content")
             if isinstance(sig, str) and sig:
-                value, source = import_signature(sig, FORMAT)
-                out.append(ir.ReasoningSignature(index, value, False, source))
+                value = pack_reasoning(item.get("id"), sig)
+                out.append(ir.ReasoningSignature(index, value, False, FORMAT))
         elif kind == "function_call" and oi not in self._args_seen:
             out.append(ir.ToolCallDelta(index, str(item.get("arguments") or "")))
         elif kind == "custom_tool_call":
@@ -183,7 +193,7 @@ class StreamDecoder:
 
 
 class _Block:
-    __slots__ = ("output_index", "kind", "item_id", "parts", "signature", "call")
+    __slots__ = ("output_index", "kind", "item_id", "parts", "signature", "source", "call")
 
     def __init__(self, output_index: int, kind: str, item_id: str) -> None:
         self.output_index = output_index
@@ -191,6 +201,7 @@ class _Block:
         self.item_id = item_id
         self.parts: list[str] = []
         self.signature: str | None = None
+        self.source: ir.Format | None = None
         self.call: ir.ToolCall | None = None
 
 
@@ -294,9 +305,8 @@ class StreamEncoder:
                 block, opened = self._open(ev.index, "reasoning", "rs")
                 out += opened
             if not ev.redacted and block.kind == "reasoning":
-                block.signature = (block.signature or "") + export_signature(
-                    ev.signature, ev.source, FORMAT
-                )
+                block.signature = (block.signature or "") + ev.signature
+                block.source = ev.source
             return out
         if isinstance(ev, ir.ToolCallStart):
             call = ir.ToolCall(ev.id, ev.name, "")
@@ -366,7 +376,9 @@ class StreamEncoder:
                     "response.reasoning_summary_part.done",
                     {**ids, "summary_index": 0, "part": part},
                 )
-            item = reasoning_item(block.item_id, text, block.signature)
+            thought = ir.Reasoning(text, block.signature, False, block.source)
+            item = client_reasoning(block.item_id, thought)
+            item["id"] = block.item_id  # the id announced when the item was added
         else:
             assert block.call is not None
             call = ir.ToolCall(block.call.id, block.call.name, text)

@@ -25,6 +25,7 @@ from ._common import (
     thinking_budget,
 )
 from ._json import (
+    upstream_answer,
     Raw,
     args_object,
     arr,
@@ -405,6 +406,7 @@ def _choice_to_wire(choice: ir.ToolChoice | None, parallel: bool | None) -> dict
 # --------------------------------------------------------------------------- responses
 
 
+@upstream_answer
 def response_to_ir(body: Mapping[str, Any]) -> ir.Response:
     b = obj(body, "body")
     content = _blocks(b.get("content") or [], "content")

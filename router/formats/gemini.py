@@ -31,6 +31,7 @@ from ._gemini_parts import (
 )
 from ._gemini_stream import StreamDecoder, StreamEncoder
 from ._json import (
+    upstream_answer,
     Raw,
     arr,
     num_or_int,
@@ -358,6 +359,7 @@ def request_from_ir(req: ir.Request, model: str, stream: bool) -> dict[str, Any]
 # --------------------------------------------------------------------------- responses
 
 
+@upstream_answer
 def response_to_ir(body: Mapping[str, Any]) -> ir.Response:
     b = obj(body, "body")
     rid = opt_str(b, "responseId", "") or ""

@@ -67,6 +67,7 @@ __all__ = [
     "Usage",
     "UsageEvent",
     "aggregate",
+    "to_events",
 ]
 
 JSONValue: TypeAlias = "None | bool | int | float | str | list[JSONValue] | dict[str, JSONValue]"
@@ -389,3 +390,26 @@ def aggregate(events: Iterable[Event]) -> Response:
         raise StreamFailed("upstream stream ended without a stop", "api_error")
     content = tuple(blocks[i].part() for i in sorted(blocks))
     return Response(rid, model, content, stop.reason, usage, stop.stop_sequence)
+
+
+def to_events(resp: Response) -> list[Event]:
+    """Split a complete answer into stream events (stream client, non-stream upstream):
+    one delta per block, so it still streams in the client's own event shapes."""
+    out: list[Event] = [StreamStart(resp.id, resp.model)]
+    for index, part in enumerate(resp.content):
+        if isinstance(part, Text):
+            out.append(TextDelta(index, part.text))
+        elif isinstance(part, Reasoning):
+            if part.text:
+                out.append(ReasoningDelta(index, part.text))
+            if part.signature:
+                out.append(ReasoningSignature(index, part.signature, part.redacted, part.source))
+        elif isinstance(part, ToolCall):
+            out.append(ToolCallStart(index, part.id, part.name))
+            out.append(ToolCallDelta(index, part.arguments))
+        else:
+            continue
+        out.append(BlockEnd(index))
+    out.append(UsageEvent(resp.usage))
+    out.append(Stop(resp.stop_reason, resp.stop_sequence))
+    return out

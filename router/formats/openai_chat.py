@@ -20,6 +20,7 @@ from ._common import (
     tool_args_json,
 )
 from ._json import (
+    upstream_answer,
     Raw,
     arr,
     data_url,
@@ -427,6 +428,7 @@ def _tool(tool: ir.Tool) -> dict[str, Any]:
 # --------------------------------------------------------------------------- responses
 
 
+@upstream_answer
 def response_to_ir(body: Mapping[str, Any]) -> ir.Response:
     b = obj(body, "body")
     choices = arr(b.get("choices") or [], "choices")

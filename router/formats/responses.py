@@ -15,7 +15,6 @@ from typing import Any
 from . import ir
 from ._common import (
     fill_result_names,
-    import_signature,
     joined_system,
     normalize_turns,
     replayable,
@@ -23,11 +22,10 @@ from ._common import (
     thinking_effort,
 )
 from ._json import (
+    upstream_answer,
     Raw,
     arr,
     data_url,
-    dumps,
-    guess_media_type,
     num_or_int,
     obj,
     opt_arr,
@@ -36,10 +34,10 @@ from ._json import (
     opt_num,
     opt_obj,
     opt_str,
-    parse_data_url,
     req_str,
     schema_obj,
 )
+from ._responses_input import Builder
 from ._responses_items import (
     FORMAT,
     ToolNames,
@@ -48,6 +46,7 @@ from ._responses_items import (
     response_object,
     status_to_wire,
     stop_from_wire,
+    unpack_reasoning,
     usage_from_wire,
 )
 from ._responses_stream import StreamDecoder, StreamEncoder
@@ -72,120 +71,6 @@ def _custom_schema() -> ir.JSONObject:
 
 
 # --------------------------------------------------------------------------- request in
-
-
-def _file(part: Raw, path: str) -> ir.Image:
-    data = opt_str(part, "file_data", path + ".")
-    if data is not None:
-        parsed = parse_data_url(data)
-        return ir.Image(*parsed) if parsed else ir.Image("application/pdf", data=data)
-    url = opt_str(part, "file_url", path + ".")
-    if url is not None:
-        return ir.Image(guess_media_type(url), url=url)
-    raise ir.TranslationError(path + ".file_id", "uploaded files cannot be translated")
-
-
-def _parts(value: object, path: str) -> tuple[ir.ContentPart, ...]:
-    if isinstance(value, str):
-        return (ir.Text(value),)
-    out: list[ir.ContentPart] = []
-    for i, raw in enumerate(arr(value, path)):
-        p = f"{path}[{i}]"
-        part = obj(raw, p)
-        kind = part.get("type")
-        if kind in ("input_text", "output_text", "text", "summary_text", "reasoning_text"):
-            out.append(ir.Text(req_str(part, "text", p + ".")))
-        elif kind == "refusal":
-            out.append(ir.Text(req_str(part, "refusal", p + ".")))
-        elif kind == "input_image":
-            url = opt_str(part, "image_url", p + ".")
-            if url is None:
-                raise ir.TranslationError(p + ".file_id", "uploaded files cannot be translated")
-            parsed = parse_data_url(url)
-            out.append(
-                ir.Image(parsed[0], data=parsed[1])
-                if parsed
-                else ir.Image(guess_media_type(url), url=url)
-            )
-        elif kind == "input_file":
-            out.append(_file(part, p))
-        else:
-            raise ir.TranslationError(p + ".type", f"content part {kind!r} cannot be translated")
-    return tuple(out)
-
-
-class _Builder:
-    """Groups input items into IR turns: assistant-side items join one turn."""
-
-    def __init__(self) -> None:
-        self.system: list[ir.Text] = []
-        self.messages: list[ir.Message] = []
-
-    def add(self, role: ir.Role, part: ir.Part, *, join: bool) -> None:
-        last = self.messages[-1] if self.messages else None
-        if join and last is not None and last.role is role:
-            self.messages[-1] = ir.Message(role, last.content + (part,))
-        else:
-            self.messages.append(ir.Message(role, (part,)))
-
-    def message(self, item: Raw, path: str) -> None:
-        role = opt_str(item, "role", path + ".") or "user"
-        parts = _parts(item.get("content") or [], path + ".content")
-        if role in ("system", "developer"):
-            texts = tuple(p for p in parts if isinstance(p, ir.Text))
-            if self.messages:
-                self.messages.append(ir.Message(ir.Role.SYSTEM, texts))
-            else:
-                self.system.extend(texts)
-        elif role == "assistant":
-            for part in parts:
-                self.add(ir.Role.ASSISTANT, part, join=True)
-        elif role == "user":
-            self.messages.append(ir.Message(ir.Role.USER, parts))
-        else:
-            raise ir.TranslationError(path + ".role", f"unknown role {role!r}")
-
-    def item(self, item: Raw, path: str) -> None:
-        kind = item.get("type") or ("message" if "role" in item else None)
-        if kind == "message":
-            self.message(item, path)
-        elif kind in ("function_call", "custom_tool_call"):
-            name = req_str(item, "name", path + ".")
-            namespace = opt_str(item, "namespace", path + ".")
-            if namespace:
-                name = f"{namespace}__{name}"
-            if kind == "custom_tool_call":
-                args = dumps({"input": str(item.get("input") or "")})
-            else:
-                args = str(item.get("arguments") or "{}")
-            self.add(
-                ir.Role.ASSISTANT,
-                ir.ToolCall(req_str(item, "call_id", path + "."), name, args),
-                join=True,
-            )
-        elif kind in ("function_call_output", "custom_tool_call_output"):
-            output = item.get("output")
-            content = _parts(output, path + ".output") if output is not None else ()
-            result = ir.ToolResult(req_str(item, "call_id", path + "."), "", content)
-            last = self.messages[-1] if self.messages else None
-            only_results = last is not None and all(
-                isinstance(p, ir.ToolResult) for p in last.content
-            )
-            self.add(ir.Role.USER, result, join=only_results)
-        elif kind == "reasoning":
-            summary = "\n\n".join(
-                str(s.get("text") or "")
-                for s in opt_arr(item, "summary", path + ".")
-                if isinstance(s, Mapping)
-            )
-            raw_sig = opt_str(item, "encrypted_content", path + ".")
-            sig, source = import_signature(raw_sig, FORMAT) if raw_sig else (None, FORMAT)
-            self.add(ir.Role.ASSISTANT, ir.Reasoning(summary, sig, False, source), join=True)
-        elif kind == "item_reference":
-            raise ir.TranslationError(
-                path, "item references need stored responses and cannot be translated"
-            )
-        # built-in tool calls (web_search_call, ...) cannot move: dropped
 
 
 def _tools(body: Raw) -> tuple[ir.Tool, ...]:
@@ -259,7 +144,7 @@ def request_to_ir(body: Mapping[str, Any]) -> ir.Request:
     for key in ("previous_response_id", "conversation"):
         if b.get(key):
             raise ir.TranslationError(key, "stored conversation state cannot be translated")
-    builder = _Builder()
+    builder = Builder()
     instructions = b.get("instructions")
     if isinstance(instructions, str) and instructions:
         builder.system.append(ir.Text(instructions))
@@ -347,10 +232,13 @@ def _assistant_items(m: ir.Message, names: ToolNames) -> list[dict[str, Any]]:
             items.append({"type": "message", "role": "assistant", "content": texts})
             texts = []
         if isinstance(p, ir.Reasoning) and replayable(p, FORMAT) and not p.redacted:
-            summary = [{"type": "summary_text", "text": p.text}] if p.text else []
-            items.append(
-                {"type": "reasoning", "summary": summary, "encrypted_content": p.signature}
-            )
+            item_id, encrypted = unpack_reasoning(p.signature or "")
+            reasoning: dict[str, Any] = {"type": "reasoning"}
+            if item_id:
+                reasoning["id"] = item_id
+            reasoning["summary"] = [{"type": "summary_text", "text": p.text}] if p.text else []
+            reasoning["encrypted_content"] = encrypted
+            items.append(reasoning)
         elif isinstance(p, ir.ToolCall):
             namespace, name, kind = names.split(p.name)
             call: dict[str, Any]
@@ -453,9 +341,10 @@ def request_from_ir(req: ir.Request, model: str, stream: bool) -> dict[str, Any]
 # --------------------------------------------------------------------------- responses
 
 
+@upstream_answer
 def response_to_ir(body: Mapping[str, Any]) -> ir.Response:
     b = obj(body, "body")
-    builder = _Builder()
+    builder = Builder()
     for i, item in enumerate(opt_arr(b, "output", "")):
         builder.item(obj(item, f"output[{i}]"), f"output[{i}]")
     content = tuple(

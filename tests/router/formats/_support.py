@@ -159,7 +159,9 @@ def decode(fmt: str, data: bytes, *, chunk: int | None = None) -> list[ir.Event]
     return out + decoder.finish()
 
 
-def encode(fmt: str, events: Iterable[ir.Event], *, model: str = "client-model", **kw: Any) -> bytes:
+def encode(
+    fmt: str, events: Iterable[ir.Event], *, model: str = "client-model", **kw: Any
+) -> bytes:
     encoder = MODULES[fmt].StreamEncoder(model, "req1", **kw)
     return b"".join(encoder.encode(ev) for ev in events)
 

@@ -57,7 +57,9 @@ def test_request_out_merges_roles_and_puts_results_first() -> None:
     req = _req(
         ir.Message(U, (ir.Text("a"),)),
         ir.Message(U, (ir.Text("b"),)),
-        ir.Message(A, (ir.ToolCall("functions.get:0", "get", '{"x":1}'), ir.ToolCall("c2", "get", ""))),
+        ir.Message(
+            A, (ir.ToolCall("functions.get:0", "get", '{"x":1}'), ir.ToolCall("c2", "get", ""))
+        ),
         ir.Message(U, (ir.Text("note"), ir.ToolResult("c2", "get", (ir.Text("2"),)))),
         ir.Message(U, (ir.ToolResult("functions.get:0", "get", (ir.Text("1"),), True),)),
         system=(ir.Text("sys"),),
@@ -93,7 +95,9 @@ def test_thinking_budget_max_tokens_and_sampling_rules() -> None:
         ir.Request(base, thinking=ir.Thinking(True, 20000), max_tokens=4096), "m", False
     )
     assert body["thinking"] == {"type": "enabled", "budget_tokens": 4095}
-    body = anthropic.request_from_ir(ir.Request(base, thinking=ir.Thinking(effort="high")), "m", False)
+    body = anthropic.request_from_ir(
+        ir.Request(base, thinking=ir.Thinking(effort="high")), "m", False
+    )
     assert body["thinking"]["budget_tokens"] == 24576
     body = anthropic.request_from_ir(ir.Request(base, temperature=1.7), "m", False)
     assert body["temperature"] == 1
@@ -113,9 +117,18 @@ def test_thinking_is_dropped_when_the_tool_loop_lost_its_signature() -> None:
     own = (msgs[0], ir.Message(A, (ir.Reasoning("hmm", "asig", source="anthropic"), call)), msgs[2])
     body = anthropic.request_from_ir(ir.Request(own, thinking=ir.Thinking(True, 2048)), "m", True)
     assert body["thinking"]["type"] == "enabled"
-    assert body["messages"][1]["content"][0] == {"type": "thinking", "thinking": "hmm", "signature": "asig"}
+    assert body["messages"][1]["content"][0] == {
+        "type": "thinking",
+        "thinking": "hmm",
+        "signature": "asig",
+    }
     forced = anthropic.request_from_ir(
-        ir.Request(own, thinking=ir.Thinking(True, 2048), tools=(ir.Tool("t"),), tool_choice=ir.ToolChoice("tool", "t")),
+        ir.Request(
+            own,
+            thinking=ir.Thinking(True, 2048),
+            tools=(ir.Tool("t"),),
+            tool_choice=ir.ToolChoice("tool", "t"),
+        ),
         "m",
         True,
     )
@@ -144,14 +157,23 @@ def test_tools_choice_images_and_json_mode() -> None:
     body = anthropic.request_from_ir(req, "m", False)
     check_request("anthropic", body)
     content = body["messages"][0]["content"]
-    assert content[1] == {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBOR"}}
+    assert content[1] == {
+        "type": "image",
+        "source": {"type": "base64", "media_type": "image/png", "data": "iVBOR"},
+    }
     assert content[2] == {"type": "image", "source": {"type": "url", "url": "https://x/y.jpg"}}
     assert content[3]["type"] == "document"
     assert body["tools"] == [
-        {"name": "f", "description": "does f", "input_schema": {"type": "object", "properties": {"a": {"type": "string"}}}}
+        {
+            "name": "f",
+            "description": "does f",
+            "input_schema": {"type": "object", "properties": {"a": {"type": "string"}}},
+        }
     ]
     assert body["tool_choice"] == {"type": "auto", "disable_parallel_tool_use": True}
-    assert body["output_config"] == {"format": {"type": "json_schema", "schema": {"type": "object"}}}
+    assert body["output_config"] == {
+        "format": {"type": "json_schema", "schema": {"type": "object"}}
+    }
     assert body["stop_sequences"] == ["END"] and body["metadata"] == {"user_id": "u1"}
     json_mode = anthropic.request_from_ir(
         ir.Request(req.messages, response_format=ir.ResponseFormat("json_object")), "m", False
@@ -206,10 +228,14 @@ def test_response_round_trip_and_usage() -> None:
 
 
 def test_foreign_signatures_are_tagged_for_the_client() -> None:
-    resp = ir.Response("r", "m", (ir.Reasoning("", "GEM", source="gemini"), ir.Text("x")), ir.StopReason.END_TURN)
+    resp = ir.Response(
+        "r", "m", (ir.Reasoning("", "GEM", source="gemini"), ir.Text("x")), ir.StopReason.END_TURN
+    )
     body = anthropic.response_from_ir(resp, "m")
     assert body["content"][0] == {"type": "thinking", "thinking": "", "signature": "zcpaGEMIGEM"}
-    back = anthropic.request_to_ir({"messages": [{"role": "assistant", "content": body["content"]}]})
+    back = anthropic.request_to_ir(
+        {"messages": [{"role": "assistant", "content": body["content"]}]}
+    )
     assert back.messages[0].content[0] == ir.Reasoning("", "GEM", False, "gemini")
 
 
@@ -217,25 +243,135 @@ def test_foreign_signatures_are_tagged_for_the_client() -> None:
 
 UPSTREAM = b"".join(
     [
-        sse("message_start", {"type": "message_start", "message": {"id": "msg_1", "type": "message", "role": "assistant", "model": "claude-sonnet-4-5", "content": [], "stop_reason": None, "stop_sequence": None, "usage": {"input_tokens": 12, "cache_read_input_tokens": 30, "output_tokens": 1}}}),
+        sse(
+            "message_start",
+            {
+                "type": "message_start",
+                "message": {
+                    "id": "msg_1",
+                    "type": "message",
+                    "role": "assistant",
+                    "model": "claude-sonnet-4-5",
+                    "content": [],
+                    "stop_reason": None,
+                    "stop_sequence": None,
+                    "usage": {
+                        "input_tokens": 12,
+                        "cache_read_input_tokens": 30,
+                        "output_tokens": 1,
+                    },
+                },
+            },
+        ),
         sse("ping", {"type": "ping"}),
-        sse("content_block_start", {"type": "content_block_start", "index": 0, "content_block": {"type": "thinking", "thinking": "", "signature": ""}}),
-        sse("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": {"type": "thinking_delta", "thinking": "I should "}}),
-        sse("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": {"type": "thinking_delta", "thinking": "list files."}}),
-        sse("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": {"type": "signature_delta", "signature": "EqQBsig=="}}),
+        sse(
+            "content_block_start",
+            {
+                "type": "content_block_start",
+                "index": 0,
+                "content_block": {"type": "thinking", "thinking": "", "signature": ""},
+            },
+        ),
+        sse(
+            "content_block_delta",
+            {
+                "type": "content_block_delta",
+                "index": 0,
+                "delta": {"type": "thinking_delta", "thinking": "I should "},
+            },
+        ),
+        sse(
+            "content_block_delta",
+            {
+                "type": "content_block_delta",
+                "index": 0,
+                "delta": {"type": "thinking_delta", "thinking": "list files."},
+            },
+        ),
+        sse(
+            "content_block_delta",
+            {
+                "type": "content_block_delta",
+                "index": 0,
+                "delta": {"type": "signature_delta", "signature": "EqQBsig=="},
+            },
+        ),
         sse("content_block_stop", {"type": "content_block_stop", "index": 0}),
-        sse("content_block_start", {"type": "content_block_start", "index": 1, "content_block": {"type": "text", "text": ""}}),
-        sse("content_block_delta", {"type": "content_block_delta", "index": 1, "delta": {"type": "text_delta", "text": "Listing."}}),
+        sse(
+            "content_block_start",
+            {
+                "type": "content_block_start",
+                "index": 1,
+                "content_block": {"type": "text", "text": ""},
+            },
+        ),
+        sse(
+            "content_block_delta",
+            {
+                "type": "content_block_delta",
+                "index": 1,
+                "delta": {"type": "text_delta", "text": "Listing."},
+            },
+        ),
         sse("content_block_stop", {"type": "content_block_stop", "index": 1}),
-        sse("content_block_start", {"type": "content_block_start", "index": 2, "content_block": {"type": "tool_use", "id": "toolu_a", "name": "Bash", "input": {}}}),
-        sse("content_block_delta", {"type": "content_block_delta", "index": 2, "delta": {"type": "input_json_delta", "partial_json": ""}}),
-        sse("content_block_delta", {"type": "content_block_delta", "index": 2, "delta": {"type": "input_json_delta", "partial_json": '{"comma'}}),
-        sse("content_block_delta", {"type": "content_block_delta", "index": 2, "delta": {"type": "input_json_delta", "partial_json": 'nd": "ls"}'}}),
+        sse(
+            "content_block_start",
+            {
+                "type": "content_block_start",
+                "index": 2,
+                "content_block": {"type": "tool_use", "id": "toolu_a", "name": "Bash", "input": {}},
+            },
+        ),
+        sse(
+            "content_block_delta",
+            {
+                "type": "content_block_delta",
+                "index": 2,
+                "delta": {"type": "input_json_delta", "partial_json": ""},
+            },
+        ),
+        sse(
+            "content_block_delta",
+            {
+                "type": "content_block_delta",
+                "index": 2,
+                "delta": {"type": "input_json_delta", "partial_json": '{"comma'},
+            },
+        ),
+        sse(
+            "content_block_delta",
+            {
+                "type": "content_block_delta",
+                "index": 2,
+                "delta": {"type": "input_json_delta", "partial_json": 'nd": "ls"}'},
+            },
+        ),
         sse("content_block_stop", {"type": "content_block_stop", "index": 2}),
-        sse("content_block_start", {"type": "content_block_start", "index": 3, "content_block": {"type": "tool_use", "id": "toolu_b", "name": "Read", "input": {}}}),
-        sse("content_block_delta", {"type": "content_block_delta", "index": 3, "delta": {"type": "input_json_delta", "partial_json": '{"file_path": "/a"}'}}),
+        sse(
+            "content_block_start",
+            {
+                "type": "content_block_start",
+                "index": 3,
+                "content_block": {"type": "tool_use", "id": "toolu_b", "name": "Read", "input": {}},
+            },
+        ),
+        sse(
+            "content_block_delta",
+            {
+                "type": "content_block_delta",
+                "index": 3,
+                "delta": {"type": "input_json_delta", "partial_json": '{"file_path": "/a"}'},
+            },
+        ),
         sse("content_block_stop", {"type": "content_block_stop", "index": 3}),
-        sse("message_delta", {"type": "message_delta", "delta": {"stop_reason": "tool_use", "stop_sequence": None}, "usage": {"output_tokens": 42}}),
+        sse(
+            "message_delta",
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": "tool_use", "stop_sequence": None},
+                "usage": {"output_tokens": 42},
+            },
+        ),
         sse("message_stop", {"type": "message_stop"}),
     ]
 )
@@ -261,7 +397,9 @@ def test_decoder_on_a_real_shaped_stream(chunk: int | None) -> None:
 def test_decoder_errors() -> None:
     truncated = UPSTREAM.split(b"event: message_delta")[0]
     assert isinstance(decode("anthropic", truncated)[-1], ir.StreamError)
-    err = sse("error", {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}})
+    err = sse(
+        "error", {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
+    )
     events = decode("anthropic", UPSTREAM.split(b"event: content_block_start")[0] + err)
     assert events[-1] == ir.StreamError("Overloaded", "overloaded")
 
@@ -309,9 +447,15 @@ def test_encoder_handles_foreign_signature_only_blocks_and_errors() -> None:
     parsed = [(e, json.loads(p)) for e, p in frames(data)]
     assert parsed[1][1]["content_block"]["type"] == "thinking"
     assert parsed[2][1]["delta"] == {"type": "signature_delta", "signature": "zcpaGEMIGEMSIG"}
-    assert parsed[-1] == ("error", {"type": "error", "error": {"type": "overloaded_error", "message": "upstream went away"}})
+    assert parsed[-1] == (
+        "error",
+        {"type": "error", "error": {"type": "overloaded_error", "message": "upstream went away"}},
+    )
     enc = anthropic.StreamEncoder("m", "r")
     assert enc.encode(ir.StreamStart("a", "b")).startswith(b"event: message_start")
     tail = enc.error("boom")
-    assert tail == b'event: error\ndata: {"type":"error","error":{"type":"api_error","message":"boom"}}\n\n'
+    assert (
+        tail
+        == b'event: error\ndata: {"type":"error","error":{"type":"api_error","message":"boom"}}\n\n'
+    )
     assert enc.encode(ir.TextDelta(0, "after")) == b""

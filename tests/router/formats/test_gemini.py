@@ -66,7 +66,11 @@ def _history(with_ids: bool) -> dict[str, Any]:
             },
             {
                 "role": "user",
-                "parts": [fr("glob", 2, "g"), fr("read_file", 0, "zero"), fr("read_file", 1, "one")],
+                "parts": [
+                    fr("glob", 2, "g"),
+                    fr("read_file", 0, "zero"),
+                    fr("read_file", 1, "one"),
+                ],
             },
         ]
     }
@@ -80,7 +84,9 @@ def test_results_pair_with_calls_by_id_or_name_and_order(with_ids: bool) -> None
     assert model[1] == ir.Reasoning("", "SIG0", False, "gemini")
     calls = [p for p in model if isinstance(p, ir.ToolCall)]
     ids = [c.id for c in calls]
-    assert ids == (["gid-0", "gid-1", "gid-2"] if with_ids else ["call_1_1", "call_1_2", "call_1_3"])
+    assert ids == (
+        ["gid-0", "gid-1", "gid-2"] if with_ids else ["call_1_1", "call_1_2", "call_1_3"]
+    )
     by_id = {r.call_id: r for r in results if isinstance(r, ir.ToolResult)}
     assert by_id[ids[0]].content == (ir.Text("zero"),) and by_id[ids[0]].name == "read_file"
     assert by_id[ids[1]].content == (ir.Text("one"),)
@@ -93,45 +99,71 @@ def test_request_out_signatures_names_and_config() -> None:
     body = gemini.request_from_ir(req, "gemini-3-pro-preview", True)
     check_request("gemini", body)
     model_parts = body["contents"][1]["parts"]
-    assert model_parts[0] == {"functionCall": {"name": "read_file", "args": {"path": "/0"}}, "thoughtSignature": "SIG0"}
+    assert model_parts[0] == {
+        "functionCall": {"name": "read_file", "args": {"path": "/0"}},
+        "thoughtSignature": "SIG0",
+    }
     assert "id" not in model_parts[0]["functionCall"]
     names = [p["functionResponse"]["name"] for p in body["contents"][2]["parts"]]
     assert names == ["read_file", "read_file", "glob"]  # results follow call order
     foreign = ir.Request(
         (
             ir.Message(U, (ir.Text("q"),)),
-            ir.Message(A, (ir.Reasoning("x", "ANTH", source="anthropic"), ir.ToolCall("t1", "f", '{"a":1}'))),
+            ir.Message(
+                A,
+                (ir.Reasoning("x", "ANTH", source="anthropic"), ir.ToolCall("t1", "f", '{"a":1}')),
+            ),
             ir.Message(U, (ir.ToolResult("t1", "f", (ir.Text("boom"),), True),)),
         ),
-        tools=(ir.Tool("f", "F", {"type": "object", "properties": {"a": {"type": "integer"}}, "additionalProperties": False}),),
+        tools=(
+            ir.Tool(
+                "f",
+                "F",
+                {
+                    "type": "object",
+                    "properties": {"a": {"type": "integer"}},
+                    "additionalProperties": False,
+                },
+            ),
+        ),
         tool_choice=ir.ToolChoice("tool", "f"),
         thinking=ir.Thinking(True, 40000),
         max_tokens=1000,
         stop=("x",),
-        response_format=ir.ResponseFormat("json_schema", {"type": "object", "properties": {"a": {"const": 1}}}),
+        response_format=ir.ResponseFormat(
+            "json_schema", {"type": "object", "properties": {"a": {"const": 1}}}
+        ),
     )
     body = gemini.request_from_ir(foreign, "gemini-2.5-flash", False)
     check_request("gemini", body, "gemini-2.5-flash")
     assert body["contents"][1]["parts"] == [
         {"functionCall": {"name": "f", "args": {"a": 1}}, "thoughtSignature": SKIP_SIGNATURE}
     ]
-    assert body["contents"][2]["parts"][0] == {"functionResponse": {"name": "f", "response": {"error": "boom"}}}
+    assert body["contents"][2]["parts"][0] == {
+        "functionResponse": {"name": "f", "response": {"error": "boom"}}
+    }
     assert body["tools"][0]["functionDeclarations"][0]["parametersJsonSchema"] == {
         "type": "object",
         "properties": {"a": {"type": "integer"}},
     }
-    assert body["toolConfig"] == {"functionCallingConfig": {"mode": "ANY", "allowedFunctionNames": ["f"]}}
+    assert body["toolConfig"] == {
+        "functionCallingConfig": {"mode": "ANY", "allowedFunctionNames": ["f"]}
+    }
     cfg = body["generationConfig"]
     assert cfg["thinkingConfig"] == {"includeThoughts": True, "thinkingBudget": 24576}
     assert cfg["maxOutputTokens"] == 1000 and cfg["stopSequences"] == ["x"]
     assert cfg["responseMimeType"] == "application/json"
-    assert cfg["responseJsonSchema"]["properties"]["a"] == {"enum": ["1"], "type": "string"} or cfg[
-        "responseJsonSchema"
-    ]["properties"]["a"]["description"] == "Allowed: 1"
+    assert (
+        cfg["responseJsonSchema"]["properties"]["a"] == {"enum": ["1"], "type": "string"}
+        or cfg["responseJsonSchema"]["properties"]["a"]["description"] == "Allowed: 1"
+    )
 
 
 def test_effort_becomes_a_thinking_level_on_gemini_3() -> None:
-    req = ir.Request((ir.Message(U, (ir.Text("q"),)),), thinking=ir.Thinking(effort="medium", include_thoughts=False))
+    req = ir.Request(
+        (ir.Message(U, (ir.Text("q"),)),),
+        thinking=ir.Thinking(effort="medium", include_thoughts=False),
+    )
     cfg = gemini.request_from_ir(req, "gemini-3-pro-preview", True)["generationConfig"]
     assert cfg["thinkingConfig"] == {"includeThoughts": False, "thinkingLevel": "high"}
 
@@ -144,7 +176,9 @@ def test_invalid_requests_name_the_field() -> None:
         gemini.request_to_ir({"contents": [], "cachedContent": "cachedContents/1"})
     assert info.value.field == "cachedContent"
     with pytest.raises(ir.TranslationError) as info:
-        gemini.request_to_ir({"contents": [{"role": "user", "parts": [{"inlineData": {"mimeType": "image/png"}}]}]})
+        gemini.request_to_ir(
+            {"contents": [{"role": "user", "parts": [{"inlineData": {"mimeType": "image/png"}}]}]}
+        )
     assert info.value.field == "contents[0].parts[0].inlineData.data"
 
 
@@ -155,7 +189,10 @@ RESPONSE = {
                 "role": "model",
                 "parts": [
                     {"text": "Thinking about files", "thought": True},
-                    {"functionCall": {"name": "list_directory", "args": {"dir_path": "."}}, "thoughtSignature": "CiQB"},
+                    {
+                        "functionCall": {"name": "list_directory", "args": {"dir_path": "."}},
+                        "thoughtSignature": "CiQB",
+                    },
                     {"functionCall": {"name": "glob", "args": {"pattern": "*"}}},
                 ],
             },
@@ -190,25 +227,51 @@ def test_response_round_trip() -> None:
     parts = body["candidates"][0]["content"]["parts"]
     assert parts[0] == {"text": "Thinking about files", "thought": True}
     assert parts[1] == {
-        "functionCall": {"id": "call_resp-abc_1", "name": "list_directory", "args": {"dir_path": "."}},
+        "functionCall": {
+            "id": "call_resp-abc_1",
+            "name": "list_directory",
+            "args": {"dir_path": "."},
+        },
         "thoughtSignature": "CiQB",
     }
     assert body["usageMetadata"]["candidatesTokenCount"] == 20
     assert body["usageMetadata"]["thoughtsTokenCount"] == 30
 
 
+def test_a_signature_closing_a_text_answer_round_trips() -> None:
+    history = {
+        "contents": [
+            {"role": "user", "parts": [{"text": "hi"}]},
+            {"role": "model", "parts": [{"text": "Hello!"}, {"text": "", "thoughtSignature": "Q2lR"}]},
+            {"role": "user", "parts": [{"text": "again"}]},
+        ]
+    }
+    req = gemini.request_to_ir(history)
+    assert req.messages[1].content == (ir.Text("Hello!"), ir.Reasoning("", "Q2lR", False, "gemini"))
+    body = gemini.request_from_ir(req, "gemini-3-pro-preview", True)
+    assert body["contents"] == history["contents"]
+
+
 def test_blocked_and_truncated_answers() -> None:
     blocked = gemini.response_to_ir({"promptFeedback": {"blockReason": "SAFETY"}})
     assert blocked.stop_reason is ir.StopReason.CONTENT_FILTER and blocked.content == ()
-    cut = gemini.response_to_ir({"candidates": [{"content": {"parts": [{"text": "a"}]}, "finishReason": "MAX_TOKENS"}]})
+    cut = gemini.response_to_ir(
+        {"candidates": [{"content": {"parts": [{"text": "a"}]}, "finishReason": "MAX_TOKENS"}]}
+    )
     assert cut.stop_reason is ir.StopReason.MAX_TOKENS
 
 
-def _chunk(parts: list[dict[str, Any]], finish: str | None = None, usage: dict[str, int] | None = None) -> bytes:
+def _chunk(
+    parts: list[dict[str, Any]], finish: str | None = None, usage: dict[str, int] | None = None
+) -> bytes:
     cand: dict[str, Any] = {"content": {"role": "model", "parts": parts}, "index": 0}
     if finish:
         cand["finishReason"] = finish
-    body: dict[str, Any] = {"candidates": [cand], "modelVersion": "gemini-3-pro-preview", "responseId": "rid"}
+    body: dict[str, Any] = {
+        "candidates": [cand],
+        "modelVersion": "gemini-3-pro-preview",
+        "responseId": "rid",
+    }
     if usage:
         body["usageMetadata"] = usage
     return sse(None, body)
@@ -222,11 +285,19 @@ UPSTREAM = b"".join(
         _chunk([{"text": "checking."}]),
         _chunk(
             [
-                {"functionCall": {"name": "list_directory", "args": {"dir_path": "."}}, "thoughtSignature": "SIG1"},
+                {
+                    "functionCall": {"name": "list_directory", "args": {"dir_path": "."}},
+                    "thoughtSignature": "SIG1",
+                },
                 {"functionCall": {"name": "glob", "args": {"pattern": "*.py"}}},
             ],
             "STOP",
-            {"promptTokenCount": 9, "candidatesTokenCount": 12, "thoughtsTokenCount": 7, "totalTokenCount": 28},
+            {
+                "promptTokenCount": 9,
+                "candidatesTokenCount": 12,
+                "thoughtsTokenCount": 7,
+                "totalTokenCount": 28,
+            },
         ),
     ]
 )
@@ -250,8 +321,13 @@ def test_decoder_on_a_real_shaped_stream(chunk: int | None) -> None:
 def test_decoder_without_finish_reason_or_with_error() -> None:
     partial = UPSTREAM.rsplit(b"data: ", 1)[0]
     assert isinstance(decode("gemini", partial)[-1], ir.StreamError)
-    err = sse(None, {"error": {"code": 503, "message": "The model is overloaded.", "status": "UNAVAILABLE"}})
-    assert decode("gemini", partial + err)[-1] == ir.StreamError("The model is overloaded.", "overloaded")
+    err = sse(
+        None,
+        {"error": {"code": 503, "message": "The model is overloaded.", "status": "UNAVAILABLE"}},
+    )
+    assert decode("gemini", partial + err)[-1] == ir.StreamError(
+        "The model is overloaded.", "overloaded"
+    )
 
 
 def test_encoder_chunks_validate_and_hold_tool_calls_until_complete() -> None:
@@ -276,15 +352,22 @@ def test_encoder_chunks_validate_and_hold_tool_calls_until_complete() -> None:
     parts = [p for c in chunks for p in c["candidates"][0]["content"]["parts"]]
     assert parts == [
         {"text": "hmm", "thought": True},
-        {"text": "", "thought": True, "thoughtSignature": "zcpaANTHANTHSIGA"},
+        {"text": "", "thought": True, "thoughtSignature": "zcpaANTHQU5USFNJR0E="},
         {"text": "Reading."},
         {"functionCall": {"id": "toolu_1", "name": "read_file", "args": {"file_path": "a"}}},
     ]
     last = chunks[-1]
     assert last["candidates"][0]["finishReason"] == "STOP"
-    assert last["usageMetadata"] == {"promptTokenCount": 10, "candidatesTokenCount": 3, "totalTokenCount": 15, "thoughtsTokenCount": 2}
+    assert last["usageMetadata"] == {
+        "promptTokenCount": 10,
+        "candidatesTokenCount": 3,
+        "totalTokenCount": 15,
+        "thoughtsTokenCount": 2,
+    }
     # Gemini CLI echoes the history back: the anthropic thinking comes back whole.
-    history = {"contents": [{"role": "user", "parts": [{"text": "q"}]}, {"role": "model", "parts": parts}]}
+    history = {
+        "contents": [{"role": "user", "parts": [{"text": "q"}]}, {"role": "model", "parts": parts}]
+    }
     back = gemini.request_to_ir(history).messages[1].content
     assert back[0] == ir.Reasoning("hmm", "ANTHSIGA", False, "anthropic")
     assert back[2] == ir.ToolCall("toolu_1", "read_file", '{"file_path":"a"}')

@@ -51,10 +51,30 @@ def test_aggregate_builds_parts_in_index_order() -> None:
 
 def test_aggregate_raises_on_error_or_missing_stop() -> None:
     with pytest.raises(ir.StreamFailed) as info:
-        ir.aggregate([ir.StreamStart("x", "m"), ir.TextDelta(0, "a"), ir.StreamError("boom", "overloaded")])
+        ir.aggregate(
+            [ir.StreamStart("x", "m"), ir.TextDelta(0, "a"), ir.StreamError("boom", "overloaded")]
+        )
     assert info.value.kind == "overloaded" and info.value.message == "boom"
     with pytest.raises(ir.StreamFailed):
         ir.aggregate([ir.StreamStart("x", "m"), ir.TextDelta(0, "a")])
+
+
+def test_to_events_is_the_inverse_of_aggregate() -> None:
+    resp = ir.Response(
+        "r",
+        "m",
+        (
+            ir.Reasoning("why", "sig", False, "anthropic"),
+            ir.Reasoning("", "red", True, "anthropic"),
+            ir.Text("answer"),
+            ir.ToolCall("c", "f", '{"a":1}'),
+        ),
+        ir.StopReason.TOOL_USE,
+        ir.Usage(1, 2, 0, 1),
+    )
+    events = ir.to_events(resp)
+    assert events[0] == ir.StreamStart("r", "m") and events[-1] == ir.Stop(ir.StopReason.TOOL_USE)
+    assert ir.aggregate(events) == resp
 
 
 def test_translation_error_names_the_field() -> None:
@@ -69,19 +89,24 @@ def test_signature_tags_round_trip() -> None:
     assert tagged == "zcpaGEMIabc"
     assert import_signature(tagged, "anthropic") == ("abc", "gemini")
     assert import_signature("abc+/=", "responses") == ("abc+/=", "responses")
-    assert import_signature("zcpaRESPab+/", "gemini") == ("ab-_", "responses")
+    assert import_signature("zcpaRESPab+/", "anthropic") == ("ab+/", "responses")
+    assert import_signature("zcpaGEMIabc", "gemini") == ("zcpaGEMIabc", "gemini")  # native: untouched
 
 
-def test_tagged_signatures_survive_the_genai_sdk() -> None:
-    """google-genai decodes thoughtSignature as base64 and re-encodes it URL-safe."""
-    raw = base64.b64encode(bytes(range(250, 256)) * 8).decode()
-    assert "+" in raw or "/" in raw
-    for source in ("anthropic", "responses"):
-        native = raw if source == "anthropic" else base64.urlsafe_b64encode(base64.b64decode(raw)).decode()
-        tagged = export_signature(native, source, "gemini")  # type: ignore[arg-type]
-        part = gtypes.Part.model_validate({"text": "", "thoughtSignature": tagged})
-        echoed = part.model_dump(mode="json", by_alias=True, exclude_none=True)["thoughtSignature"]
-        assert import_signature(echoed, "gemini") == (native, source)
+@pytest.mark.parametrize(
+    ("source", "signature"),
+    [
+        ("anthropic", base64.b64encode(bytes(range(250, 256)) * 8).decode()),  # standard alphabet
+        ("responses", "gAAAAABo-_" + "x" * 37),  # not canonical base64 at all
+        ("openai_chat", "sig with spaces: and colons"),
+    ],
+)
+def test_tagged_signatures_survive_the_genai_sdk(source: ir.Format, signature: str) -> None:
+    """google-genai decodes thoughtSignature as base64 and re-encodes it."""
+    tagged = export_signature(signature, source, "gemini")
+    part = gtypes.Part.model_validate({"text": "", "thoughtSignature": tagged})
+    echoed = part.model_dump(mode="json", by_alias=True, exclude_none=True)["thoughtSignature"]
+    assert import_signature(echoed, "gemini") == (signature, source)
 
 
 def test_result_names_come_from_their_calls() -> None:
@@ -97,7 +122,9 @@ def test_normalize_merges_roles_puts_results_first_and_repairs_pairs() -> None:
     msgs = [
         ir.Message(U, (ir.Text("hi"),)),
         ir.Message(U, (ir.Text(""),)),  # empty: dropped
-        ir.Message(A, (ir.Text("calling"), ir.ToolCall("c1", "a", "{}"), ir.ToolCall("c2", "b", "{}"))),
+        ir.Message(
+            A, (ir.Text("calling"), ir.ToolCall("c1", "a", "{}"), ir.ToolCall("c2", "b", "{}"))
+        ),
         ir.Message(U, (ir.Text("also this"), ir.ToolResult("c2", "b", (ir.Text("2"),)))),
         ir.Message(S, (ir.Text("late system"),)),
         ir.Message(U, (ir.ToolResult("zz", "ghost", (ir.Text("?"),)),)),  # orphan
@@ -117,7 +144,11 @@ def test_normalize_merges_roles_puts_results_first_and_repairs_pairs() -> None:
 
 
 def test_normalize_keeps_system_in_place_without_merge() -> None:
-    msgs = [ir.Message(U, (ir.Text("a"),)), ir.Message(S, (ir.Text("s"),)), ir.Message(U, (ir.Text("b"),))]
+    msgs = [
+        ir.Message(U, (ir.Text("a"),)),
+        ir.Message(S, (ir.Text("s"),)),
+        ir.Message(U, (ir.Text("b"),)),
+    ]
     out = normalize_turns(msgs, merge=False, system_as_user=False)
     assert [m.role for m in out] == [U, S, U]
 

@@ -24,7 +24,10 @@ REQUEST: dict[str, Any] = {
             "role": "user",
             "content": [
                 {"type": "text", "text": "What is in these?"},
-                {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBOR", "detail": "high"}},
+                {
+                    "type": "image_url",
+                    "image_url": {"url": "data:image/png;base64,iVBOR", "detail": "high"},
+                },
                 {"type": "image_url", "image_url": {"url": "https://example.com/cat.jpg"}},
             ],
         },
@@ -32,8 +35,16 @@ REQUEST: dict[str, Any] = {
             "role": "assistant",
             "content": None,
             "tool_calls": [
-                {"id": "call_1", "type": "function", "function": {"name": "look", "arguments": '{"i":0}'}},
-                {"id": "call_2", "type": "function", "function": {"name": "look", "arguments": '{"i":1}'}},
+                {
+                    "id": "call_1",
+                    "type": "function",
+                    "function": {"name": "look", "arguments": '{"i":0}'},
+                },
+                {
+                    "id": "call_2",
+                    "type": "function",
+                    "function": {"name": "look", "arguments": '{"i":1}'},
+                },
             ],
         },
         {"role": "tool", "tool_call_id": "call_1", "content": "a cat"},
@@ -42,7 +53,14 @@ REQUEST: dict[str, Any] = {
         {"role": "user", "content": "Summarise."},
     ],
     "tools": [
-        {"type": "function", "function": {"name": "look", "description": "Look", "parameters": {"type": "object", "properties": {"i": {"type": "integer"}}}}}
+        {
+            "type": "function",
+            "function": {
+                "name": "look",
+                "description": "Look",
+                "parameters": {"type": "object", "properties": {"i": {"type": "integer"}}},
+            },
+        }
     ],
     "tool_choice": "auto",
     "parallel_tool_calls": True,
@@ -50,7 +68,10 @@ REQUEST: dict[str, Any] = {
     "stop": "STOP",
     "temperature": 0.5,
     "reasoning_effort": "low",
-    "response_format": {"type": "json_schema", "json_schema": {"name": "answer", "schema": {"type": "object"}, "strict": True}},
+    "response_format": {
+        "type": "json_schema",
+        "json_schema": {"name": "answer", "schema": {"type": "object"}, "strict": True},
+    },
     "stream": True,
     "stream_options": {"include_usage": True},
     "user": "u-1",
@@ -71,7 +92,9 @@ def test_request_to_ir() -> None:
     )
     assert req.max_tokens == 500 and req.stop == ("STOP",) and req.seed == 7
     assert req.thinking == ir.Thinking(effort="low")
-    assert req.response_format == ir.ResponseFormat("json_schema", {"type": "object"}, "answer", True)
+    assert req.response_format == ir.ResponseFormat(
+        "json_schema", {"type": "object"}, "answer", True
+    )
     assert req.tool_choice == ir.ToolChoice("auto") and req.parallel_tool_calls is True
 
 
@@ -80,9 +103,23 @@ def test_request_round_trip_is_valid_and_faithful() -> None:
     body = openai_chat.request_from_ir(req, "gpt-4o", stream=True)
     check_request("openai_chat", body)
     assert body["messages"][0] == {"role": "system", "content": "Be brief.\n\nUse tools."}
-    assert [m["role"] for m in body["messages"]] == ["system", "user", "assistant", "tool", "tool", "system", "user"]
-    assert body["messages"][1]["content"][1] == {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBOR"}}
-    assert body["messages"][2]["tool_calls"][1]["function"] == {"name": "look", "arguments": '{"i":1}'}
+    assert [m["role"] for m in body["messages"]] == [
+        "system",
+        "user",
+        "assistant",
+        "tool",
+        "tool",
+        "system",
+        "user",
+    ]
+    assert body["messages"][1]["content"][1] == {
+        "type": "image_url",
+        "image_url": {"url": "data:image/png;base64,iVBOR"},
+    }
+    assert body["messages"][2]["tool_calls"][1]["function"] == {
+        "name": "look",
+        "arguments": '{"i":1}',
+    }
     assert body["stream_options"] == {"include_usage": True}
     assert body["reasoning_effort"] == "low" and body["max_tokens"] == 500
     assert body["response_format"]["json_schema"]["name"] == "answer"
@@ -91,7 +128,9 @@ def test_request_round_trip_is_valid_and_faithful() -> None:
 
 def test_invalid_requests_name_the_field() -> None:
     with pytest.raises(ir.TranslationError) as info:
-        openai_chat.request_to_ir({"messages": [{"role": "user", "content": [{"type": "input_audio"}]}]})
+        openai_chat.request_to_ir(
+            {"messages": [{"role": "user", "content": [{"type": "input_audio"}]}]}
+        )
     assert info.value.field == "messages[0].content[0].type"
     with pytest.raises(ir.TranslationError) as info:
         openai_chat.request_to_ir({"messages": [{"role": "tool", "content": "x"}]})
@@ -105,7 +144,9 @@ def test_tool_results_with_images_and_unanswered_calls() -> None:
     msgs = (
         ir.Message(U, (ir.Text("go"),)),
         ir.Message(A, (ir.ToolCall("a", "shot", "{}"), ir.ToolCall("b", "shot", "{}"))),
-        ir.Message(U, (ir.ToolResult("a", "shot", (ir.Text("png:"), ir.Image("image/png", data="AA"))),)),
+        ir.Message(
+            U, (ir.ToolResult("a", "shot", (ir.Text("png:"), ir.Image("image/png", data="AA"))),)
+        ),
         ir.Message(A, (ir.Text("ok"),)),
     )
     body = openai_chat.request_from_ir(ir.Request(msgs), "m", False)
@@ -113,7 +154,9 @@ def test_tool_results_with_images_and_unanswered_calls() -> None:
     roles = [m["role"] for m in body["messages"]]
     assert roles == ["user", "assistant", "tool", "tool", "user", "assistant"]
     assert body["messages"][3]["tool_call_id"] == "b"  # repaired: answered as an error
-    assert body["messages"][4]["content"] == [{"type": "image_url", "image_url": {"url": "data:image/png;base64,AA"}}]
+    assert body["messages"][4]["content"] == [
+        {"type": "image_url", "image_url": {"url": "data:image/png;base64,AA"}}
+    ]
 
 
 RESPONSE = {
@@ -129,8 +172,12 @@ RESPONSE = {
                 "content": "Checking.",
                 "reasoning_content": "thought",
                 "tool_calls": [
-                    {"id": "call_9", "type": "function", "function": {"name": "f", "arguments": "{}"},
-                     "extra_content": {"google": {"thought_signature": "TS"}}}
+                    {
+                        "id": "call_9",
+                        "type": "function",
+                        "function": {"name": "f", "arguments": "{}"},
+                        "extra_content": {"google": {"thought_signature": "TS"}},
+                    }
                 ],
             },
             "finish_reason": "tool_calls",
@@ -166,8 +213,14 @@ def test_response_round_trip() -> None:
 
 
 def _chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> bytes:
-    body = {"id": "chatcmpl-9", "object": "chat.completion.chunk", "created": 1, "model": "gpt-4o",
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}], **extra}
+    body = {
+        "id": "chatcmpl-9",
+        "object": "chat.completion.chunk",
+        "created": 1,
+        "model": "gpt-4o",
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+        **extra,
+    }
     return sse(None, body)
 
 
@@ -178,15 +231,50 @@ UPSTREAM = b"".join(
         _chunk({"reasoning_content": "Two files"}),
         _chunk({"content": "I'll read "}),
         _chunk({"content": "both."}),
-        _chunk({"tool_calls": [{"index": 0, "id": "call_a", "type": "function", "function": {"name": "read", "arguments": ""}}]}),
+        _chunk(
+            {
+                "tool_calls": [
+                    {
+                        "index": 0,
+                        "id": "call_a",
+                        "type": "function",
+                        "function": {"name": "read", "arguments": ""},
+                    }
+                ]
+            }
+        ),
         _chunk({"tool_calls": [{"index": 0, "function": {"arguments": '{"pa'}}]}),
         _chunk({"tool_calls": [{"index": 0, "function": {"arguments": 'th":"a"}'}}]}),
-        _chunk({"tool_calls": [{"index": 1, "id": "call_b", "type": "function", "function": {"name": "read", "arguments": '{"path":'}}]}),
+        _chunk(
+            {
+                "tool_calls": [
+                    {
+                        "index": 1,
+                        "id": "call_b",
+                        "type": "function",
+                        "function": {"name": "read", "arguments": '{"path":'},
+                    }
+                ]
+            }
+        ),
         _chunk({"tool_calls": [{"index": 1, "function": {"arguments": '"b"}'}}]}),
         _chunk({}, "tool_calls"),
-        sse(None, {"id": "chatcmpl-9", "object": "chat.completion.chunk", "created": 1, "model": "gpt-4o", "choices": [],
-                   "usage": {"prompt_tokens": 50, "completion_tokens": 20, "total_tokens": 70,
-                             "prompt_tokens_details": {"cached_tokens": 10}}}),
+        sse(
+            None,
+            {
+                "id": "chatcmpl-9",
+                "object": "chat.completion.chunk",
+                "created": 1,
+                "model": "gpt-4o",
+                "choices": [],
+                "usage": {
+                    "prompt_tokens": 50,
+                    "completion_tokens": 20,
+                    "total_tokens": 70,
+                    "prompt_tokens_details": {"cached_tokens": 10},
+                },
+            },
+        ),
         b"data: [DONE]\n\n",
     ]
 )
@@ -265,8 +353,21 @@ def test_encoder_carries_a_gemini_signature_on_the_tool_call() -> None:
     call = chunks[1]["choices"][0]["delta"]["tool_calls"][0]
     assert call["extra_content"] == {"google": {"thought_signature": "zcpaGEMISIG"}}
     back = openai_chat.request_to_ir(
-        {"messages": [{"role": "assistant", "content": None, "tool_calls": [
-            {"id": "call_1", "type": "function", "function": {"name": "f", "arguments": "{}"}, "extra_content": call["extra_content"]}
-        ]}]}
+        {
+            "messages": [
+                {
+                    "role": "assistant",
+                    "content": None,
+                    "tool_calls": [
+                        {
+                            "id": "call_1",
+                            "type": "function",
+                            "function": {"name": "f", "arguments": "{}"},
+                            "extra_content": call["extra_content"],
+                        }
+                    ],
+                }
+            ]
+        }
     )
     assert back.messages[0].content[0] == ir.Reasoning("", "SIG", False, "gemini")

@@ -27,7 +27,11 @@ def test_refs_are_inlined_from_defs_and_definitions() -> None:
     assert out == {
         "type": "object",
         "properties": {
-            "a": {"type": "object", "properties": {"x": {"type": "number"}}, "description": "where"},
+            "a": {
+                "type": "object",
+                "properties": {"x": {"type": "number"}},
+                "description": "where",
+            },
             "b": {"type": "string", "description": "minLength: 1"},
         },
     }
@@ -56,7 +60,12 @@ def test_unions_flatten_to_their_richest_branch() -> None:
         "type": "object",
         "properties": {
             "maybe": {"anyOf": [{"type": "string"}, {"type": "null"}], "description": "opt"},
-            "either": {"oneOf": [{"type": "string"}, {"type": "object", "properties": {"k": {"type": "integer"}}}]},
+            "either": {
+                "oneOf": [
+                    {"type": "string"},
+                    {"type": "object", "properties": {"k": {"type": "integer"}}},
+                ]
+            },
             "list": {"anyOf": [{"type": "array", "items": {"type": "string"}}, {"type": "string"}]},
         },
     }
@@ -128,7 +137,13 @@ def test_properties_named_like_keywords_are_kept() -> None:
 
 def test_arrays_always_get_items_and_untyped_nodes_are_inferred() -> None:
     out = clean_for_gemini(
-        {"properties": {"a": {"type": "array"}, "b": {"items": [{"type": "integer"}]}, "c": {"enum": ["x"]}}}
+        {
+            "properties": {
+                "a": {"type": "array"},
+                "b": {"items": [{"type": "integer"}]},
+                "c": {"enum": ["x"]},
+            }
+        }
     )
     assert out["type"] == "object"
     assert out["properties"]["a"] == {"type": "array", "items": {"type": "string"}}
@@ -137,7 +152,11 @@ def test_arrays_always_get_items_and_untyped_nodes_are_inferred() -> None:
 
 
 def test_input_is_not_modified() -> None:
-    schema: dict[str, Any] = {"type": "object", "properties": {"a": {"$ref": "#/$defs/A"}}, "$defs": {"A": {"const": 1}}}
+    schema: dict[str, Any] = {
+        "type": "object",
+        "properties": {"a": {"$ref": "#/$defs/A"}},
+        "$defs": {"A": {"const": 1}},
+    }
     before = repr(schema)
     clean_for_gemini(schema)
     assert repr(schema) == before
