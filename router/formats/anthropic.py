@@ -25,7 +25,6 @@ from ._common import (
     thinking_budget,
 )
 from ._json import (
-    upstream_answer,
     Raw,
     args_object,
     arr,
@@ -42,6 +41,7 @@ from ._json import (
     req_str,
     safe_id,
     schema_obj,
+    upstream_answer,
 )
 
 __all__ = [
@@ -331,10 +331,13 @@ def request_from_ir(req: ir.Request, model: str, stream: bool) -> dict[str, Any]
     for i, m in enumerate(messages):
         blocks = [b for b in (_block(p) for p in m.content) if b is not None]
         if i == len(messages) - 1 and m.role is ir.Role.ASSISTANT and blocks:
-            last = blocks[-1]
+            last = blocks[-1]  # a prefill may not end in whitespace
             if last.get("type") == "text":
                 last["text"] = str(last["text"]).rstrip()
-        wire_messages.append({"role": m.role.value, "content": blocks})
+                if not last["text"]:
+                    blocks.pop()
+        if blocks:
+            wire_messages.append({"role": m.role.value, "content": blocks})
     if not wire_messages or wire_messages[0]["role"] != "user":
         wire_messages.insert(0, {"role": "user", "content": [{"type": "text", "text": _OPENER}]})
     out["messages"] = wire_messages

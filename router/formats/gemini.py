@@ -10,6 +10,7 @@ ids and results are named after their call.
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -31,7 +32,6 @@ from ._gemini_parts import (
 )
 from ._gemini_stream import StreamDecoder, StreamEncoder
 from ._json import (
-    upstream_answer,
     Raw,
     arr,
     num_or_int,
@@ -43,6 +43,7 @@ from ._json import (
     opt_str,
     req_str,
     safe_id,
+    upstream_answer,
 )
 from ._schema import clean_for_gemini, from_gemini
 
@@ -249,11 +250,14 @@ def request_to_ir(body: Mapping[str, Any]) -> ir.Request:
 # --------------------------------------------------------------------------- request out
 
 
-def _user_parts_out(content: tuple[ir.Part, ...]) -> list[dict[str, Any]]:
+def _user_parts_out(content: tuple[ir.Part, ...], names: dict[str, str]) -> list[dict[str, Any]]:
     parts: list[dict[str, Any]] = []
     for p in content:
         if isinstance(p, ir.ToolResult):
-            parts.append(function_response(p))
+            # Gemini pairs by name: the call's name wins over what the client said.
+            parts.append(
+                function_response(dataclasses.replace(p, name=names.get(p.call_id, p.name)))
+            )
             parts.extend(media_out(c) for c in p.content if isinstance(c, ir.Image))
         elif isinstance(p, ir.Text):
             parts.append({"text": p.text})
@@ -294,12 +298,13 @@ def _strip_foreign(messages: tuple[ir.Message, ...]) -> list[ir.Message]:
 def request_from_ir(req: ir.Request, model: str, stream: bool) -> dict[str, Any]:
     """A Gemini body; ``model`` and ``stream`` live in the URL, not here."""
     contents = []
+    names = {p.id: p.name for m in req.messages for p in m.content if isinstance(p, ir.ToolCall)}
     for m in normalize_turns(_strip_foreign(req.messages), merge=True, system_as_user=True):
         if m.role is ir.Role.ASSISTANT:
             parts = model_parts_out(m.content, client=False)
             role = "model"
         else:
-            parts = _user_parts_out(m.content)
+            parts = _user_parts_out(m.content, names)
             role = "user"
         if parts:
             contents.append({"role": role, "parts": parts})

@@ -20,7 +20,6 @@ from ._common import (
     tool_args_json,
 )
 from ._json import (
-    upstream_answer,
     Raw,
     arr,
     data_url,
@@ -37,6 +36,7 @@ from ._json import (
     req_str,
     schema_obj,
     short_user,
+    upstream_answer,
 )
 from ._openai_chat_stream import (
     StreamDecoder,

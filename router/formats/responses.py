@@ -22,7 +22,6 @@ from ._common import (
     thinking_effort,
 )
 from ._json import (
-    upstream_answer,
     Raw,
     arr,
     data_url,
@@ -36,6 +35,7 @@ from ._json import (
     opt_str,
     req_str,
     schema_obj,
+    upstream_answer,
 )
 from ._responses_input import Builder
 from ._responses_items import (

@@ -75,3 +75,91 @@ async def test_process_logs_one_json_access_line_per_request_without_secrets(tmp
     assert first["format"] == "anthropic" and first["tokens_out"] > 0 and first["ttfb_ms"] >= 0
     assert access[bad.headers["X-Request-Id"]]["status"] == 401
     assert any(line.get("event") == "credential cooling down" for line in lines)
+
+
+async def test_sigterm_lets_a_running_stream_finish_then_exits(tmp_path: Path) -> None:
+    async with FakeAnthropic() as fake:
+        fake.default = Reply(text="one two three four five six", chunk_delay=0.15)
+        port = unused_port()
+        cfg = {
+            "server": {"port": port},
+            "providers": {"a": {"kind": "anthropic", "base_url": fake.base_url, "api_keys": ["k"]}},
+            "models": {"routing": [{"pattern": "^claude", "providers": ["a"]}]},
+        }
+        path = tmp_path / "config.yaml"
+        path.write_text(yaml.safe_dump(cfg))
+        proc = await asyncio.create_subprocess_exec(  # noqa: TID251
+            sys.executable, "-m", "router", cwd=ROOT, env={**os.environ, "CLIPROXY_CONFIG": str(path)},
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            await _wait_healthy(url, proc)
+            body = {"model": "claude-x", "max_tokens": 5, "stream": True, "messages": [{"role": "user", "content": "hi"}]}
+            async with httpx.AsyncClient(timeout=20) as http:
+                async with http.stream("POST", f"{url}/v1/messages", json=body) as resp:
+                    chunks = resp.aiter_bytes()
+                    received = await chunks.__anext__()
+                    proc.send_signal(signal.SIGTERM)
+                    async for chunk in chunks:
+                        received += chunk
+            await asyncio.wait_for(proc.wait(), timeout=20)
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+    assert b"event: message_stop" in received
+    assert b"event: error" not in received
+    assert proc.returncode == 0
+
+
+async def test_sighup_reloads_rules_and_keeps_the_old_config_when_broken(tmp_path: Path) -> None:
+    async with FakeAnthropic() as one, FakeAnthropic() as two:
+        one.default = Reply(text="from one")
+        two.default = Reply(text="from two")
+        port = unused_port()
+
+        def config(target: str) -> str:
+            return yaml.safe_dump({
+                "server": {"port": port},
+                "providers": {
+                    "one": {"kind": "anthropic", "base_url": one.base_url, "api_keys": ["k"]},
+                    "two": {"kind": "anthropic", "base_url": two.base_url, "api_keys": ["k"]},
+                },
+                "models": {"routing": [{"pattern": "^claude", "providers": [target]}]},
+            })
+
+        path = tmp_path / "config.yaml"
+        path.write_text(config("one"))
+        proc = await asyncio.create_subprocess_exec(  # noqa: TID251
+            sys.executable, "-m", "router", cwd=ROOT, env={**os.environ, "CLIPROXY_CONFIG": str(path)},
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        )
+        url = f"http://127.0.0.1:{port}/v1/messages"
+        body = {"model": "claude-x", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}
+
+        async def answer(http: httpx.AsyncClient) -> str:
+            return str((await http.post(url, json=body)).json()["content"][0]["text"])
+
+        async def until(http: httpx.AsyncClient, want: str) -> None:
+            for _ in range(100):  # bounded: up to 10 s
+                if await answer(http) == want:
+                    return
+                await asyncio.sleep(0.1)
+            raise AssertionError(f"never answered {want!r}")
+
+        try:
+            await _wait_healthy(f"http://127.0.0.1:{port}", proc)
+            async with httpx.AsyncClient(timeout=10) as http:
+                assert await answer(http) == "from one"
+                path.write_text(config("two"))
+                proc.send_signal(signal.SIGHUP)
+                await until(http, "from two")
+                path.write_text("models: {routing: [{pattern: '(', providers: [one]}]}\n")
+                proc.send_signal(signal.SIGHUP)
+                for _ in range(5):
+                    assert await answer(http) == "from two"
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            out, _ = await asyncio.wait_for(proc.communicate(), timeout=20)
+    assert b"config reload failed; keeping the running config" in out

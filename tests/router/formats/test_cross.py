@@ -154,3 +154,23 @@ def test_gemini_client_without_ids_still_pairs_by_name_and_order() -> None:
     pairs, ids, _ = replayed("anthropic", body)
     assert pairs == [("a", RESULTS["a"]), ("b", RESULTS["b"])]
     assert ids == ["call_1_2", "call_1_3"]  # positional: turn 1, parts 2 and 3
+
+
+MALFORMED_EVENTS = {
+    "anthropic": ("message_start", b'{"type":"message_start","message":[1]}'),
+    "openai_chat": (None, b'{"choices":[{"index":0,"delta":{"tool_calls":7}}]}'),
+    "gemini": (None, b'{"candidates":[{"content":{"parts":3.5}}]}'),
+    "responses": ("response.created", b'{"type":"response.created","response":"x"}'),
+}
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_a_malformed_upstream_is_an_error_not_a_crash(fmt: str) -> None:
+    decoder = MODULES[fmt].StreamDecoder()
+    event, data = MALFORMED_EVENTS[fmt]
+    out = decoder.feed(event, data)
+    assert isinstance(out[-1], ir.StreamError) and "malformed" in out[-1].message
+    assert decoder.feed(event, data) == [] and decoder.finish() == []
+    with pytest.raises(ir.TranslationError) as info:
+        MODULES[fmt].response_to_ir({"content": 5, "choices": [3], "candidates": [{"content": 1}], "output": [7]})
+    assert info.value.field
