@@ -20,7 +20,6 @@ from router.errors import (
     NoCapacity,
     NotFound,
     ProxyError,
-    UpstreamConnectError,
     UpstreamError,
     UpstreamHTTPError,
     UpstreamTimeout,
@@ -208,6 +207,8 @@ async def _passthrough(
 
     def end(failure: tuple[str, str] | None) -> bytes:
         if failure is None and watcher.done:
+            if watcher.failed:
+                ctx.error = "upstream ended the stream with an error event"
             return b""
         kind, message = failure or ("api_error", "upstream ended the stream before it finished")
         ctx.error = message
@@ -246,8 +247,8 @@ async def _translated(
     chunks = translated_chunks(reply.chunks(), translator).__aiter__()
     try:
         first = await _first_chunk(chunks)
-        if translator.failed:
-            raise UpstreamConnectError("upstream stream failed before its first event")
+        if translator.failure is not None:
+            raise _stream_failure(translator.failure)
     except BaseException:
         reply.close()
         raise
@@ -255,7 +256,7 @@ async def _translated(
 
     def end(failure: tuple[str, str] | None) -> bytes:
         if failure is None:
-            if translator.failed:
+            if translator.failure is not None:
                 ctx.error = "upstream stream ended in error"
             return b""
         ctx.error = failure[1]
@@ -322,6 +323,25 @@ async def _relay(
         ctx.error = "client went away"
         ctx.status = 499
     return resp
+
+
+_STATUS_BY_KIND = {
+    "invalid_request": 400,
+    "authentication": 401,
+    "permission": 403,
+    "not_found": 404,
+    "request_too_large": 413,
+    "rate_limit": 429,
+    "overloaded": 529,
+    "timeout": 504,
+}
+
+
+def _stream_failure(error: ir.StreamError) -> UpstreamHTTPError:
+    """An error the upstream streamed before anything reached the client: treated like
+    the same error as an HTTP status, so it fails over (or not) the same way."""
+    status = _STATUS_BY_KIND.get(error.kind, 502)
+    return UpstreamHTTPError(status, f"upstream stream failed: {error.message}")
 
 
 def _note_usage(ctx: RequestContext, usage: Any) -> None:

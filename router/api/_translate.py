@@ -81,7 +81,7 @@ class StreamTranslator:
         self._array = client is Format.GEMINI and not sse
         self._array_open = False
         self.usage = ir.Usage()
-        self.failed = False
+        self.failure: ir.StreamError | None = None
 
     def feed(self, chunk: bytes) -> bytes:
         out = bytearray()
@@ -112,7 +112,7 @@ class StreamTranslator:
         if isinstance(ev, ir.UsageEvent):
             self.usage = ev.usage
         if isinstance(ev, ir.StreamError):
-            self.failed = True
+            self.failure = ev
             frame: bytes = self._encoder.error(ev.message)
         else:
             frame = self._encoder.encode(ev)

@@ -133,6 +133,13 @@ _TERMINATORS: dict[Format, tuple[bytes, ...]] = {
     Format.GEMINI: (b'"finishReason"',),
     Format.RESPONSES: (b"response.completed", b"response.failed", b"response.incomplete"),
 }
+# An error the upstream itself sent also ends the stream: the client has its answer.
+_ERROR_MARKS: dict[Format, tuple[bytes, ...]] = {
+    Format.OPENAI: (b'"error"',),
+    Format.ANTHROPIC: (b"event: error", b"event:error"),
+    Format.GEMINI: (b'"error"',),
+    Format.RESPONSES: (b"event: error", b"response.failed"),
+}
 _USAGE_MARK: dict[Format, bytes] = {
     Format.OPENAI: b'"usage":{',
     Format.ANTHROPIC: b'"usage":',
@@ -145,21 +152,26 @@ _TAIL = 32
 class StreamWatcher:
     """Watches a relayed stream without parsing every event.
 
-    It answers two questions cheaply: did the upstream send its format's end
-    mark (so a silent close can be told from a finished answer), and how many
-    tokens were used (best effort, from the few events that carry usage).
+    It answers three questions cheaply: did the upstream send its format's end
+    mark (so a silent close can be told from a finished answer), did it end in
+    an error of its own (``failed``; the client already has that error), and how
+    many tokens were used (best effort, from the few events that carry usage).
+    JSON strings escape their quotes, so a quoted mark such as ``"error"`` can
+    only be a key, never text inside an answer.
     Bytes are scanned with ``in`` (memchr speed); JSON is parsed only for the
     lines that carry usage.
     """
 
-    __slots__ = ("fmt", "done", "usage", "_tail", "_marks", "_usage_mark")
+    __slots__ = ("fmt", "done", "failed", "usage", "_tail", "_marks", "_errors", "_usage_mark")
 
     def __init__(self, fmt: Format) -> None:
         self.fmt = fmt
         self.done = False
+        self.failed = False
         self.usage = TokenUsage()
         self._tail = b""
         self._marks = _TERMINATORS[fmt]
+        self._errors = _ERROR_MARKS[fmt]
         self._usage_mark = _USAGE_MARK[fmt]
 
     def feed(self, chunk: bytes) -> None:
@@ -170,6 +182,10 @@ class StreamWatcher:
             for mark in self._marks:
                 if mark in window:
                     self.done = True
+                    break
+            for mark in self._errors:
+                if mark in window:
+                    self.done = self.failed = True
                     break
             self._tail = chunk[-_TAIL:]
 

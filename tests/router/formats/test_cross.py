@@ -172,5 +172,7 @@ def test_a_malformed_upstream_is_an_error_not_a_crash(fmt: str) -> None:
     assert isinstance(out[-1], ir.StreamError) and "malformed" in out[-1].message
     assert decoder.feed(event, data) == [] and decoder.finish() == []
     with pytest.raises(ir.TranslationError) as info:
-        MODULES[fmt].response_to_ir({"content": 5, "choices": [3], "candidates": [{"content": 1}], "output": [7]})
+        MODULES[fmt].response_to_ir(
+            {"content": 5, "choices": [3], "candidates": [{"content": 1}], "output": [7]}
+        )
     assert info.value.field

@@ -242,7 +242,10 @@ def test_a_signature_closing_a_text_answer_round_trips() -> None:
     history = {
         "contents": [
             {"role": "user", "parts": [{"text": "hi"}]},
-            {"role": "model", "parts": [{"text": "Hello!"}, {"text": "", "thoughtSignature": "Q2lR"}]},
+            {
+                "role": "model",
+                "parts": [{"text": "Hello!"}, {"text": "", "thoughtSignature": "Q2lR"}],
+            },
             {"role": "user", "parts": [{"text": "again"}]},
         ]
     }

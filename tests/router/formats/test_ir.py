@@ -90,7 +90,10 @@ def test_signature_tags_round_trip() -> None:
     assert import_signature(tagged, "anthropic") == ("abc", "gemini")
     assert import_signature("abc+/=", "responses") == ("abc+/=", "responses")
     assert import_signature("zcpaRESPab+/", "anthropic") == ("ab+/", "responses")
-    assert import_signature("zcpaGEMIabc", "gemini") == ("zcpaGEMIabc", "gemini")  # native: untouched
+    assert import_signature("zcpaGEMIabc", "gemini") == (
+        "zcpaGEMIabc",
+        "gemini",
+    )  # native: untouched
 
 
 @pytest.mark.parametrize(

@@ -118,7 +118,9 @@ def test_history_to_ir_and_back() -> None:
     assert req.system == (ir.Text("Be helpful."),)
     assert [m.role for m in req.messages] == [U, A, U, S, A, U]
     assistant = req.messages[1].content
-    assert assistant[0] == ir.Reasoning("Plan", "rs_1.gAAAAABenc-_==", False, "responses")  # id packed
+    assert assistant[0] == ir.Reasoning(
+        "Plan", "rs_1.gAAAAABenc-_==", False, "responses"
+    )  # id packed
     assert assistant[1] == ir.ToolCall("call_A", "multi_agent_v1__spawn_agent", '{"message":"hi"}')
     results = req.messages[2].content
     assert results == (
