@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from router.auth import CredentialPool
 from router.executors import Executor, build_executor
+from router.relay import RelayHub
 from router.routing import RoutingTable
 from suite.config import Config, ProviderConfig
 from suite.tasks import spawn
@@ -37,12 +38,14 @@ class RouterState:
 
     def __init__(self, config: Config) -> None:
         self.pool = CredentialPool()
+        self.relay = RelayHub(config.services)  # /v1/ws services outlive reloads
         self._executors: dict[str, tuple[ProviderConfig, Executor]] = {}
         self._retired: list[Executor] = []  # replaced, closing after a grace period
         self.current = self._build(config)
 
     def reload(self, config: Config) -> Snapshot:
         """Swap in a new config; executors whose provider changed are closed later."""
+        self.relay.configure(config.services)
         self.current = self._build(config)
         if self._retired:
             grace = config.server.shutdown_grace_seconds
@@ -59,6 +62,9 @@ class RouterState:
 
     def _build(self, config: Config) -> Snapshot:
         creds = self.pool.sync(config.providers.values())
+        for name, prov in config.providers.items():
+            if prov.kind == "aistudio" and prov.enabled:  # served by whichever service is free
+                creds[name] = [self.relay.credential(name)]
         executors: dict[str, Executor] = {}
         kept: dict[str, tuple[ProviderConfig, Executor]] = {}
         warnings: list[str] = []
@@ -70,7 +76,7 @@ class RouterState:
                 kept[name] = old
                 executors[name] = old[1]
                 continue
-            ex = build_executor(prov)
+            ex = build_executor(prov, self.relay)
             if ex is None:
                 warnings.append(f"provider {name}: kind {prov.kind} is not available in this build")
                 continue
@@ -94,6 +100,7 @@ class RouterState:
         )
 
     async def close(self) -> None:
+        await self.relay.close()
         for _, ex in self._executors.values():
             await ex.close()
         for ex in self._retired:

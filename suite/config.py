@@ -107,7 +107,12 @@ class ManagementConfig:
 
 @dataclass(frozen=True, slots=True)
 class ServicesConfig:
+    """``/v1/ws`` relay: the token services present, how often the router pings them and
+    after how much silence a service is dropped."""
+
     token: str = ""
+    ping_seconds: float = 30.0
+    silent_seconds: float = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +120,8 @@ class AuthConfig:
     dir: Path = Path("~/.cli-proxy-api").expanduser()
     store: str = "file"
     dsn: str = ""
+    # How often the store is checked for credentials added, changed or removed elsewhere.
+    poll_seconds: float = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,7 +256,7 @@ def parse_config(
     return Config(
         server=server,
         management=_management(root.section("management")),
-        services=ServicesConfig(token=root.section("services").string("token", "")),
+        services=_services(root.section("services")),
         auth=_auth(root.section("auth")),
         providers=providers,
         routing=routing,
@@ -334,8 +341,17 @@ def _management(sec: Section) -> ManagementConfig:
     )
 
 
+def _services(sec: Section) -> ServicesConfig:
+    sec.only("token", "ping_seconds", "silent_seconds")
+    return ServicesConfig(
+        token=sec.string("token", ""),
+        ping_seconds=sec.number("ping_seconds", 30.0),
+        silent_seconds=sec.number("silent_seconds", 60.0),
+    )
+
+
 def _auth(sec: Section) -> AuthConfig:
-    sec.only("dir", "store", "dsn")
+    sec.only("dir", "store", "dsn", "poll_seconds")
     store = sec.string("store", "file")
     if store not in ("file", "postgres"):
         raise ConfigError(sec.key("store"), f"expected 'file' or 'postgres', got {store!r}")
@@ -343,7 +359,10 @@ def _auth(sec: Section) -> AuthConfig:
     if store == "postgres" and not dsn:
         raise ConfigError(sec.key("dsn"), "required when auth.store is postgres")
     return AuthConfig(
-        dir=sec.path_value("dir", Path("~/.cli-proxy-api").expanduser()), store=store, dsn=dsn
+        dir=sec.path_value("dir", Path("~/.cli-proxy-api").expanduser()),
+        store=store,
+        dsn=dsn,
+        poll_seconds=max(0.05, sec.number("poll_seconds", 2.0)),
     )
 
 

@@ -2,7 +2,7 @@
 
 from aiohttp import web
 
-from . import _anthropic, _gemini, _health, _models, _openai, _responses
+from . import _anthropic, _gemini, _health, _models, _openai, _relay, _responses
 from ._keys import STATE
 from ._middleware import is_loopback, proxy_middleware
 
@@ -26,3 +26,6 @@ def setup_routes(app: web.Application) -> None:
     r.add_get("/v1beta/models", _models.gemini_list)
     r.add_get("/v1beta/models/{model:[^/]+}", _models.model_get)
     r.add_post("/v1beta/models/{target:[^/]+}", _gemini.model_action)
+    r.add_get("/v1/ws", _relay.relay_socket)
+    r.add_post("/v1/auth/aistudio/login", _relay.aistudio_login)
+    r.add_get("/v1/auth/aistudio/services", _relay.relay_services)

@@ -22,10 +22,12 @@ from ._context import CONTEXT, RequestContext, client_format, new_request_id
 from ._errors import error_response
 from ._keys import STATE
 
-__all__ = ["OPEN_PATHS", "is_loopback", "proxy_middleware"]
+__all__ = ["OPEN_PATHS", "SELF_AUTH_PREFIXES", "is_loopback", "proxy_middleware"]
 
 log = get_logger("router.access")
 OPEN_PATHS = frozenset({"/", "/healthz", "/readyz"})
+# Paths whose handlers check their own credentials (services token, management key).
+SELF_AUTH_PREFIXES = ("/v1/ws", "/v1/auth/")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -85,7 +87,7 @@ async def proxy_middleware(request: web.Request, handler: Handler) -> web.Stream
     request[CONTEXT] = ctx
     err: ProxyError | None = None
     try:
-        if request.path not in OPEN_PATHS:
+        if request.path not in OPEN_PATHS and not request.path.startswith(SELF_AUTH_PREFIXES):
             check_client(request, request.app[STATE].current.client_keys)
         response = await handler(request)
     except ProxyError as exc:

@@ -243,7 +243,14 @@ async def _translated(
             ctx, TokenUsage(usage.input_tokens, usage.output_tokens, usage.cached_input_tokens)
         )
         return web.Response(body=out, content_type="application/json")
-    translator = StreamTranslator(executor.wire, fwd.fmt, fwd.model, ctx.request_id, sse=fwd.sse)
+    translator = StreamTranslator(
+        executor.wire,
+        fwd.fmt,
+        fwd.model,
+        ctx.request_id,
+        sse=fwd.sse,
+        tools=plan.request_ir().tools,
+    )
     chunks = translated_chunks(reply.chunks(), translator).__aiter__()
     try:
         first = await _first_chunk(chunks)

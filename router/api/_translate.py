@@ -73,11 +73,21 @@ class StreamTranslator:
     """Upstream SSE bytes in, client stream bytes out, one piece at a time."""
 
     def __init__(
-        self, source: Format, client: Format, model: str, request_id: str, *, sse: bool
+        self,
+        source: Format,
+        client: Format,
+        model: str,
+        request_id: str,
+        *,
+        sse: bool,
+        tools: tuple[ir.Tool, ...] = (),
     ) -> None:
         self._parser = SSEParser()
         self._decoder = MODULES[source].StreamDecoder()
-        self._encoder = MODULES[client].StreamEncoder(model, request_id)
+        if client is Format.RESPONSES:
+            self._encoder = responses.StreamEncoder(model, request_id, tools=tools)
+        else:
+            self._encoder = MODULES[client].StreamEncoder(model, request_id)
         self._array = client is Format.GEMINI and not sse
         self._array_open = False
         self.usage = ir.Usage()
@@ -113,7 +123,7 @@ class StreamTranslator:
             self.usage = ev.usage
         if isinstance(ev, ir.StreamError):
             self.failure = ev
-            frame: bytes = self._encoder.error(ev.message)
+            frame: bytes = self._encoder.error(ev.message, ev.kind)
         else:
             frame = self._encoder.encode(ev)
         if not self._array or not frame:

@@ -1,12 +1,15 @@
 """Executors: one per upstream kind, each a transport for one provider instance."""
 
+from router.relay import RelayHub
 from suite.config import ProviderConfig
 
+from ._aistudio import AIStudioExecutor, RelayReply
 from ._apikey import AnthropicExecutor, GeminiExecutor, OpenAIExecutor, OpenAIResponsesExecutor
 from ._base import Action, Executor, UpstreamCall, UpstreamReply
 from ._http import HTTPExecutor, HTTPReply, parse_retry_after
 
 __all__ = [
+    "AIStudioExecutor",
     "Action",
     "AnthropicExecutor",
     "Executor",
@@ -15,6 +18,7 @@ __all__ = [
     "HTTPReply",
     "OpenAIExecutor",
     "OpenAIResponsesExecutor",
+    "RelayReply",
     "UpstreamCall",
     "UpstreamReply",
     "build_executor",
@@ -28,8 +32,10 @@ _BY_KIND: dict[str, type[HTTPExecutor]] = {
 }
 
 
-def build_executor(provider: ProviderConfig) -> Executor | None:
+def build_executor(provider: ProviderConfig, relay: RelayHub | None = None) -> Executor | None:
     """The executor for a provider, or None for a kind this router cannot run yet."""
+    if provider.kind == "aistudio":
+        return AIStudioExecutor(provider, relay) if relay is not None else None
     cls = _BY_KIND.get(provider.kind)
     if cls is OpenAIExecutor and provider.options.get("wire") == "responses":
         cls = OpenAIResponsesExecutor

@@ -20,9 +20,11 @@ Conventions the format modules rely on:
   ``Usage.output_tokens`` includes reasoning tokens.
 * Stream events: every block opens with its first event (``TextDelta``,
   ``ReasoningDelta`` / ``ReasoningSignature`` or ``ToolCallStart``) and closes
-  with ``BlockEnd``; indexes are unique per response. A decoder emits at most
-  one ``UsageEvent``, right before the single final ``Stop``, or a
-  ``StreamError`` instead of the ``Stop``.
+  with ``BlockEnd``; indexes are unique per response and blocks do not
+  interleave. A decoder emits at most one ``UsageEvent``, right before the
+  single final ``Stop``, or a ``StreamError`` instead of the ``Stop``.
+  :func:`aggregate` folds events into a :class:`Response`; :func:`to_events`
+  splits one back into events.
 """
 
 from __future__ import annotations

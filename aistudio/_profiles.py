@@ -1,0 +1,80 @@
+"""Signed-in browser profiles: ``aistudio-<profile>.json`` in the auth dir.
+
+Each file is a Playwright storage state (``{"cookies": [...], "origins":
+[{"origin", "localStorage": [...]}]}``), written the way every credential
+is: mode 0600, temp file + fsync + rename, so a crash never leaves half a
+file and no other user can read the session cookies.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+__all__ = ["ProfileStore", "valid_profile_name"]
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
+_PREFIX = "aistudio-"
+
+
+def valid_profile_name(name: str) -> bool:
+    return bool(_NAME.match(name))
+
+
+class ProfileStore:
+    """Reads and writes profile files in one directory."""
+
+    def __init__(self, directory: Path) -> None:
+        self.dir = directory.expanduser()
+
+    def path(self, name: str) -> Path:
+        if not valid_profile_name(name):
+            raise ValueError(f"invalid profile name {name!r}")
+        return self.dir / f"{_PREFIX}{name}.json"
+
+    def names(self) -> list[str]:
+        """Profiles saved so far, sorted (files that are not storage states are skipped)."""
+        if not self.dir.is_dir():
+            return []
+        out = []
+        for p in self.dir.glob(f"{_PREFIX}*.json"):
+            name = p.name[len(_PREFIX) : -len(".json")]
+            if valid_profile_name(name):
+                out.append(name)
+        return sorted(out)
+
+    def load(self, name: str) -> dict[str, Any] | None:
+        """The storage state, or None when the file is missing or unreadable."""
+        try:
+            data = json.loads(self.path(name).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        if not isinstance(data, dict) or not isinstance(data.get("cookies", []), list):
+            return None
+        return data
+
+    def save(self, name: str, state: dict[str, Any]) -> Path:
+        """Write atomically with mode 0600 (the directory is created 0700)."""
+        target = self.path(name)
+        self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                json.dump(state, fh, indent=1)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.chmod(tmp, 0o600)
+            os.replace(tmp, target)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        dir_fd = os.open(self.dir, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+        return target

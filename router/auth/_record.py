@@ -1,0 +1,205 @@
+"""One stored credential (``AuthRecord``) and the token an executor uses (``Token``).
+
+A record is the JSON document a store keeps under ``<type>-<account>``: the
+token file format of CLIProxyAPI (``type``, ``email``, ``access_token``,
+``refresh_token``, ``id_token``, ``expired``, ``last_refresh``...) plus our
+own keys (``disabled``, ``disabled_reason``, ``refresh_refused``, ctonew's
+``client_cookie``/``session_id``/``user_id``/``org_id``). Unknown keys are
+kept as they are, so a file written by CLIProxyAPI survives our rewrites.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+__all__ = [
+    "KIND_TYPES",
+    "TYPES",
+    "AuthRecord",
+    "InvalidName",
+    "Token",
+    "check_name",
+    "jwt_claims",
+    "record_name",
+    "rfc3339",
+]
+
+# Executor kind -> record type (the ``type`` field / file-name prefix).
+KIND_TYPES: Mapping[str, str] = {"claude-oauth": "claude", "codex-oauth": "codex", "ctonew": "ctonew"}
+TYPES = frozenset(KIND_TYPES.values())
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9@._+\-]{0,199}$")
+_ACCOUNT_UNSAFE = re.compile(r"[^A-Za-z0-9@._+\-]")
+
+
+class InvalidName(ValueError):
+    """A credential name that could escape the store (``..``, ``/``) or is malformed."""
+
+
+def check_name(name: str) -> str:
+    """``name`` if it is a safe credential name (``<type>-<account>``), else InvalidName."""
+    if not _NAME.match(name) or ".." in name or name.endswith(".json"):
+        raise InvalidName(f"invalid credential name {name!r}")
+    prefix = name.split("-", 1)[0]
+    if prefix not in TYPES or "-" not in name:
+        raise InvalidName(f"invalid credential name {name!r}: expected <provider>-<account>")
+    return name
+
+
+def record_name(type_: str, account: str) -> str:
+    safe = _ACCOUNT_UNSAFE.sub("_", account.strip()).strip(".") or "account"
+    return check_name(f"{type_}-{safe[:180]}")
+
+
+def rfc3339(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def _parse_time(value: Any) -> float:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value) / (1000.0 if value > 1e12 else 1.0)
+    if not isinstance(value, str) or not value:
+        return 0.0
+    try:
+        when = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return 0.0
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return when.timestamp()
+
+
+def jwt_claims(token: str) -> dict[str, Any]:
+    """The payload of a JWT, unverified (we only read our own tokens' claims)."""
+    parts = token.split(".")
+    if len(parts) < 2:
+        return {}
+    try:
+        raw = base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4))
+        claims = orjson.loads(raw)
+    except (ValueError, orjson.JSONDecodeError):
+        return {}
+    return claims if isinstance(claims, dict) else {}
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    """What an executor needs to call the upstream; never logged."""
+
+    access: str = field(repr=False)
+    expires_at: float
+    account_id: str = ""  # codex: chatgpt-account-id
+    user_id: str = ""  # ctonew: Clerk user and organisation (WebSocket token)
+    org_id: str = ""
+    cookie: str = field(default="", repr=False)  # ctonew: the __client cookie
+
+
+@dataclass(frozen=True, slots=True)
+class AuthRecord:
+    """A stored credential. ``version`` is the store's opaque optimistic-update tag."""
+
+    name: str
+    type: str
+    data: Mapping[str, Any] = field(repr=False)
+    version: str = ""
+
+    @classmethod
+    def from_json(cls, name: str, raw: bytes, version: str = "") -> AuthRecord:
+        """Parse a stored document; ValueError when it is not a credential of ours."""
+        data = orjson.loads(raw)
+        if not isinstance(data, dict):
+            raise ValueError("not a JSON object")
+        type_ = str(data.get("type") or name.split("-", 1)[0])
+        if type_ not in TYPES:
+            raise ValueError(f"unknown credential type {type_!r}")
+        return cls(name=name, type=type_, data=data, version=version)
+
+    def to_json(self) -> bytes:
+        return orjson.dumps({**self.data, "type": self.type}, option=orjson.OPT_INDENT_2)
+
+    def with_data(self, **changes: Any) -> AuthRecord:
+        data = {**self.data, **changes}
+        return AuthRecord(self.name, self.type, {k: v for k, v in data.items() if v is not None}, self.version)
+
+    # -- reading fields -----------------------------------------------------
+
+    def _str(self, key: str) -> str:
+        value = self.data.get(key)
+        return value if isinstance(value, str) else ""
+
+    @property
+    def account(self) -> str:
+        return self._str("email") or self._str("account") or self.name.split("-", 1)[-1]
+
+    @property
+    def access_token(self) -> str:
+        return self._str("access_token")
+
+    @property
+    def refresh_token(self) -> str:
+        return self._str("refresh_token")
+
+    @property
+    def client_cookie(self) -> str:
+        return self._str("client_cookie")
+
+    @property
+    def expires_at(self) -> float:
+        """Epoch seconds the access token lapses; 0 when unknown (treated as expired)."""
+        when = _parse_time(self.data.get("expired"))
+        if not when and self.access_token:
+            exp = jwt_claims(self.access_token).get("exp")
+            when = float(exp) if isinstance(exp, int | float) else 0.0
+        return when
+
+    @property
+    def disabled(self) -> bool:
+        return self.data.get("disabled") is True
+
+    @property
+    def refresh_refused(self) -> bool:
+        """The provider refused our refresh token/cookie: only a new login helps."""
+        return self.data.get("refresh_refused") is True
+
+    @property
+    def disabled_reason(self) -> str:
+        return self._str("disabled_reason")
+
+    @property
+    def state(self) -> str:
+        if self.refresh_refused:
+            return "refresh_failed"
+        return "disabled" if self.disabled else "active"
+
+    def token(self) -> Token:
+        return Token(
+            access=self.access_token,
+            expires_at=self.expires_at,
+            account_id=self._str("account_id"),
+            user_id=self._str("user_id"),
+            org_id=self._str("org_id"),
+            cookie=self.client_cookie,
+        )
+
+    def summary(self, now: float | None = None) -> dict[str, Any]:
+        """What the management list shows: never a secret."""
+        now = time.time() if now is None else now
+        expires = self.expires_at
+        return {
+            "name": self.name,
+            "provider": self.type,
+            "account": self.account,
+            "expires_at": rfc3339(expires) if expires else None,
+            "expired": bool(expires) and expires <= now,
+            "state": self.state,
+            "reason": self.disabled_reason or None,
+            "last_refresh": self._str("last_refresh") or None,
+        }

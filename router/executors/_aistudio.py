@@ -1,0 +1,171 @@
+"""The ``aistudio`` executor: Gemini requests relayed over ``/v1/ws`` to a browser pool.
+
+The request goes out as an ``http_request`` frame carrying the real Gemini URL
+and a Gemini body (the failover engine has already translated the client's
+format); the service answers with stream frames whose chunks are Gemini SSE
+text, relayed to the client as they come. A client that goes away, or a
+timeout, sends ``cancel`` so the page stops generating.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from urllib.parse import quote
+
+import aiohttp
+
+from router.auth import Credential
+from router.errors import UpstreamConnectError, UpstreamHTTPError, UpstreamTimeout
+from router.formats import Format
+from router.relay import Exchange, PeerGone, RelayHub, gemini_error_body, relay_error
+from suite.config import ProviderConfig
+from suite.relay_protocol import (
+    Error,
+    Frame,
+    HttpRequest,
+    HttpResponse,
+    StreamChunk,
+    StreamEnd,
+    StreamStart,
+)
+from suite.tasks import spawn
+
+from ._base import UpstreamCall
+
+__all__ = ["AIStudioExecutor", "RelayReply"]
+
+_ERROR_BODY_LIMIT = 64 * 1024
+
+
+class RelayReply:
+    """A relayed answer: the frames of one exchange, read lazily."""
+
+    __slots__ = ("_name", "_ex", "_first", "_idle", "status", "content_type")
+
+    def __init__(self, name: str, ex: Exchange, first: Frame, idle: float, stream: bool) -> None:
+        self._name = name
+        self._ex = ex
+        self._first: Frame | PeerGone | None = first
+        self._idle = idle
+        self.status = 200
+        self.content_type = "text/event-stream" if stream else "application/json"
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        while True:
+            item = self._first
+            self._first = None
+            if item is None:
+                try:
+                    item = await self._ex.next(self._idle)
+                except TimeoutError:
+                    await _cancel(self._ex)
+                    raise UpstreamTimeout(
+                        f"{self._name}: relay went silent for {self._idle:g}s mid-response"
+                    ) from None
+            if isinstance(item, PeerGone):
+                raise UpstreamConnectError(f"{self._name}: relay service went away: {item.reason}")
+            p = item.payload
+            if isinstance(p, StreamChunk):
+                if p.data:
+                    yield p.data.encode()
+            elif isinstance(p, HttpResponse):
+                if p.body:
+                    yield p.body.encode()
+                return
+            elif isinstance(p, StreamEnd):
+                return
+            elif isinstance(p, Error):
+                raise relay_error(self._name, p)
+
+    async def read(self) -> bytes:
+        out = bytearray()
+        async for chunk in self.chunks():
+            out += chunk
+        return bytes(out)
+
+    def close(self) -> None:
+        if not self._ex.finished:
+            spawn(_cancel(self._ex), name="relay-cancel")
+
+
+class AIStudioExecutor:
+    """Sends Gemini calls to whichever connected relay service has room."""
+
+    wire = Format.GEMINI
+
+    def __init__(self, provider: ProviderConfig, hub: RelayHub) -> None:
+        self.provider = provider
+        self.name = provider.name
+        self.base_url = provider.base_url
+        self.hub = hub
+        self._first_byte = provider.timeouts.first_byte
+        self._idle = provider.timeouts.idle
+
+    def url(self, call: UpstreamCall) -> str:
+        model = quote(call.model, safe="")
+        if call.action == "count_tokens":
+            return f"{self.base_url}/v1beta/models/{model}:countTokens"
+        if call.stream:
+            suffix = "?alt=sse" if call.sse else ""
+            return f"{self.base_url}/v1beta/models/{model}:streamGenerateContent{suffix}"
+        return f"{self.base_url}/v1beta/models/{model}:generateContent"
+
+    async def send(self, call: UpstreamCall, credential: Credential) -> RelayReply:
+        headers = {"Content-Type": ("application/json",)}
+        for k, v in call.forward_headers.items():
+            headers[k] = (v,)
+        req = HttpRequest(
+            method="POST",
+            url=self.url(call),
+            headers=headers,
+            body=call.body.decode("utf-8", "replace"),
+            sent_at=datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+        )
+        started = time.monotonic()
+        ex, first = await self.hub.open(self.name, req, self._first_byte)
+        p = first.payload
+        if isinstance(p, Error):
+            raise relay_error(self.name, p)
+        if isinstance(p, HttpResponse) and p.status >= 400:
+            raise _http_error(self.name, p.status, p.body.encode())
+        if isinstance(p, StreamStart) and p.status >= 400:
+            left = max(1.0, self._first_byte - (time.monotonic() - started))
+            raise _http_error(self.name, p.status, await _error_body(ex, left))
+        return RelayReply(self.name, ex, first, self._idle, call.stream)
+
+    async def close(self) -> None:
+        """The hub outlives executors (it is the router's); nothing of ours to close."""
+
+
+async def _error_body(ex: Exchange, timeout: float) -> bytes:
+    """The chunks that follow an error ``stream_start``, up to its end (bounded)."""
+    body = bytearray()
+    try:
+        while len(body) < _ERROR_BODY_LIMIT:
+            item = await ex.next(timeout)
+            if isinstance(item, PeerGone):
+                break
+            p = item.payload
+            if isinstance(p, StreamChunk):
+                body += p.data.encode()
+            elif isinstance(p, StreamEnd | Error | HttpResponse):
+                break
+    except TimeoutError:
+        await _cancel(ex)
+    return bytes(body)
+
+
+def _http_error(name: str, status: int, body: bytes) -> UpstreamHTTPError:
+    text = body[:500].decode("utf-8", "replace").strip() or "error"
+    if not body.lstrip().startswith(b"{"):
+        body = gemini_error_body(status, text)
+    return UpstreamHTTPError(status, f"{name}: relay service answered {status}: {text}", body=body)
+
+
+async def _cancel(ex: Exchange) -> None:
+    try:
+        await ex.cancel()
+    except (ConnectionError, RuntimeError, aiohttp.ClientError):
+        pass

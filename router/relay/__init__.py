@@ -1,0 +1,14 @@
+"""The ``/v1/ws`` relay hub: browser services connect here and serve Gemini requests."""
+
+from ._hub import RelayHub, gemini_error_body, relay_error
+from ._peer import DEFAULT_CAPACITY, Exchange, Peer, PeerGone
+
+__all__ = [
+    "DEFAULT_CAPACITY",
+    "Exchange",
+    "Peer",
+    "PeerGone",
+    "RelayHub",
+    "gemini_error_body",
+    "relay_error",
+]
