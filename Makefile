@@ -13,7 +13,7 @@ STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 IS_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo yes)
 
-.PHONY: help install install-test start stop status logs test lint bench clean distclean
+.PHONY: help install install-test start stop status logs test browsers lint bench clean distclean
 
 help: ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -35,12 +35,12 @@ $(STAMP): pyproject.toml | $(PY)
 	@touch $@
 
 $(TEST_STAMP): pyproject.toml | $(PY)
-	$(PIP) install -q -e '.[test]'
+	$(PIP) install -q -e '.[test,webai]'
 	@touch $@ $(STAMP)
 
 install: $(STAMP) ## create .venv and install the suite (idempotent)
 
-install-test: $(TEST_STAMP) ## install with the test extras
+install-test: $(TEST_STAMP) ## install with the test extras (and webai's, so its tests run)
 
 start: install ## start the suite under supervisord and wait until it is healthy
 	@./scripts/start.sh
@@ -54,7 +54,7 @@ status: install ## table of programs, state, pid, uptime, restarts, RSS/CPU, hea
 logs: install ## tail the router log (scripts/logs.sh NAME [-f] [-n N] for others)
 	@./scripts/logs.sh router -n 50
 
-test: install-test ## ruff, then the whole pytest suite
+test: install-test browsers ## ruff, then the whole pytest suite
 	$(VENV)/bin/ruff check .
 	@mkdir -p logs
 	@set -o pipefail; rc=0; \
@@ -62,10 +62,25 @@ test: install-test ## ruff, then the whole pytest suite
 	  echo "pytest: $$(grep -E '^=*.* (passed|failed|error|errors|no tests ran)( |,|$$)' logs/pytest.log | tail -n 1 | tr -d '=' | sed 's/^ *//')"; \
 	  exit $$rc
 
+# The aistudio tests drive Debian's chromium (headless, and headful under Xvfb for login).
+# Installed here when root; otherwise they skip, except with CI set, where a missing one fails.
+browsers: ## install Debian's chromium and xvfb when missing (as root)
+	@missing=""; \
+	  command -v chromium >/dev/null || missing="$$missing chromium"; \
+	  command -v Xvfb >/dev/null || missing="$$missing xvfb"; \
+	  if [ -n "$$missing" ]; then \
+	    if [ "$(IS_ROOT)" = yes ] && command -v apt-get >/dev/null; then \
+	      echo "installing$$missing"; \
+	      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null 2>&1 \
+	        || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; } \
+	        || echo "could not install$$missing: the aistudio tests will fail under CI"; \
+	    else echo "missing$$missing (not root, not installing): the aistudio tests skip, or fail under CI"; fi; \
+	  fi
+
 lint: install-test ## ruff check, ruff format --check, mypy --strict
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy router suite
+	$(VENV)/bin/mypy router suite webai aistudio
 
 bench: install-test ## load test: fake upstream, bare relay and router side by side
 	@command -v wrk >/dev/null || { \
@@ -75,6 +90,7 @@ bench: install-test ## load test: fake upstream, bare relay and router side by s
 	      || echo "wrk could not be installed: bench uses its Python load generator"; \
 	  else echo "wrk not found (not root, not installing): bench uses its Python load generator"; fi; }
 	$(PY) -m bench
+	$(PY) -m bench.aistudio
 
 clean: stop ## stop the suite, remove run/, logs and caches (keeps .venv)
 	rm -rf run .pytest_cache .mypy_cache .ruff_cache .hypothesis

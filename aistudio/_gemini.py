@@ -16,7 +16,15 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-__all__ = ["Job", "RequestError", "StreamRenderer", "Target", "build_job", "full_response", "parse_target"]
+__all__ = [
+    "Job",
+    "RequestError",
+    "StreamRenderer",
+    "Target",
+    "build_job",
+    "full_response",
+    "parse_target",
+]
 
 _PATH = re.compile(r"/models/([^/:]+):([A-Za-z]+)$")
 
@@ -210,7 +218,9 @@ class StreamRenderer:
         else:
             self.text += text
             part = {"text": text}
-        return self._frame({"candidates": [_candidate([part], None)], "modelVersion": self.job.model})
+        return self._frame(
+            {"candidates": [_candidate([part], None)], "modelVersion": self.job.model}
+        )
 
     def final(self, finish: str = "STOP") -> str:
         chunk = {

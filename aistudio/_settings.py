@@ -110,7 +110,9 @@ def _fill(obj: Any, data: Mapping[str, Any], key: str) -> Any:
     for name, value in data.items():
         if name not in known or name == "selectors":
             if name != "selectors":
-                raise ConfigError(f"{key}.{name}", f"unknown key (expected one of: {', '.join(known)})")
+                raise ConfigError(
+                    f"{key}.{name}", f"unknown key (expected one of: {', '.join(known)})"
+                )
             continue
         current = getattr(obj, name)
         if isinstance(current, bool):
@@ -144,7 +146,9 @@ def settings_from_config(config: Config, provider: str | None = None) -> Setting
     key = f"providers.{prov.name}"
     browser = _fill(BrowserSettings(), _section(prov, "browser"), f"{key}.browser")
     if browser.engine not in ("auto", "camoufox", "chromium"):
-        raise ConfigError(f"{key}.browser.engine", f"expected auto, camoufox or chromium, got {browser.engine!r}")
+        raise ConfigError(
+            f"{key}.browser.engine", f"expected auto, camoufox or chromium, got {browser.engine!r}"
+        )
     page_data = _section(prov, "page")
     page = _fill(PageSettings(), page_data, f"{key}.page")
     sel = page_data.get("selectors") or {}

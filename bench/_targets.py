@@ -30,14 +30,25 @@ def evaluate(
             out.append(Target(name, value, "<= 0.300 ms", added <= 0.3))
     out.append(Target("router idle RSS", f"{idle_rss_mb:.1f} MB", "<= 60 MB", idle_rss_mb <= 60))
     out.append(Target("router start -> healthy", f"{start_s:.3f} s", "<= 1.000 s", start_s <= 1.0))
-    t = next(
-        (m for m in report.measurements if (m.target, m.mode) == ("translated", "paced")), None
-    )
-    p = next((m for m in report.measurements if (m.target, m.mode) == ("router", "paced")), None)
     name = "translated/passthrough router CPU per stream"
-    if t and p and t.cpu_us_per_req and p.cpu_us_per_req:
-        ratio = t.cpu_us_per_req / p.cpu_us_per_req
-        out.append(Target(name, f"{ratio:.2f}x", "<= 1.30x", ratio <= 1.3))
-    else:
+    paced = _cpu_ratio(report, "paced", None, home)
+    others = [(f"c={c}", _cpu_ratio(report, "stream", c, n)) for c, n in ((1, 1), (conc, home))]
+    if paced is None:
         out.append(Target(name, f"n/a ({n_a or 'not measured'})", "<= 1.30x", None))
+    else:
+        more = ", ".join(f"stream {k} {v:.2f}x" for k, v in others if v is not None)
+        out.append(Target(name, f"paced {paced:.2f}x ({more})", "<= 1.30x", paced <= 1.3))
     return out
+
+
+def _cpu_ratio(report: Report, mode: str, conc: int | None, cpus: int) -> float | None:
+    """Router CPU per request, translated over passthrough, in one row (any concurrency)."""
+
+    def cpu(target: str) -> float | None:
+        for m in report.measurements:
+            if (m.target, m.mode, m.cpus) == (target, mode, cpus) and conc in (None, m.concurrency):
+                return m.cpu_us_per_req
+        return None
+
+    x, y = cpu("translated"), cpu("router")
+    return x / y if x and y else None

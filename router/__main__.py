@@ -20,8 +20,14 @@ from suite.logging import get_logger, setup_logging
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m router", description=__doc__)
-    parser.add_argument("command", nargs="?", default="serve", choices=["serve", "check"])
+    parser.add_argument("command", nargs="?", default="serve", choices=["serve", "check", "login"])
+    parser.add_argument("provider", nargs="?", choices=["claude", "codex", "ctonew"], help="login only")
     parser.add_argument("--config", help="config file (default: $CLIPROXY_CONFIG or config.yaml)")
+    login = parser.add_argument_group("login")
+    login.add_argument("--paste", action="store_true", help="paste the code instead of a callback")
+    login.add_argument("--cookie", help="ctonew: the __client cookie (else asked for)")
+    login.add_argument("--port", type=int, help="callback port (default: the provider's)")
+    login.add_argument("--timeout", type=float, default=300.0, help="seconds to wait (300)")
     args = parser.parse_args(argv)
     try:
         config = load_config(args.config)
@@ -31,6 +37,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "check":
         print(f"config ok: {config.source}")
         return 0
+    if args.command == "login":
+        if args.provider is None:
+            parser.error("login needs a provider: claude, codex or ctonew")
+        from router.auth import login_command
+
+        setup_logging("router-login", "warning")
+        opts = {"paste": args.paste, "cookie": args.cookie, "port": args.port}
+        return login_command(config, args.provider, timeout=args.timeout, **opts)
     return serve(config)
 
 

@@ -31,5 +31,6 @@ def create_app(config: Config, *, watch: bool = False) -> web.Application:
 
 
 async def _close_state(app: web.Application) -> AsyncIterator[None]:
+    await app[STATE].start()
     yield
     await app[STATE].close()

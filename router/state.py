@@ -13,7 +13,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from router.auth import CredentialPool
+from router.auth import KIND_TYPES, AuthManager, CredentialPool, Logins
 from router.executors import Executor, build_executor
 from router.relay import RelayHub
 from router.routing import RoutingTable
@@ -39,13 +39,27 @@ class RouterState:
     def __init__(self, config: Config) -> None:
         self.pool = CredentialPool()
         self.relay = RelayHub(config.services)  # /v1/ws services outlive reloads
+        self.auth = AuthManager(config)  # stored sign-ins; no I/O until start()
+        self.logins = Logins(self.auth)
         self._executors: dict[str, tuple[ProviderConfig, Executor]] = {}
         self._retired: list[Executor] = []  # replaced, closing after a grace period
         self.current = self._build(config)
+        self.auth.on_change = self.resync
+
+    async def start(self) -> None:
+        """Load stored credentials and start refreshing them (app start-up)."""
+        await self.auth.start()
+
+    def resync(self) -> Snapshot:
+        """Stored credentials changed (login, deletion, file edit): same config, new table.
+        Requests in flight keep the snapshot they started with."""
+        self.current = self._build(self.current.config)
+        return self.current
 
     def reload(self, config: Config) -> Snapshot:
         """Swap in a new config; executors whose provider changed are closed later."""
         self.relay.configure(config.services)
+        self.auth.configure(config)
         self.current = self._build(config)
         if self._retired:
             grace = config.server.shutdown_grace_seconds
@@ -61,7 +75,9 @@ class RouterState:
                 await ex.close()
 
     def _build(self, config: Config) -> Snapshot:
-        creds = self.pool.sync(config.providers.values())
+        creds = self.pool.sync(
+            config.providers.values(), self.auth.sources(), config.services.token
+        )
         for name, prov in config.providers.items():
             if prov.kind == "aistudio" and prov.enabled:  # served by whichever service is free
                 creds[name] = [self.relay.credential(name)]
@@ -80,7 +96,12 @@ class RouterState:
             if ex is None:
                 warnings.append(f"provider {name}: kind {prov.kind} is not available in this build")
                 continue
-            if not creds.get(name):
+            if not creds.get(name) and prov.kind in KIND_TYPES:
+                warnings.append(
+                    f"provider {name}: no signed-in account, not served"
+                    f" (python -m router login {KIND_TYPES[prov.kind]})"
+                )
+            elif not creds.get(name):
                 warnings.append(f"provider {name}: no credentials configured, not served")
             kept[name] = (prov, ex)
             executors[name] = ex
@@ -101,6 +122,8 @@ class RouterState:
 
     async def close(self) -> None:
         await self.relay.close()
+        await self.logins.close()
+        await self.auth.close()
         for _, ex in self._executors.values():
             await ex.close()
         for ex in self._retired:

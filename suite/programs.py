@@ -6,7 +6,7 @@ is rendered from the manifest, and the manifest is saved next to it
 (``run/suite.json``) so ``status``, ``stop`` and ``logs`` describe the suite
 that is *running*, even after someone edits or breaks ``config.yaml``.
 
-Issue 7 adds ``aistudio`` and ``webai`` here (see ``_service_programs``): a
+``aistudio`` and ``webai`` plug in at ``_service_programs``: each is a
 ``Program`` with its own command, health URL and ``autostart`` from its
 provider's ``enabled``; nothing else in the renderer or status needs to change.
 """
@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from suite.config import PROJECT_ROOT, Config, env_flag
 
@@ -255,9 +256,53 @@ def _router(config: Config, python: str, source: Path) -> Program:
 def _service_programs(config: Config, python: str) -> Sequence[Program]:
     """The optional services: ``aistudio`` (browser pool) and ``webai``.
 
-    They arrive with their issues. Each becomes a Program with
-    ``autostart=provider.enabled``, ``command=(python, "-m", "aistudio")`` and
-    its loopback health URL (``:8407/healthz``, ``:8406/healthz``), priority 200
-    so the router is up first. Until their packages exist nothing is rendered.
+    Each becomes a Program with ``autostart=provider.enabled``, its own
+    ``python -m`` command and its loopback health URL, priority 200 so the
+    router is up first.
     """
-    return ()
+    programs = (_aistudio(config, python), _webai(config, python))
+    return tuple(p for p in programs if p is not None)
+
+
+def _aistudio(config: Config, python: str) -> Program | None:
+    """The browser pool of the first ``kind: aistudio`` provider (health on ``:8407``)."""
+    prov = next((p for p in config.providers.values() if p.kind == "aistudio"), None)
+    if prov is None:
+        return None
+    health = prov.options.get("health")
+    health = health if isinstance(health, dict) else {}
+    port = health.get("port", 8407)
+    host = str(health.get("host", "127.0.0.1"))
+    source = (config.source or PROJECT_ROOT / "config.yaml").absolute()
+    return Program(
+        name="aistudio",
+        command=(python, "-m", "aistudio", "--provider", prov.name),
+        autostart=prov.enabled,
+        health_url=loopback_url(host, int(port), "/healthz") if port else None,
+        environment={"CLIPROXY_CONFIG": str(source), "PYTHONUNBUFFERED": "1"},
+        stopwaitsecs=20,  # closing browsers and saving profiles
+        priority=200,
+    )
+
+
+def _webai(config: Config, python: str) -> Program | None:
+    """The webai service of the ``kind: webai`` provider named ``webai`` (else the first one),
+    listening on its ``url`` (default ``http://127.0.0.1:8406``) or ``port``."""
+    ours = [p for p in config.providers.values() if p.kind == "webai"]
+    prov = next((p for p in ours if p.name == "webai"), ours[0] if ours else None)
+    if prov is None:
+        return None
+    url = urlsplit(str(prov.options.get("url") or prov.base_url or "http://127.0.0.1:8406"))
+    host = url.hostname or "127.0.0.1"
+    port = int(prov.options.get("port") or url.port or 8406)
+    source = (config.source or PROJECT_ROOT / "config.yaml").absolute()
+    return Program(
+        name="webai",
+        command=(python, "-m", "webai", "--provider", prov.name),
+        autostart=prov.enabled,
+        health_url=loopback_url(host, port, "/healthz"),
+        endpoint=loopback_url(host, port),
+        environment={"CLIPROXY_CONFIG": str(source), "PYTHONUNBUFFERED": "1"},
+        stopwaitsecs=15,  # finishing answers in flight, saving rotated cookies
+        priority=200,
+    )

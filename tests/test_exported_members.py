@@ -6,7 +6,15 @@ import importlib
 
 import pytest
 
-PACKAGES = ["router.api", "router.auth", "router.executors", "router.formats", "suite.config"]
+PACKAGES = [
+    "aistudio",
+    "router.api",
+    "router.auth",
+    "router.executors",
+    "router.formats",
+    "router.relay",
+    "suite.config",
+]
 
 
 @pytest.mark.parametrize("name", PACKAGES)
@@ -17,7 +25,12 @@ def test_all_is_sorted_and_complete(name: str) -> None:
     for member in exported:
         assert hasattr(module, member), f"{name}.__all__ names missing {member}"
     public = {
-        n for n, v in vars(module).items()
-        if not n.startswith("_") and not isinstance(v, type(importlib)) and getattr(v, "__module__", name).startswith(name)
+        n
+        for n, v in vars(module).items()
+        if not n.startswith("_")
+        and not isinstance(v, type(importlib))
+        and getattr(v, "__module__", name).startswith(name)
     }
-    assert public <= set(exported), f"{name} exposes {sorted(public - set(exported))} outside __all__"
+    assert public <= set(exported), (
+        f"{name} exposes {sorted(public - set(exported))} outside __all__"
+    )

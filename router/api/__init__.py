@@ -2,7 +2,7 @@
 
 from aiohttp import web
 
-from . import _anthropic, _gemini, _health, _models, _openai, _relay, _responses
+from . import _anthropic, _gemini, _health, _management, _models, _openai, _relay, _responses
 from ._keys import STATE
 from ._middleware import is_loopback, proxy_middleware
 
@@ -29,3 +29,4 @@ def setup_routes(app: web.Application) -> None:
     r.add_get("/v1/ws", _relay.relay_socket)
     r.add_post("/v1/auth/aistudio/login", _relay.aistudio_login)
     r.add_get("/v1/auth/aistudio/services", _relay.relay_services)
+    _management.setup(app)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import time
 from dataclasses import dataclass
@@ -13,8 +14,13 @@ from router.formats import Format
 __all__ = ["CONTEXT", "RequestContext", "client_format", "new_request_id"]
 
 
+_PREFIX = os.urandom(6).hex()
+_COUNTER = itertools.count(1)
+
+
 def new_request_id() -> str:
-    return os.urandom(12).hex()
+    """Unique per process start (random prefix) and per request (counter): no syscall."""
+    return f"{_PREFIX}{next(_COUNTER):012x}"
 
 
 @dataclass(slots=True)

@@ -16,7 +16,7 @@ from functools import lru_cache
 from aiohttp import web
 
 from router.errors import MethodNotAllowed, NotFound, PayloadTooLarge, ProxyError, Unauthorized
-from suite.logging import get_logger
+from suite.logging import access_log, get_logger
 
 from ._context import CONTEXT, RequestContext, client_format, new_request_id
 from ._errors import error_response
@@ -122,8 +122,9 @@ async def proxy_middleware(request: web.Request, handler: Handler) -> web.Stream
 
 def _access(ctx: RequestContext, path: str) -> None:
     if ctx.status >= 500 or ctx.error:
-        log.warning("request", **ctx.access_fields())
+        level = "warning"
     elif path in OPEN_PATHS:
-        log.debug("request", **ctx.access_fields())  # health probes every 30 s: not news
+        level = "debug"  # health probes every 30 s: not news
     else:
-        log.info("request", **ctx.access_fields())
+        level = "info"
+    access_log.emit(level, "request", ctx.access_fields())

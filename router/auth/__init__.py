@@ -1,5 +1,36 @@
-"""Credentials: API keys now; OAuth tokens and their stores grow here."""
+"""Credentials: API keys, and the stored OAuth / cto.new sign-ins with their refresh."""
 
-from ._credential import Credential, CredentialPool, key_fingerprint
+from ._cli import login_command
+from ._credential import Credential, CredentialPool, TokenSource, key_fingerprint
+from ._files import FileStore
+from ._login import LoginFlow, Logins, parse_pasted_code
+from ._manager import AuthManager, LiveAuth
+from ._oauth import LoginError, RefreshFailed
+from ._record import KIND_TYPES, AuthRecord, InvalidName, Token, check_name, record_name
+from ._store import Conflict, Store, StoreError, open_store
 
-__all__ = ["Credential", "CredentialPool", "key_fingerprint"]
+__all__ = [
+    "AuthManager",
+    "AuthRecord",
+    "Conflict",
+    "Credential",
+    "CredentialPool",
+    "FileStore",
+    "InvalidName",
+    "KIND_TYPES",
+    "LiveAuth",
+    "LoginError",
+    "LoginFlow",
+    "Logins",
+    "RefreshFailed",
+    "Store",
+    "StoreError",
+    "Token",
+    "TokenSource",
+    "check_name",
+    "key_fingerprint",
+    "login_command",
+    "open_store",
+    "parse_pasted_code",
+    "record_name",
+]

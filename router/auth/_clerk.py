@@ -189,7 +189,9 @@ async def clerk_login(
     except (aiohttp.ClientError, TimeoutError) as exc:
         raise LoginError(f"clerk unreachable ({type(exc).__name__})") from None
     if status != 200 or not jwt:
-        raise LoginError(f"cto.new refused the cookie (clerk answered {status}: {_clerk_error(body)})")
+        raise LoginError(
+            f"cto.new refused the cookie (clerk answered {status}: {_clerk_error(body)})"
+        )
     fields = _fields(jwt, sid, cookie)
     user = sess.get("user") if isinstance(sess.get("user"), dict) else {}
     email = _email(user or {})
@@ -197,4 +199,6 @@ async def clerk_login(
         fields["org_id"] = str(sess["last_active_organization_id"])
     account = email or str(fields.get("user_id") or "") or sid
     data = {"type": "ctonew", "email": email or None, **fields}
-    return AuthRecord(record_name("ctonew", account), "ctonew", {k: v for k, v in data.items() if v})
+    return AuthRecord(
+        record_name("ctonew", account), "ctonew", {k: v for k, v in data.items() if v}
+    )

@@ -145,7 +145,10 @@ def profiles_from_config(config: Config | None) -> Profiles:
             x.get("paste_redirect_uri", f"http://localhost:{codex_port}/auth/callback")
         ),
         json_requests=False,
-        extra_params=(("id_token_add_organizations", "true"), ("codex_cli_simplified_flow", "true")),
+        extra_params=(
+            ("id_token_add_organizations", "true"),
+            ("codex_cli_simplified_flow", "true"),
+        ),
         lead_seconds=float(x_opts.get("refresh_lead_seconds", 600)),
     )
     ctonew = ClerkProfile(
@@ -275,7 +278,9 @@ async def exchange_code(
     try:
         status, body, _ = await _post(session, profile, fields)
     except (aiohttp.ClientError, TimeoutError) as exc:
-        raise LoginError(f"{profile.type}: token endpoint unreachable ({type(exc).__name__})") from None
+        raise LoginError(
+            f"{profile.type}: token endpoint unreachable ({type(exc).__name__})"
+        ) from None
     if status != 200 or not body.get("access_token"):
         raise LoginError(f"{profile.type}: the code was refused ({status}: {_oauth_error(body)})")
     data = _record_data(profile.type, body, {})
@@ -302,7 +307,9 @@ async def refresh_oauth(
     try:
         status, body, wait = await _post(session, profile, fields)
     except (aiohttp.ClientError, TimeoutError) as exc:
-        raise RefreshFailed(f"token endpoint unreachable ({type(exc).__name__})", refused=False) from None
+        raise RefreshFailed(
+            f"token endpoint unreachable ({type(exc).__name__})", refused=False
+        ) from None
     if status == 200 and body.get("access_token"):
         return _record_data(profile.type, body, record.data)
     reason = f"token endpoint answered {status}: {_oauth_error(body)}"

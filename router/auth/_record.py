@@ -33,7 +33,11 @@ __all__ = [
 ]
 
 # Executor kind -> record type (the ``type`` field / file-name prefix).
-KIND_TYPES: Mapping[str, str] = {"claude-oauth": "claude", "codex-oauth": "codex", "ctonew": "ctonew"}
+KIND_TYPES: Mapping[str, str] = {
+    "claude-oauth": "claude",
+    "codex-oauth": "codex",
+    "ctonew": "ctonew",
+}
 TYPES = frozenset(KIND_TYPES.values())
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9@._+\-]{0,199}$")
@@ -127,7 +131,9 @@ class AuthRecord:
 
     def with_data(self, **changes: Any) -> AuthRecord:
         data = {**self.data, **changes}
-        return AuthRecord(self.name, self.type, {k: v for k, v in data.items() if v is not None}, self.version)
+        return AuthRecord(
+            self.name, self.type, {k: v for k, v in data.items() if v is not None}, self.version
+        )
 
     # -- reading fields -----------------------------------------------------
 

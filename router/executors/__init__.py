@@ -6,12 +6,19 @@ from suite.config import ProviderConfig
 from ._aistudio import AIStudioExecutor, RelayReply
 from ._apikey import AnthropicExecutor, GeminiExecutor, OpenAIExecutor, OpenAIResponsesExecutor
 from ._base import Action, Executor, UpstreamCall, UpstreamReply
+from ._claude import ClaudeOAuthExecutor
+from ._codex import CodexOAuthExecutor
+from ._ctonew import CtoNewExecutor
 from ._http import HTTPExecutor, HTTPReply, parse_retry_after
+from ._webai import WebAIExecutor
 
 __all__ = [
     "AIStudioExecutor",
     "Action",
     "AnthropicExecutor",
+    "ClaudeOAuthExecutor",
+    "CodexOAuthExecutor",
+    "CtoNewExecutor",
     "Executor",
     "GeminiExecutor",
     "HTTPExecutor",
@@ -21,6 +28,7 @@ __all__ = [
     "RelayReply",
     "UpstreamCall",
     "UpstreamReply",
+    "WebAIExecutor",
     "build_executor",
     "parse_retry_after",
 ]
@@ -29,6 +37,10 @@ _BY_KIND: dict[str, type[HTTPExecutor]] = {
     "anthropic": AnthropicExecutor,
     "openai-compatible": OpenAIExecutor,
     "gemini": GeminiExecutor,
+    "claude-oauth": ClaudeOAuthExecutor,
+    "codex-oauth": CodexOAuthExecutor,
+    "ctonew": CtoNewExecutor,
+    "webai": WebAIExecutor,
 }
 
 

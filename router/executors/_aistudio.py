@@ -102,9 +102,14 @@ class AIStudioExecutor:
         self.hub = hub
         self._first_byte = provider.timeouts.first_byte
         self._idle = provider.timeouts.idle
+        # "gemini-2.5-pro-aistudio" routes here; AI Studio knows it as "gemini-2.5-pro".
+        self._suffix = str(provider.options.get("model_suffix", "-aistudio") or "")
 
     def url(self, call: UpstreamCall) -> str:
-        model = quote(call.model, safe="")
+        name = call.model
+        if self._suffix and name.endswith(self._suffix):
+            name = name[: -len(self._suffix)]
+        model = quote(name, safe="")
         if call.action == "count_tokens":
             return f"{self.base_url}/v1beta/models/{model}:countTokens"
         if call.stream:

@@ -22,7 +22,7 @@ from router.formats import Format
 from suite.config import ProviderConfig
 from suite.logging import redact
 
-from ._base import UpstreamCall
+from ._base import UpstreamCall, UpstreamReply
 
 __all__ = ["HTTPExecutor", "HTTPReply", "parse_retry_after"]
 
@@ -103,18 +103,27 @@ class HTTPExecutor:
                 keepalive_timeout=30,
                 ttl_dns_cache=300,
             )
+            # No cookie jar: one account's cookies must never ride along with another's.
             self._session = aiohttp.ClientSession(
-                connector=connector, timeout=self._timeout, json_serialize=_json, trust_env=False
+                connector=connector,
+                timeout=self._timeout,
+                json_serialize=_json,
+                trust_env=False,
+                cookie_jar=aiohttp.DummyCookieJar(),
             )
         return self._session
 
-    async def send(self, call: UpstreamCall, credential: Credential) -> HTTPReply:
+    async def send(self, call: UpstreamCall, credential: Credential) -> UpstreamReply:
         headers = {**self._static_headers, **call.forward_headers, **self.auth_headers(credential)}
         if call.stream:
             headers["Accept"] = "text/event-stream"
+        return await self.post(self.url(call), call.body, headers)
+
+    async def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> HTTPReply:
+        """POST with the first-byte timeout; errors mapped into ``router.errors``."""
         try:
             async with asyncio.timeout(self._first_byte):
-                resp = await self.session().post(self.url(call), data=call.body, headers=headers)
+                resp = await self.session().post(url, data=body, headers=headers)
         except TimeoutError as exc:
             raise UpstreamTimeout(f"{self.name}: no answer within {self._first_byte:g}s") from exc
         except aiohttp.ServerTimeoutError as exc:

@@ -4,6 +4,10 @@ Upstream bytes arrive in arbitrary pieces; this turns them into whole events
 (``event`` name or None, ``data`` bytes) as soon as each is complete, keeping
 only the unfinished tail. Handles ``\\n``, ``\\r\\n`` and ``\\r`` line ends,
 multi-line data, and comment lines (``: ping``), which are skipped.
+
+The common case (``\\n`` line ends, whole events) takes a fast path that
+splits on blank lines and reads each block's few lines directly; anything
+else goes line by line.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ class SSEParser:
     def feed(self, chunk: bytes) -> list[tuple[str | None, bytes]]:
         """Add bytes; return the events they completed."""
         buf = self._buf + chunk if self._buf else chunk
+        out: list[tuple[str | None, bytes]] = []
         if b"\r" in buf:
             # Normalise; a trailing lone \r may be half of \r\n, keep it back.
             keep_cr = buf.endswith(b"\r")
@@ -29,17 +34,45 @@ class SSEParser:
             buf = buf.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
             if keep_cr:
                 buf += b"\r"
-        out: list[tuple[str | None, bytes]] = []
+        elif not self._data and self._event is None:
+            return self._fast(buf, out)
+        self._lines(buf, out)
+        return out
+
+    def _fast(
+        self, buf: bytes, out: list[tuple[str | None, bytes]]
+    ) -> list[tuple[str | None, bytes]]:
+        blocks = buf.split(b"\n\n")
+        self._buf = b""
+        tail = blocks.pop()
+        for block in blocks:
+            if not block:
+                continue
+            event: str | None = None
+            data: list[bytes] = []
+            for line in block.split(b"\n"):
+                if line.startswith(b"data:"):
+                    value = line[5:]
+                    data.append(value[1:] if value[:1] == b" " else value)
+                elif line.startswith(b"event:"):
+                    event = line[6:].strip().decode("utf-8", "replace")
+                elif line and line[:1] != b":":
+                    continue  # id:, retry: and unknown fields carry nothing we use
+            if data:
+                out.append((event, b"\n".join(data)))
+        if tail:
+            self._lines(tail, out)
+        return out
+
+    def _lines(self, buf: bytes, out: list[tuple[str | None, bytes]]) -> None:
         start = 0
         while True:
             nl = buf.find(b"\n", start)
             if nl < 0:
                 break
-            line = buf[start:nl]
+            self._line(buf[start:nl], out)
             start = nl + 1
-            self._line(line, out)
         self._buf = buf[start:]
-        return out
 
     def finish(self) -> list[tuple[str | None, bytes]]:
         """The stream ended: flush an event that lacked its blank line."""

@@ -190,18 +190,24 @@ class StreamWatcher:
             self._tail = chunk[-_TAIL:]
 
     def _read_usage(self, chunk: bytes) -> None:
-        for line in chunk.split(b"\n"):
-            if self._usage_mark not in line:
-                continue
-            start = line.find(b"{")
-            if start < 0:
-                continue
-            try:
-                obj = orjson.loads(line[start:])
-            except orjson.JSONDecodeError:
-                continue  # split across reads: usage is best effort
-            if isinstance(obj, dict):
-                _merge_usage(self.fmt, obj, self.usage)
+        """Parse only the lines that carry the usage mark (usually one per stream)."""
+        mark = self._usage_mark
+        at = chunk.find(mark)
+        while at >= 0:
+            start = chunk.rfind(b"\n", 0, at) + 1
+            end = chunk.find(b"\n", at)
+            if end < 0:
+                end = len(chunk)
+            line = chunk[start:end]
+            brace = line.find(b"{")
+            if brace >= 0:
+                try:
+                    obj = orjson.loads(line[brace:])
+                except orjson.JSONDecodeError:
+                    obj = None  # split across reads: usage is best effort
+                if isinstance(obj, dict):
+                    _merge_usage(self.fmt, obj, self.usage)
+            at = chunk.find(mark, end)
 
 
 def _merge_usage(fmt: Format, obj: dict[str, object], usage: TokenUsage) -> None:

@@ -166,12 +166,12 @@ class RelayHub:
                 await _cancel_quietly(ex)
                 raise
             if isinstance(item, PeerGone):
-                log.warning("relay request re-dispatched", service=peer.name, reason=item.reason)
+                log.warning("relay request re-dispatched", peer=peer.name, reason=item.reason)
                 continue
             p = item.payload
             if isinstance(p, Error) and p.status == 429:
                 peer.rest(p.retry_after if p.retry_after else _DEFAULT_REST)
-                log.info("relay service rate limited", service=peer.name, error=p.error)
+                log.info("relay service rate limited", peer=peer.name, error=p.error)
                 limited = p
                 continue
             return ex, item
@@ -225,7 +225,7 @@ class RelayHub:
         await ws.prepare(request)
         peer = Peer(str(uuid.uuid4()), request.remote or "", ws.send_str, ws.close)
         self.peers[peer.id] = peer
-        log.info("relay service connected", service=peer.name, remote=peer.remote)
+        log.info("relay service connected", peer=peer.name, remote=peer.remote)
         pinger = spawn(self._ping(ws, peer), name=f"relay-ping-{peer.id[:8]}")
         reason = "connection closed by the service"
         try:
@@ -235,7 +235,7 @@ class RelayHub:
             self.peers.pop(peer.id, None)
             failed = peer.fail_all(reason)
             log.warning(
-                "relay service disconnected", service=peer.name, reason=reason, open_requests=failed
+                "relay service disconnected", peer=peer.name, reason=reason, open_requests=failed
             )
             await ws.close()
         return ws
@@ -266,7 +266,7 @@ class RelayHub:
         try:
             frame = decode(data)
         except ProtocolError as exc:
-            log.debug("relay frame ignored", service=peer.name, error=str(exc))
+            log.debug("relay frame ignored", peer=peer.name, error=str(exc))
             return
         p = frame.payload
         if isinstance(p, Ping):
@@ -275,7 +275,7 @@ class RelayHub:
             peer.on_hello(p)
             log.info(
                 "relay service said hello",
-                service=peer.name,
+                peer=peer.name,
                 capacity=p.capacity,
                 profiles=[x.state for x in p.profiles],
             )
@@ -284,7 +284,7 @@ class RelayHub:
         elif isinstance(p, Pong):
             return
         elif not peer.deliver(frame):
-            log.debug("relay frame for no open request", service=peer.name, type=frame.type)
+            log.debug("relay frame for no open request", peer=peer.name, type=frame.type)
 
     async def _ping(self, ws: web.WebSocketResponse, peer: Peer) -> None:
         """WebSocket pings (control frames, as CLIProxyAPI sends) every ``ping_seconds``."""

@@ -91,9 +91,7 @@ class TestCA:
                 x509.SubjectAlternativeName([x509.DNSName(h) for h in hosts]), critical=False
             )
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(
-                x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False
-            )
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
             .add_extension(
                 x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
                 critical=False,
@@ -105,9 +103,7 @@ class TestCA:
         (base / "ca.pem").write_bytes(ca_cert.public_bytes(pem))
         (base / "server.pem").write_bytes(cert.public_bytes(pem))
         (base / "server.key").write_bytes(
-            key.private_bytes(
-                pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-            )
+            key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
         )
         return cls(base, base / "ca.pem", base / "server.pem", base / "server.key")
 
@@ -177,11 +173,16 @@ class TLSFront:
             async with asyncio.timeout(10):
                 await writer.start_tls(self._ctx)
             up_reader, upstream = await asyncio.open_connection("127.0.0.1", self.backend_port)
+            self._writers.add(upstream)
             await asyncio.gather(_pipe(reader, upstream), _pipe(up_reader, writer))
         except (OSError, ssl.SSLError, TimeoutError, asyncio.IncompleteReadError, ValueError):
             pass
+        except asyncio.CancelledError:
+            pass  # the loop is shutting down; asyncio 3.11 would log a cancelled handler
         finally:
             self._writers.discard(writer)
+            if upstream is not None:
+                self._writers.discard(upstream)
             for w in (upstream, writer):
                 if w is not None:
                     w.close()

@@ -1,0 +1,240 @@
+"""The management API for stored sign-ins, under ``/v1/auth/``.
+
+Every call needs ``management.key`` (``Authorization: Bearer`` or
+``X-Management-Key``, compared in constant time) and, unless
+``management.allow_remote``, a loopback caller (others get 403). An address
+that presents a wrong key 5 times is refused for 30 minutes (429), right
+key or not. Answers never carry a token, cookie or code.
+
+    GET    /v1/auth/credentials                  list (provider, account, expiry, state)
+    DELETE /v1/auth/credentials/{name}
+    POST   /v1/auth/credentials/{name}/disable   | /enable
+    POST   /v1/auth/login        {provider: claude|codex, mode: callback|paste}
+    GET    /v1/auth/login/{state}                status
+    POST   /v1/auth/login/{state}/code {code}    CODE#STATE or the callback URL
+    POST   /v1/auth/ctonew       {cookie}        validated at once
+"""
+
+from __future__ import annotations
+
+import hmac
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from router.auth import InvalidName, LoginError, StoreError
+from router.errors import BadRequest, Forbidden, NotFound, ProxyError, Unauthorized
+
+from ._keys import STATE
+from ._middleware import is_loopback
+
+__all__ = ["GUARD", "ManagementGuard", "require_management", "setup"]
+
+MAX_FAILURES = 5
+BAN_SECONDS = 30 * 60
+_TRACKED_LIMIT = 10_000
+
+
+class Banned(ProxyError):
+    status = 429
+    kind = "rate_limit"
+
+    def __init__(self, wait: float) -> None:
+        super().__init__(f"too many wrong management keys from this address; retry in {wait:.0f}s")
+        self.retry_after = wait
+
+
+class Unavailable(ProxyError):
+    status = 503
+    kind = "overloaded"
+
+
+class ManagementGuard:
+    """Wrong-key counting per address, and the bans it leads to."""
+
+    def __init__(self, max_failures: int = MAX_FAILURES, ban_seconds: float = BAN_SECONDS) -> None:
+        self.max_failures = max_failures
+        self.ban_seconds = ban_seconds
+        self._failures: dict[str, int] = {}
+        self._banned: dict[str, float] = {}
+
+    def banned_for(self, address: str, now: float) -> float:
+        until = self._banned.get(address)
+        if until is None:
+            return 0.0
+        if now >= until:
+            del self._banned[address]
+            return 0.0
+        return until - now
+
+    def failed(self, address: str, now: float) -> None:
+        if len(self._failures) >= _TRACKED_LIMIT:
+            self._failures.clear()
+        count = self._failures.get(address, 0) + 1
+        if count >= self.max_failures:
+            self._failures.pop(address, None)
+            if len(self._banned) >= _TRACKED_LIMIT:
+                self._banned = {a: t for a, t in self._banned.items() if t > now}
+            self._banned[address] = now + self.ban_seconds
+        else:
+            self._failures[address] = count
+
+    def succeeded(self, address: str) -> None:
+        self._failures.pop(address, None)
+
+
+GUARD: web.AppKey[ManagementGuard] = web.AppKey("cliproxy_management_guard", ManagementGuard)
+
+
+def _presented(request: web.Request) -> str:
+    auth = request.headers.get("Authorization", "")
+    scheme, _, value = auth.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    return request.headers.get("X-Management-Key", "")
+
+
+def require_management(request: web.Request) -> None:
+    """Raise unless a local (or allowed remote) caller presents the management key."""
+    mgmt = request.app[STATE].current.config.management
+    address = request.remote or ""
+    if not mgmt.allow_remote and not is_loopback(address):
+        raise Forbidden("the management API answers local callers only (management.allow_remote)")
+    if not mgmt.key:
+        raise Forbidden("the management API is off: set management.key")
+    guard = request.app[GUARD]
+    now = time.monotonic()
+    wait = guard.banned_for(address, now)
+    if wait:
+        raise Banned(wait)
+    presented = _presented(request)
+    if not presented or not hmac.compare_digest(presented.encode(), mgmt.key.encode()):
+        guard.failed(address, now)
+        raise Unauthorized("missing or wrong management key")
+    guard.succeeded(address)
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _managed(handler: Handler) -> Handler:
+    async def wrapped(request: web.Request) -> web.StreamResponse:
+        require_management(request)
+        try:
+            return await handler(request)
+        except (LoginError, InvalidName) as exc:
+            raise BadRequest(str(exc)) from None
+        except StoreError as exc:
+            raise Unavailable(f"credential store unavailable: {exc}") from None
+
+    return wrapped
+
+
+def _json(body: Any, status: int = 200) -> web.Response:
+    return web.Response(body=orjson.dumps(body), status=status, content_type="application/json")
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    raw = await request.read()
+    if not raw:
+        return {}
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise BadRequest("the body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise BadRequest("the body must be a JSON object")
+    return body
+
+
+def _text(body: dict[str, Any], *names: str) -> str:
+    for name in names:
+        value = body.get(name)
+        if isinstance(value, str) and value.strip():
+            return value
+    raise BadRequest(f"'{names[0]}' is required", param=names[0])
+
+
+# -- handlers -----------------------------------------------------------------
+
+
+async def list_credentials(request: web.Request) -> web.StreamResponse:
+    auth = request.app[STATE].auth
+    await auth.ensure_open(background=auth.needed)
+    return _json({"credentials": auth.summaries()})
+
+
+async def delete_credential(request: web.Request) -> web.StreamResponse:
+    name = request.match_info["name"]
+    if not await request.app[STATE].auth.delete(name):
+        raise NotFound(f"no credential named {name!r}")
+    return _json({"deleted": name})
+
+
+async def _toggle(request: web.Request, disabled: bool) -> web.StreamResponse:
+    name = request.match_info["name"]
+    rec = await request.app[STATE].auth.set_disabled(name, disabled)
+    if rec is None:
+        raise NotFound(f"no credential named {name!r}")
+    return _json(rec.summary())
+
+
+async def disable_credential(request: web.Request) -> web.StreamResponse:
+    return await _toggle(request, True)
+
+
+async def enable_credential(request: web.Request) -> web.StreamResponse:
+    return await _toggle(request, False)
+
+
+async def start_login(request: web.Request) -> web.StreamResponse:
+    body = await _body(request)
+    provider = _text(body, "provider")
+    if provider not in ("claude", "codex"):
+        raise BadRequest("provider must be 'claude' or 'codex' (cto.new: POST /v1/auth/ctonew)")
+    mode = body.get("mode", "callback")
+    if mode not in ("callback", "paste"):
+        raise BadRequest("mode must be 'callback' or 'paste'", param="mode")
+    state = request.app[STATE]
+    await state.auth.ensure_open(background=state.auth.needed)
+    flow = await state.logins.start(provider, "paste" if mode == "paste" else "callback")
+    return _json(flow.view(), 201)
+
+
+async def login_status(request: web.Request) -> web.StreamResponse:
+    flow = request.app[STATE].logins.get(request.match_info["state"])
+    if flow is None:
+        raise NotFound("no login in progress with this state (finished logins expire)")
+    return _json(flow.view())
+
+
+async def submit_code(request: web.Request) -> web.StreamResponse:
+    body = await _body(request)
+    pasted = _text(body, "code", "url")
+    flow = await request.app[STATE].logins.submit(pasted, request.match_info["state"])
+    return _json(flow.view(), 200 if flow.status == "done" else 400)
+
+
+async def upload_ctonew(request: web.Request) -> web.StreamResponse:
+    body = await _body(request)
+    pasted = _text(body, "cookie")
+    state = request.app[STATE]
+    rec = await state.logins.ctonew(pasted)
+    return _json({**rec.summary(), "saved_to": state.auth.store.describe(rec.name)}, 201)
+
+
+def setup(app: web.Application) -> None:
+    """Register the routes (``setup_routes`` calls this)."""
+    app[GUARD] = ManagementGuard()
+    r = app.router
+    r.add_get("/v1/auth/credentials", _managed(list_credentials))
+    r.add_delete("/v1/auth/credentials/{name}", _managed(delete_credential))
+    r.add_post("/v1/auth/credentials/{name}/disable", _managed(disable_credential))
+    r.add_post("/v1/auth/credentials/{name}/enable", _managed(enable_credential))
+    r.add_post("/v1/auth/login", _managed(start_login))
+    r.add_get("/v1/auth/login/{state}", _managed(login_status))
+    r.add_post("/v1/auth/login/{state}/code", _managed(submit_code))
+    r.add_post("/v1/auth/ctonew", _managed(upload_ctonew))

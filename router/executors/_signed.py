@@ -1,0 +1,52 @@
+"""What the signed-in executors share: a fresh token per call, one retry on 401.
+
+The token comes from the credential's live sign-in (``router.auth``): in
+memory while fresh, refreshed single-flight when it lapses. A 401 from the
+upstream refreshes once (or picks up a refresh another request just did) and
+the call is sent again; a second 401 goes to routing like any auth failure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+
+from router.auth import Credential, RefreshFailed, Token
+from router.errors import UpstreamConnectError, UpstreamHTTPError
+
+from ._base import UpstreamCall, UpstreamReply
+from ._http import HTTPExecutor
+
+__all__ = ["SignedInExecutor"]
+
+
+class SignedInExecutor(HTTPExecutor):
+    """Base for ``claude-oauth``, ``codex-oauth`` and ``ctonew``."""
+
+    async def send(self, call: UpstreamCall, credential: Credential) -> UpstreamReply:
+        source = credential.auth
+        if source is None:
+            raise UpstreamHTTPError(401, f"{self.name}: credential has no stored sign-in")
+        token = await self._token(source.token())
+        try:
+            return await self.send_token(call, token)
+        except UpstreamHTTPError as exc:
+            if exc.status != 401:
+                raise
+        token = await self._token(source.refreshed(token))
+        return await self.send_token(call, token)
+
+    async def send_token(self, call: UpstreamCall, token: Token) -> UpstreamReply:
+        raise NotImplementedError
+
+    async def _token(self, pending: Awaitable[Token]) -> Token:
+        try:
+            return await pending
+        except RefreshFailed as exc:
+            if exc.refused:
+                raise UpstreamHTTPError(
+                    401,
+                    f"{self.name}: the sign-in is no longer valid ({exc.message}); log in again",
+                ) from None
+            raise UpstreamConnectError(
+                f"{self.name}: token refresh failed ({exc.message})"
+            ) from None

@@ -1,0 +1,91 @@
+"""``claude-oauth`` through the SDKs: OAuth headers, Claude Code identity, merged betas."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import anthropic
+import openai
+
+from router.executors._claude import CLAUDE_CODE_IDENTITY, claude_body, merge_betas
+from tests.fakes import FakeAnthropic, Reply
+from tests.fakes.oauth import FakeOAuth
+from tests.router.auth._support import CLIENT_KEY, claude_record, config, provider_configs, write_cliproxy_file
+
+MSG = [{"role": "user", "content": "hi"}]
+
+
+def _setup(tmp: Path, oauth: FakeOAuth, api: FakeAnthropic, expires_in: float = 3600) -> tuple[object, str]:
+    api.api_keys = oauth.access  # the API accepts exactly the tokens the OAuth server issued
+    access, refresh = oauth.issue()
+    write_cliproxy_file(tmp / "auth", claude_record(access, refresh, time.time() + expires_in))
+    cfg = config(provider_configs(claude=oauth, anthropic=api), {"dir": str(tmp / "auth")}, api_keys=[CLIENT_KEY])
+    return cfg, access
+
+
+async def test_anthropic_sdk_gets_claude_code_identity_and_merged_betas(start_router, tmp_path: Path) -> None:
+    async with FakeOAuth("claude") as oauth, FakeAnthropic() as api:
+        api.default = Reply(text="hello from the subscription")
+        cfg, access = _setup(tmp_path, oauth, api)
+        r = await start_router(cfg)
+        async with anthropic.AsyncAnthropic(base_url=r.url, api_key=CLIENT_KEY, max_retries=0) as client:
+            msg = await client.messages.create(
+                model="claude-x-test",
+                max_tokens=20,
+                system="Answer briefly.",
+                messages=MSG,
+                extra_headers={"anthropic-beta": "prompt-caching-2024-07-31"},
+            )
+            async with client.messages.stream(model="claude-x-test", max_tokens=20, messages=MSG) as s:
+                streamed = "".join([t async for t in s.text_stream])
+    assert msg.content[0].text == "hello from the subscription"
+    assert streamed == "hello from the subscription"
+    first = api.requests[0]
+    assert first.headers["Authorization"] == f"Bearer {access}"
+    assert "x-api-key" not in first.headers
+    assert first.query.get("beta") == "true"
+    assert first.headers["x-app"] == "cli" and first.headers["User-Agent"].startswith("claude-cli/")
+    betas = first.headers["anthropic-beta"].split(",")
+    assert betas[:2] == ["oauth-2025-04-20", "claude-code-20250219"]
+    assert "prompt-caching-2024-07-31" in betas
+    system = first.json["system"]
+    assert system[0] == {"type": "text", "text": CLAUDE_CODE_IDENTITY}
+    assert system[1]["text"] == "Answer briefly."
+    assert api.requests[1].json["system"] == [{"type": "text", "text": CLAUDE_CODE_IDENTITY}]
+
+
+async def test_openai_sdk_is_translated_to_the_subscription(start_router, tmp_path: Path) -> None:
+    async with FakeOAuth("claude") as oauth, FakeAnthropic() as api:
+        api.default = Reply(text="translated")
+        cfg, _ = _setup(tmp_path, oauth, api)
+        r = await start_router(cfg)
+        async with openai.AsyncOpenAI(base_url=f"{r.url}/v1", api_key=CLIENT_KEY, max_retries=0) as client:
+            out = await client.chat.completions.create(
+                model="claude-x-test",
+                messages=[{"role": "system", "content": "Sys."}, {"role": "user", "content": "hi"}],
+            )
+    assert out.choices[0].message.content == "translated"
+    system = api.requests[-1].json["system"]
+    assert system[0]["text"] == CLAUDE_CODE_IDENTITY and system[1]["text"] == "Sys."
+
+
+async def test_a_401_refreshes_once_and_retries(start_router, tmp_path: Path) -> None:
+    async with FakeOAuth("claude") as oauth, FakeAnthropic() as api:
+        cfg, old = _setup(tmp_path, oauth, api)
+        r = await start_router(cfg)
+        oauth.revoke_access()  # the token lapsed upstream before its stated expiry
+        async with anthropic.AsyncAnthropic(base_url=r.url, api_key=CLIENT_KEY, max_retries=0) as client:
+            msg = await client.messages.create(model="claude-x-test", max_tokens=9, messages=MSG)
+    assert msg.content[0].text
+    assert oauth.refresh_calls == 1
+    assert [rq.headers["Authorization"] == f"Bearer {old}" for rq in api.requests] == [True, False]
+
+
+def test_identity_is_not_doubled_and_betas_merge_once() -> None:
+    raw = b'{"system": "You are Claude Code, Anthropic\'s official CLI for Claude. More.", "tools": [{"name": "x"}], "thinking": {"type": "enabled", "budget_tokens": 1024}}'
+    _, body = claude_body(raw)
+    assert isinstance(body["system"], str)
+    betas = merge_betas("oauth-2025-04-20, custom-1", body).split(",")
+    assert betas.count("oauth-2025-04-20") == 1 and "custom-1" in betas
+    assert "interleaved-thinking-2025-05-14" in betas and "fine-grained-tool-streaming-2025-05-14" in betas
