@@ -13,7 +13,7 @@ STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 IS_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo yes)
 
-.PHONY: help install install-test start stop status logs test browsers lint bench clean distclean
+.PHONY: help install install-test start stop status logs test browsers postgres lint bench clean distclean
 
 help: ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -54,7 +54,7 @@ status: install ## table of programs, state, pid, uptime, restarts, RSS/CPU, hea
 logs: install ## tail the router log (scripts/logs.sh NAME [-f] [-n N] for others)
 	@./scripts/logs.sh router -n 50
 
-test: install-test browsers ## ruff, then the whole pytest suite
+test: install-test browsers postgres ## ruff, then the whole pytest suite
 	$(VENV)/bin/ruff check .
 	@mkdir -p logs
 	@set -o pipefail; rc=0; \
@@ -76,6 +76,18 @@ browsers: ## install Debian's chromium and xvfb when missing (as root)
 	        || echo "could not install$$missing: the aistudio tests will fail under CI"; \
 	    else echo "missing$$missing (not root, not installing): the aistudio tests skip, or fail under CI"; fi; \
 	  fi
+
+# The credential-store tests start a private PostgreSQL (initdb/pg_ctl as the postgres user).
+# Installed here when root; otherwise they skip, except with CI set, where a missing one fails.
+postgres: ## install Debian's postgresql when missing (as root)
+	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null; then \
+	  if [ "$(IS_ROOT)" = yes ] && command -v apt-get >/dev/null; then \
+	    echo "installing postgresql"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null 2>&1 \
+	      || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; } \
+	      || echo "could not install postgresql: the store tests will fail under CI"; \
+	  else echo "postgresql missing (not root, not installing): the store tests skip, or fail under CI"; fi; \
+	fi
 
 lint: install-test ## ruff check, ruff format --check, mypy --strict
 	$(VENV)/bin/ruff check .

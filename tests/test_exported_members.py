@@ -14,6 +14,7 @@ PACKAGES = [
     "router.formats",
     "router.relay",
     "suite.config",
+    "webai",
 ]
 
 

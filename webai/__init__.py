@@ -26,8 +26,6 @@ from ._messages import ChatRequest, Message, parse_chat_request
 from ._settings import FallbackSettings, GeminiSettings, WebAISettings, load_settings
 
 __all__ = [
-    "SECRETS",
-    "SERVICE",
     "AuthFailed",
     "Backend",
     "BackendError",
@@ -46,6 +44,8 @@ __all__ = [
     "ModelNotFound",
     "RateLimited",
     "RequestError",
+    "SECRETS",
+    "SERVICE",
     "Secrets",
     "Service",
     "SessionCookies",

@@ -11,7 +11,9 @@ only then, so every failure before it still has its own status.
 
 from __future__ import annotations
 
+import contextlib
 import hmac
+import importlib.util
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -62,14 +64,17 @@ class Service:
 
     def health(self) -> tuple[int, dict[str, object]]:
         states = [b.health() for b in self.backends]
-        problems = [
-            f"{h.name}: {h.state}: {h.detail}".rstrip(": ") for h in states if not h.healthy
-        ]
+        problems = [_line(h.name, h.state, h.detail) for h in states if not h.healthy]
         if not states:
             problems = ["no backend configured: enable gemini or add fallback providers"]
-        waiting = [f"{h.name}: {h.detail or h.state}" for h in states if h.healthy and not h.ready]
+        waiting = [_line(h.name, h.state, h.detail) for h in states if h.healthy and not h.ready]
         ready = any(h.ready for h in states)
-        status = "unhealthy" if problems else ("ok" if ready else "starting")
+        if problems:
+            status = "unhealthy"
+        elif ready:
+            status = "ok"
+        else:  # alive, nothing to answer with yet: signing in, or retrying a failed sign-in
+            status = "starting" if any(h.state == "starting" for h in states) else "not ready"
         body: dict[str, object] = {
             "status": status,
             "detail": "; ".join(problems or ([] if ready else waiting)),
@@ -77,6 +82,10 @@ class Service:
             "backends": [asdict(h) for h in states],
         }
         return (503 if problems else 200), body
+
+
+def _line(name: str, state: str, detail: str) -> str:
+    return f"{name}: {state}: {detail}" if detail else f"{name}: {state}"
 
 
 SERVICE = web.AppKey("webai_service", Service)
@@ -87,6 +96,11 @@ def build_backends(settings: WebAISettings, secrets: Secrets) -> list[Backend]:
     """Gemini web (if enabled), then each fallback provider; ConfigError if one cannot load."""
     backends: list[Backend] = []
     gem = settings.gemini
+    if gem.enabled and importlib.util.find_spec("gemini_webapi") is None:
+        raise ConfigError(
+            f"providers.{settings.provider}.gemini",
+            "gemini-webapi is not installed: pip install -e '.[webai]' (or set enabled: false)",
+        )
     if gem.enabled:
         seed = SessionCookies(gem.secure_1psid, gem.secure_1psidts) if gem.secure_1psid else None
         store = CookieStore(settings.cookie_file, seed, secrets)
@@ -186,9 +200,10 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
 async def _complete(chat: ChatRequest, opened: Opened, rid: str, began: float) -> web.Response:
     text, reasoning = [opened.first.text], [opened.first.reasoning]
     try:
-        async for piece in opened.rest():
-            text.append(piece.text)
-            reasoning.append(piece.reasoning)
+        async with contextlib.aclosing(opened.rest()) as pieces:
+            async for piece in pieces:
+                text.append(piece.text)
+                reasoning.append(piece.reasoning)
     except BackendError as exc:  # the backend had started: no switching to another
         _log(rid, began, opened, exc)
         return _error_response(exc, rid)
@@ -215,8 +230,9 @@ async def _stream(
         await resp.prepare(request)
         await resp.write(writer.delta(opened.first))
         try:
-            async for piece in opened.rest():
-                await resp.write(writer.delta(piece))
+            async with contextlib.aclosing(opened.rest()) as pieces:
+                async for piece in pieces:
+                    await resp.write(writer.delta(piece))
             tail = writer.finish()
         except BackendError as exc:  # after the first byte: an error event, no switch
             failure = exc
@@ -224,7 +240,8 @@ async def _stream(
         await resp.write(tail)
         await resp.write_eof()
     except (ConnectionResetError, ConnectionError):
-        failure = BackendError("client went away", backend="client")
+        failure = BackendError("went away mid-answer", backend="client")
+        failure.status = 499
     _log(rid, began, opened, failure)
     return resp
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -92,7 +92,7 @@ class Opened:
         self._timeouts = timeouts
         self._deadline = asyncio.get_running_loop().time() + timeouts.total
 
-    async def rest(self) -> AsyncIterator[Delta]:
+    async def rest(self) -> AsyncGenerator[Delta, None]:
         """The pieces after the first. Raises ``BackendError`` on failure or silence."""
         loop = asyncio.get_running_loop()
         while True:

@@ -1,11 +1,13 @@
 """The Gemini web session's cookies: where they come from and where rotated ones go.
 
 Source of truth is ``<auth.dir>/webai-<account>.json`` (mode 0600, written
-atomically: temp file + fsync + rename + fsync of the directory). Cookies in
-config.yaml seed it: when they name another account (another
-``__Secure-1PSID``) than the file, or there is no file yet, they win and are
-written to it; otherwise the file wins, because it holds the newest rotated
-``__Secure-1PSIDTS``.
+atomically: temp file + fsync + rename + fsync of the directory), because it
+holds the newest rotated ``__Secure-1PSIDTS``. Cookies in config.yaml seed it:
+they are used (and written to the file) when there is no file yet, or when
+they changed since they last seeded it. The file remembers a fingerprint of
+the config cookies it was seeded from (``config_seed``), so a config that
+still holds the original cookie never overrides a rotated one, and a file
+edited by hand is not overwritten by a config nobody touched.
 
 The file is ours; besides our own shape it accepts what people paste: a flat
 ``{"__Secure-1PSID": ..., "__Secure-1PSIDTS": ...}`` or a browser export
@@ -15,6 +17,7 @@ The file is ours; besides our own shape it accepts what people paste: a flat
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import re
 import stat
@@ -71,16 +74,26 @@ class CookieStore:
         self.configured = configured if configured and configured.psid else None
         self.secrets = secrets
         self._saved: SessionCookies | None = None
+        self._seed = ""
         if self.configured is not None:
             secrets.add(self.configured.psid, self.configured.psidts)
+            raw = f"{self.configured.psid}\n{self.configured.psidts}".encode()
+            self._seed = hashlib.sha256(raw).hexdigest()[:16]
 
     def load(self) -> SessionCookies | None:
         """The cookies to sign in with, or None when there are none anywhere."""
-        from_file = self._read()
+        from_file, seed = self._read()
         cfg = self.configured
-        if cfg is not None and (from_file is None or from_file.psid != cfg.psid):
+        if cfg is not None and (from_file is None or (seed and seed != self._seed)):
+            self._saved = None
             self.save(cfg)
             return cfg
+        if cfg is not None and from_file is not None and from_file.psid != cfg.psid:
+            log.warning(
+                "the cookie file names another account than config.yaml; using the file "
+                "(delete it to use the config's cookies)",
+                path=str(self.path),
+            )
         self._saved = from_file
         return from_file
 
@@ -89,38 +102,43 @@ class CookieStore:
         if cookies == self._saved:
             return False
         self.secrets.add(cookies.psid, cookies.psidts)
-        doc = {
+        doc: dict[str, Any] = {
             "kind": "webai",
             "cookies": {PSID: cookies.psid, PSIDTS: cookies.psidts},
             "updated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
+        if self._seed:
+            doc["config_seed"] = self._seed  # which config cookies this file started from
         write_private(self.path, orjson.dumps(doc, option=orjson.OPT_INDENT_2) + b"\n")
         self._saved = cookies
         return True
 
-    def _read(self) -> SessionCookies | None:
+    def _read(self) -> tuple[SessionCookies | None, str]:
+        """The file's cookies and the config fingerprint it was seeded from ("" if none)."""
         try:
             st = self.path.stat()
             data = self.path.read_bytes()
         except FileNotFoundError:
-            return None
+            return None, ""
         except OSError as exc:
             log.warning("cookie file unreadable", path=str(self.path), error=exc.strerror)
-            return None
+            return None, ""
         if stat.S_IMODE(st.st_mode) & 0o077:
             log.warning("cookie file was readable by others; now 0600", path=str(self.path))
             with contextlib.suppress(OSError):
                 self.path.chmod(0o600)
         try:
-            cookies = _parse(orjson.loads(data))
+            doc = orjson.loads(data)
         except orjson.JSONDecodeError:
             log.warning("cookie file is not JSON; ignored", path=str(self.path))
-            return None
+            return None, ""
+        cookies = _parse(doc)
         if cookies is None:
             log.warning(f"cookie file has no {PSID}; ignored", path=str(self.path))
-            return None
+            return None, ""
         self.secrets.add(cookies.psid, cookies.psidts)
-        return cookies
+        seed = doc.get("config_seed") if isinstance(doc, dict) else None
+        return cookies, seed if isinstance(seed, str) else ""
 
 
 def _parse(doc: Any) -> SessionCookies | None:

@@ -65,7 +65,9 @@ class G4FBackend:
     def __init__(self, entry: FallbackSettings, provider: type[Any]) -> None:
         self.entry = entry
         self.provider = provider
-        self.name = f"g4f:{provider.__name__}"
+        # As configured ("PollinationsAI"), or the class name for "package.module:Class".
+        label = provider.__name__ if ":" in entry.provider else entry.provider
+        self.name = f"g4f:{label}"
 
     async def start(self) -> None:
         return None

@@ -118,7 +118,7 @@ class Logins:
         self, provider: str, mode: Mode = "callback", *, port: int | None = None
     ) -> LoginFlow:
         self._expire()
-        if len(self._flows) >= _MAX_PENDING:
+        if sum(f.status == "pending" for f in self._flows.values()) >= _MAX_PENDING:
             raise LoginError("too many logins in progress; finish or wait for some to expire")
         profile = self.manager.profiles.oauth(provider)
         for flow in [
@@ -239,14 +239,18 @@ class Logins:
         app.router.add_get(path, callback)
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await runner.setup()
-        try:
-            await web.TCPSite(runner, "localhost", port).start()
-        except OSError as exc:
-            await runner.cleanup()
-            raise LoginError(
-                f"cannot listen on localhost:{port} for the callback ({exc.strerror}); use paste mode"
-            ) from None
-        return runner
+        error: OSError | None = None
+        for host in ("localhost", "127.0.0.1"):  # "localhost" may include an unusable ::1
+            try:
+                await web.TCPSite(runner, host, port).start()
+                return runner
+            except OSError as exc:
+                error = exc
+        await runner.cleanup()
+        reason = error.strerror if error is not None else "unknown error"
+        raise LoginError(
+            f"cannot listen on localhost:{port} for the callback ({reason}); use paste mode"
+        ) from None
 
 
 def _page(message: str, status: int) -> web.Response:

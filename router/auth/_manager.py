@@ -28,6 +28,7 @@ from suite.logging import get_logger
 from suite.tasks import spawn
 
 from ._clerk import clerk_refresh
+from ._live import LiveAuth, settled
 from ._oauth import Profiles, RefreshFailed, profiles_from_config, refresh_oauth
 from ._record import KIND_TYPES, AuthRecord, Token, check_name
 from ._store import Conflict, Store, StoreError, open_store
@@ -36,64 +37,8 @@ __all__ = ["AuthManager", "LiveAuth"]
 
 log = get_logger("router.auth")
 
-_MARGIN_SECONDS = 5.0  # below this a request waits for the refresh instead of racing it
 _BACKOFF_BASE = 2.0
 _BACKOFF_MAX = 300.0
-
-
-class LiveAuth:
-    """One stored credential as requests see it. ``name`` is safe to log."""
-
-    __slots__ = ("name", "type", "record", "_token", "_lock", "_m", "failures", "retry_at", "error")
-
-    def __init__(self, manager: AuthManager, record: AuthRecord) -> None:
-        self._m = manager
-        self.name = record.name
-        self.type = record.type
-        self.record = record
-        self._token = record.token()
-        self._lock = asyncio.Lock()
-        self.failures = 0
-        self.retry_at = 0.0
-        self.error = ""
-
-    def update(self, record: AuthRecord) -> None:
-        self.record = record
-        self._token = record.token()
-
-    @property
-    def current(self) -> Token:
-        return self._token
-
-    async def token(self) -> Token:
-        """A usable token: the one in memory while it is fresh (no I/O at all)."""
-        tok = self._token
-        now = time.time()
-        lead = self._m.lead(self.type)
-        if tok.access and now < tok.expires_at - lead:
-            return tok
-        margin = min(_MARGIN_SECONDS, lead / 2)
-        if tok.access and now < tok.expires_at - margin:
-            self._m.kick(self)  # due soon: refresh in the background, serve this one
-            return tok
-        if now < self.retry_at:
-            if tok.access and now < tok.expires_at:
-                return tok
-            raise RefreshFailed(
-                f"refresh failing, retry in {self.retry_at - now:.0f}s: {self.error}", refused=False
-            )
-        return await self._m.refresh(self, tok.access, force=False)
-
-    async def refreshed(self, stale: Token) -> Token:
-        """After the upstream said 401 to ``stale``: refresh once (unless someone just did)."""
-        return await self._m.refresh(self, stale.access, force=True)
-
-
-def _settled(tok: Token, stale: str, force: bool, lead: float) -> bool:
-    """Whether a refresh is no longer needed: the token moved on, or is not due."""
-    if force:
-        return bool(tok.access) and tok.access != stale
-    return bool(tok.access) and time.time() < tok.expires_at - lead
 
 
 class AuthManager:
@@ -122,9 +67,16 @@ class AuthManager:
         """A reloaded config: new endpoints/leads now; a new store needs a restart."""
         self.profiles = profiles_from_config(config)
         self.poll_seconds = config.auth.poll_seconds
+        newly = _uses_store(config) and not self.needed
         self.needed = self.needed or _uses_store(config)
         if (config.auth.store, config.auth.dsn, config.auth.dir) != self._store_kind:
             log.warning("auth store settings changed: restart the router to switch stores")
+        if newly and self._loop is None:
+            try:
+                asyncio.get_running_loop()
+            except RuntimeError:
+                return
+            self._loop = spawn(self._open_later(), name="auth-open")
 
     def lead(self, type_: str) -> float:
         return self.profiles.lead(type_)
@@ -151,10 +103,10 @@ class AuthManager:
             self._loop = spawn(self._open_later(), name="auth-open")
 
     async def _open_later(self) -> None:
-        wait = 1.0
+        wait = 0.0
         while not self._opened:
             await asyncio.sleep(wait)
-            wait = min(wait * 2, 30.0)
+            wait = min(max(1.0, wait * 2), 30.0)
             try:
                 async with self._open_lock:
                     await self.store.open()
@@ -313,7 +265,7 @@ class AuthManager:
     async def refresh(self, h: LiveAuth, stale: str, *, force: bool) -> Token:
         lead = self.lead(h.type)
         async with h._lock:
-            if _settled(h.current, stale, force, lead):
+            if settled(h.current, stale, force, lead):
                 return h.current
             if h.record.refresh_refused:
                 raise RefreshFailed(h.record.disabled_reason or "refresh refused", refused=True)
@@ -333,7 +285,7 @@ class AuthManager:
             raise RefreshFailed("the credential was deleted", refused=True)
         if current.version != h.record.version:
             h.update(current)  # another process refreshed (or someone edited it)
-            if _settled(h.current, stale, force, lead):
+            if settled(h.current, stale, force, lead):
                 return h.current
         if current.refresh_refused:
             raise RefreshFailed(current.disabled_reason or "refresh refused", refused=True)
@@ -352,9 +304,7 @@ class AuthManager:
                     retry_in=round(h.retry_at - time.time(), 1),
                 )
             raise
-        saved = await self.store.put(
-            AuthRecord(current.name, current.type, data, current.version), current.version
-        )
+        saved = await self._store_rotated(h, current, data)
         h.update(saved)  # stored first, handed out second
         h.failures, h.retry_at, h.error = 0, 0.0, ""
         log.info(
@@ -363,6 +313,33 @@ class AuthManager:
             expires_in=round(h.current.expires_at - time.time()),
         )
         return h.current
+
+    async def _store_rotated(
+        self, h: LiveAuth, current: AuthRecord, data: dict[str, Any]
+    ) -> AuthRecord:
+        """Write the new tokens. The provider already rotated them, so they must not be
+        lost: a record edited meanwhile gets them merged in; a store that fails keeps
+        them in memory (and says so loudly) rather than dropping them."""
+        record = AuthRecord(current.name, current.type, data, current.version)
+        tokens = {k: v for k, v in data.items() if current.data.get(k) != v}
+        for _ in range(3):
+            try:
+                return await self.store.put(record, record.version)
+            except Conflict:
+                latest = await self.store.get(current.name)
+                if latest is None:
+                    raise RefreshFailed("the credential was deleted", refused=True) from None
+                record = AuthRecord(
+                    latest.name, latest.type, {**latest.data, **tokens}, latest.version
+                )
+            except StoreError as exc:
+                log.error(
+                    "rotated token NOT stored; kept in memory only",
+                    credential=h.name,
+                    error=str(exc),
+                )
+                return record
+        return await self.store.put(record, None)
 
     async def _provider_refresh(self, record: AuthRecord) -> dict[str, Any]:
         if record.type == "ctonew":

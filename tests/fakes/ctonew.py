@@ -42,9 +42,36 @@ __all__ = ["CtoReply", "FakeCtoNew"]
 
 ORIGIN = "https://cto.new"
 ADAPTERS = [
-    {"key": "gpt_5_4", "model": "gpt-5.4", "engineAgentKey": "GPT5_4", "provider": "openai", "minimumTier": 0, "enabled": True, "usageMultiplier": 3, "supportsImages": True},
-    {"key": "glm_5_1", "model": "glm-5.1", "engineAgentKey": "GLM5_1", "provider": "openrouter", "minimumTier": 0, "enabled": True, "usageMultiplier": 2, "supportsImages": False},
-    {"key": "gemini3_Flash_Preview", "model": "gemini-3-flash-preview", "engineAgentKey": "Gemini3FlashPreview", "provider": "google", "minimumTier": 0, "enabled": True, "usageMultiplier": 5, "supportsImages": True},
+    {
+        "key": "gpt_5_4",
+        "model": "gpt-5.4",
+        "engineAgentKey": "GPT5_4",
+        "provider": "openai",
+        "minimumTier": 0,
+        "enabled": True,
+        "usageMultiplier": 3,
+        "supportsImages": True,
+    },
+    {
+        "key": "glm_5_1",
+        "model": "glm-5.1",
+        "engineAgentKey": "GLM5_1",
+        "provider": "openrouter",
+        "minimumTier": 0,
+        "enabled": True,
+        "usageMultiplier": 2,
+        "supportsImages": False,
+    },
+    {
+        "key": "gemini3_Flash_Preview",
+        "model": "gemini-3-flash-preview",
+        "engineAgentKey": "Gemini3FlashPreview",
+        "provider": "google",
+        "minimumTier": 0,
+        "enabled": True,
+        "usageMultiplier": 5,
+        "supportsImages": True,
+    },
 ]
 
 
@@ -104,7 +131,13 @@ class FakeCtoNew:
         return f"ws://127.0.0.1:{self.port}"
 
     def add_account(self, email: str = "dev@example.com") -> str:
-        acc = _Account(email, "user_" + secrets.token_hex(6), "org_" + secrets.token_hex(6), "sess_" + secrets.token_hex(6), "")
+        acc = _Account(
+            email,
+            "user_" + secrets.token_hex(6),
+            "org_" + secrets.token_hex(6),
+            "sess_" + secrets.token_hex(6),
+            "",
+        )
         acc.cookie = self._new_cookie(acc)
         self.accounts.append(acc)
         return acc.cookie
@@ -116,9 +149,15 @@ class FakeCtoNew:
         return cookie in self._signed_out
 
     def _new_cookie(self, acc: _Account) -> str:
-        cookie = fake_jwt({"id": "client_" + secrets.token_hex(8), "rotating_token": secrets.token_hex(16)})
+        cookie = fake_jwt(
+            {"id": "client_" + secrets.token_hex(8), "rotating_token": secrets.token_hex(16)}
+        )
         self._by_cookie[cookie] = acc
         return cookie
+
+    def secrets(self) -> list[str]:
+        """Every cookie and session JWT this server ever issued (for leak checks)."""
+        return [*self._by_cookie, *self._jwts]
 
     # -- lifecycle ---------------------------------------------------------------
 
@@ -152,7 +191,9 @@ class FakeCtoNew:
     async def __aenter__(self) -> Self:
         return await self.start()
 
-    async def __aexit__(self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
         await self.close()
 
     # -- Clerk -------------------------------------------------------------------
@@ -162,7 +203,18 @@ class FakeCtoNew:
         return web.Response(body=orjson.dumps(body), status=status, content_type="application/json")
 
     def _signed_out_answer(self) -> web.Response:
-        return self._json({"errors": [{"message": "Signed out", "long_message": "You are signed out", "code": "signed_out"}]}, 401)
+        return self._json(
+            {
+                "errors": [
+                    {
+                        "message": "Signed out",
+                        "long_message": "You are signed out",
+                        "code": "signed_out",
+                    }
+                ]
+            },
+            401,
+        )
 
     def _cookie_account(self, request: web.Request) -> _Account | None:
         if request.headers.get("Origin") != ORIGIN:
@@ -183,7 +235,12 @@ class FakeCtoNew:
             "last_active_organization_id": acc.org,
             "user": {"id": acc.user, "email_addresses": [{"email_address": acc.email}]},
         }
-        client = {"object": "client", "id": "client_x", "sessions": [session], "last_active_session_id": acc.session}
+        client = {
+            "object": "client",
+            "id": "client_x",
+            "sessions": [session],
+            "last_active_session_id": acc.session,
+        }
         return self._json({"response": client, "client": None})
 
     async def _tokens(self, request: web.Request) -> web.StreamResponse:
@@ -192,15 +249,33 @@ class FakeCtoNew:
         if acc is None or request.content_type != "application/x-www-form-urlencoded":
             return self._signed_out_answer()
         if request.match_info["sid"] != acc.session or not request.query.get("__clerk_api_version"):
-            return self._json({"errors": [{"message": "not found", "code": "resource_not_found"}]}, 404)
+            return self._json(
+                {"errors": [{"message": "not found", "code": "resource_not_found"}]}, 404
+            )
         exp = time.time() + self.jwt_ttl
-        jwt = fake_jwt({"sub": acc.user, "sid": acc.session, "org_id": acc.org, "exp": int(exp), "iat": int(time.time())})
+        jwt = fake_jwt(
+            {
+                "sub": acc.user,
+                "sid": acc.session,
+                "org_id": acc.org,
+                "exp": int(exp),
+                "iat": int(time.time()),
+            }
+        )
         self._jwts[jwt] = (acc, exp)
         resp = self._json({"object": "token", "jwt": jwt})
         if self.token_calls % self.rotate_every == 0:
             self._signed_out.add(acc.cookie)
             acc.cookie = self._new_cookie(acc)
-            resp.set_cookie("__client", acc.cookie, domain=".clerk.cto.new", path="/", httponly=True, secure=True, samesite="Lax")
+            resp.set_cookie(
+                "__client",
+                acc.cookie,
+                domain=".clerk.cto.new",
+                path="/",
+                httponly=True,
+                secure=True,
+                samesite="Lax",
+            )
         return resp
 
     # -- EngineLabs ----------------------------------------------------------------
@@ -225,7 +300,9 @@ class FakeCtoNew:
             return self._unauthorized()
         body = await request.json()
         if "modelKey" not in body:
-            return self._json({"message": "body must have required property 'modelKey'", "statusCode": 500}, 500)
+            return self._json(
+                {"message": "body must have required property 'modelKey'", "statusCode": 500}, 500
+            )
         if body["modelKey"] not in {a["key"] for a in ADAPTERS}:
             return self._json({"message": "Unknown model", "statusCode": 400}, 400)
         self.preferred.append(body["modelKey"])
@@ -240,7 +317,16 @@ class FakeCtoNew:
             return self._json({"message": "projectName is required", "statusCode": 400}, 400)
         project, workspace = str(secrets.token_hex(8)), str(secrets.token_hex(8))
         self._projects[project] = (acc, workspace)
-        return self._json({"message": "Project created", "projectId": project, "projectShortCode": project[:8], "workspaceId": workspace, "workspaceName": body["projectName"]}, 201)
+        return self._json(
+            {
+                "message": "Project created",
+                "projectId": project,
+                "projectShortCode": project[:8],
+                "workspaceId": workspace,
+                "workspaceName": body["projectName"],
+            },
+            201,
+        )
 
     async def _offers(self, request: web.Request) -> web.StreamResponse:
         if self._bearer(request) is None:
@@ -288,7 +374,11 @@ class FakeCtoNew:
         ws = web.WebSocketResponse(autoping=True)
         await ws.prepare(request)
         await ws.send_str(orjson.dumps({"type": "history", "messages": []}).decode())
-        await ws.send_str(orjson.dumps({"type": "state", "state": {"inProgress": False, "cancelled": False}}).decode())
+        await ws.send_str(
+            orjson.dumps(
+                {"type": "state", "state": {"inProgress": False, "cancelled": False}}
+            ).decode()
+        )
         self._sockets.setdefault(chat, []).append(ws)
         try:
             async for msg in ws:
@@ -306,10 +396,18 @@ class FakeCtoNew:
         mid = f"msg_{int(time.time() * 1000)}_0"
 
         def update(obj: dict[str, Any]) -> str:
-            return orjson.dumps({"type": "update", "buffer": orjson.dumps(obj).decode() + "\n"}).decode()
+            return orjson.dumps(
+                {"type": "update", "buffer": orjson.dumps(obj).decode() + "\n"}
+            ).decode()
 
-        frames = [orjson.dumps({"type": "state", "state": {"inProgress": True, "cancelled": False, "taskId": "t1"}}).decode()]
-        frames.append(update({"id": "u1", "role": "user", "content": [{"type": "text", "text": prompt}]}))
+        frames = [
+            orjson.dumps(
+                {"type": "state", "state": {"inProgress": True, "cancelled": False, "taskId": "t1"}}
+            ).decode()
+        ]
+        frames.append(
+            update({"id": "u1", "role": "user", "content": [{"type": "text", "text": prompt}]})
+        )
         for kind, text in (("thinking", reply.thinking), ("chat", reply.text)):
             if not text:
                 continue
@@ -317,9 +415,15 @@ class FakeCtoNew:
             for piece in _pieces(text, reply.pieces):
                 so_far += piece
                 content = so_far if reply.mode == "snapshot" else piece
-                frames.append(update({"id": f"{mid}-{kind}", "type": kind, kind: {"content": content}}))
+                frames.append(
+                    update({"id": f"{mid}-{kind}", "type": kind, kind: {"content": content}})
+                )
         frames.append(orjson.dumps({"type": "label", "label": "Fake chat"}).decode())
-        frames.append(orjson.dumps({"type": "state", "state": {"inProgress": False, "cancelled": False}}).decode())
+        frames.append(
+            orjson.dumps(
+                {"type": "state", "state": {"inProgress": False, "cancelled": False}}
+            ).decode()
+        )
         for i, frame in enumerate(frames):
             if reply.ping and i == 2:
                 before = self.pongs

@@ -50,7 +50,9 @@ def fake_jwt(claims: dict[str, Any]) -> str:
 
 
 class FakeOAuth:
-    def __init__(self, flavour: str, *, email: str = "user@example.com", expires_in: int = 3600) -> None:
+    def __init__(
+        self, flavour: str, *, email: str = "user@example.com", expires_in: int = 3600
+    ) -> None:
         assert flavour in ("claude", "codex")
         self.flavour = flavour
         self.client_id = CLAUDE_CLIENT_ID if flavour == "claude" else CODEX_CLIENT_ID
@@ -64,6 +66,7 @@ class FakeOAuth:
         self.fail_refresh: int | None = None  # answer refreshes with this status (e.g. 503)
         self.requests: list[tuple[str, str, dict[str, str]]] = []  # (path, content type, fields)
         self._codes: dict[str, dict[str, str]] = {}
+        self._issued: list[str] = []  # every code and token handed out (for leak checks)
         self._refresh: dict[str, str] = {}  # live refresh token -> email
         self._used: set[str] = set()
         self._runner: web.AppRunner | None = None
@@ -101,11 +104,17 @@ class FakeOAuth:
     def is_live_refresh(self, token: str) -> bool:
         return token in self._refresh
 
+    def secrets(self) -> list[str]:
+        """Every code, access, refresh and id token this server ever issued."""
+        return list(self._issued)
+
     async def start(self) -> Self:
         app = web.Application()
         app.router.add_get("/oauth/authorize", self._authorize)
         app.router.add_get("/oauth/code/callback", self._code_page)
-        app.router.add_post("/v1/oauth/token" if self.flavour == "claude" else "/oauth/token", self._token)
+        app.router.add_post(
+            "/v1/oauth/token" if self.flavour == "claude" else "/oauth/token", self._token
+        )
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -146,6 +155,7 @@ class FakeOAuth:
         if problems:
             return web.Response(status=400, text="; ".join(problems))
         code = secrets.token_urlsafe(32)
+        self._issued.append(code)
         self._codes[code] = {
             "challenge": q["code_challenge"],
             "redirect_uri": redirect,
@@ -157,7 +167,10 @@ class FakeOAuth:
     async def _code_page(self, request: web.Request) -> web.StreamResponse:
         """Claude's 'paste this code' page."""
         code, state = request.query.get("code", ""), request.query.get("state", "")
-        return web.Response(text=f"<html><body><p>Paste this code</p><code>{code}#{state}</code></body></html>", content_type="text/html")
+        return web.Response(
+            text=f"<html><body><p>Paste this code</p><code>{code}#{state}</code></body></html>",
+            content_type="text/html",
+        )
 
     def _refuse(self, status: int, error: str, description: str) -> web.Response:
         if self.flavour == "codex" and error == "refresh_token_reused":
@@ -188,7 +201,9 @@ class FakeOAuth:
             if ctype != "application/x-www-form-urlencoded":
                 return self._refuse(400, "invalid_request", "Unsupported content type")
             fields = {k: v[0] for k, v in parse_qs(raw.decode()).items()}
-        self.requests.append((request.path, ctype, {k: v for k, v in fields.items() if k == "grant_type"}))
+        self.requests.append(
+            (request.path, ctype, {k: v for k, v in fields.items() if k == "grant_type"})
+        )
         return fields
 
     async def _token(self, request: web.Request) -> web.StreamResponse:
@@ -216,7 +231,9 @@ class FakeOAuth:
             return self._refuse(400, "invalid_grant", "Redirect URI mismatch")
         if self.flavour == "claude" and f.get("state") != code["state"]:
             return self._refuse(400, "invalid_grant", "Invalid state")
-        return web.Response(body=orjson.dumps(self._tokens(self.email)), content_type="application/json")
+        return web.Response(
+            body=orjson.dumps(self._tokens(self.email)), content_type="application/json"
+        )
 
     async def _refresh_grant(self, f: dict[str, str]) -> web.Response:
         self.refresh_calls += 1
@@ -257,10 +274,18 @@ class FakeOAuth:
             }
         else:
             auth = {"chatgpt_account_id": self.account_id, "chatgpt_plan_type": "plus"}
-            access = fake_jwt({"exp": now + self.expires_in, "https://api.openai.com/auth": auth, "n": secrets.token_hex(8)})
+            access = fake_jwt(
+                {
+                    "exp": now + self.expires_in,
+                    "https://api.openai.com/auth": auth,
+                    "n": secrets.token_hex(8),
+                }
+            )
             refresh = "rt_" + secrets.token_urlsafe(48)
             body = {
-                "id_token": fake_jwt({"email": email, "exp": now + 3600, "https://api.openai.com/auth": auth}),
+                "id_token": fake_jwt(
+                    {"email": email, "exp": now + 3600, "https://api.openai.com/auth": auth}
+                ),
                 "access_token": access,
                 "refresh_token": refresh,
                 "expires_in": self.expires_in,
@@ -269,4 +294,5 @@ class FakeOAuth:
             }
         self.access.add(access)
         self._refresh[refresh] = email
+        self._issued += [access, refresh] + ([body["id_token"]] if "id_token" in body else [])
         return body

@@ -111,7 +111,9 @@ def config(providers: dict[str, dict[str, Any]], auth: dict[str, Any], **kw: Any
     return parse_config(raw_config(providers, auth, **kw), environ={})
 
 
-def claude_record(access: str, refresh: str, expires: float, email: str = "user@example.com") -> AuthRecord:
+def claude_record(
+    access: str, refresh: str, expires: float, email: str = "user@example.com"
+) -> AuthRecord:
     """A token file as CLIProxyAPI writes it."""
     data = {
         "id_token": "",
@@ -133,7 +135,9 @@ def write_cliproxy_file(directory: Path, record: AuthRecord) -> Path:
     return path
 
 
-async def wait_for(check: Callable[[], bool | Awaitable[bool]], timeout: float = 10.0, what: str = "condition") -> None:
+async def wait_for(
+    check: Callable[[], bool | Awaitable[bool]], timeout: float = 10.0, what: str = "condition"
+) -> None:
     """Poll ``check`` until true, at most ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while True:
@@ -162,7 +166,9 @@ class RouterProcess:
         return await asyncio.wait_for(self.proc.wait(), timeout=20)
 
 
-async def start_router_process(tmp: Path, cfg: dict[str, Any], name: str = "router") -> RouterProcess:
+async def start_router_process(
+    tmp: Path, cfg: dict[str, Any], name: str = "router"
+) -> RouterProcess:
     """``python -m router`` on a free port with ``cfg``; healthy or AssertionError."""
     port = unused_port()
     cfg = {**cfg, "server": {**cfg["server"], "port": port}}
@@ -173,7 +179,13 @@ async def start_router_process(tmp: Path, cfg: dict[str, Any], name: str = "rout
     env["CLIPROXY_CONFIG"] = str(path)
     with open(log, "ab") as out:
         proc = await asyncio.create_subprocess_exec(  # noqa: TID251
-            sys.executable, "-m", "router", cwd=ROOT, env=env, stdout=out, stderr=asyncio.subprocess.STDOUT
+            sys.executable,
+            "-m",
+            "router",
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=asyncio.subprocess.STDOUT,
         )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 20

@@ -62,13 +62,44 @@ def postgres_server() -> Iterator[str]:
     port = unused_port()
     try:
         subprocess.run(
-            [*prefix, str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust", "--no-sync", "-E", "UTF8"],
-            check=True, capture_output=True, timeout=120,
+            [
+                *prefix,
+                str(bindir / "initdb"),
+                "-D",
+                str(data),
+                "-U",
+                "postgres",
+                "-A",
+                "trust",
+                "--no-sync",
+                "-E",
+                "UTF8",
+            ],
+            check=True,
+            capture_output=True,
+            timeout=120,
         )
-        opts = f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200"
+        opts = (
+            f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200"
+        )
         subprocess.run(
-            [*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-o", opts, "-l", str(base / "log"), "-w", "-t", "60", "start"],
-            check=True, capture_output=True, timeout=90,
+            [
+                *prefix,
+                str(bindir / "pg_ctl"),
+                "-D",
+                str(data),
+                "-o",
+                opts,
+                "-l",
+                str(base / "log"),
+                "-w",
+                "-t",
+                "60",
+                "start",
+            ],
+            check=True,
+            capture_output=True,
+            timeout=90,
         )
     except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
         log = (base / "log").read_text(errors="replace") if (base / "log").exists() else ""
@@ -81,7 +112,8 @@ def postgres_server() -> Iterator[str]:
     finally:
         subprocess.run(
             [*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"],
-            capture_output=True, timeout=60,
+            capture_output=True,
+            timeout=60,
         )
         shutil.rmtree(base, ignore_errors=True)
 

@@ -31,12 +31,16 @@ async def test_schema_versions_conflicts_and_lock(postgres_dsn: str) -> None:
     one, two = PostgresStore(postgres_dsn), PostgresStore(postgres_dsn)
     await asyncio.gather(one.open(), two.open())  # two routers creating the schema at once
     try:
-        rec = await one.put(AuthRecord("codex-a@example.com", "codex", {"email": "a@example.com"}), None)
+        rec = await one.put(
+            AuthRecord("codex-a@example.com", "codex", {"email": "a@example.com"}), None
+        )
         assert await two.versions() == {"codex-a@example.com": rec.version}
         newer = await two.put(rec.with_data(n=1), rec.version)
         with pytest.raises(Conflict):
             await one.put(rec.with_data(n=2), rec.version)
-        assert (await one.get(rec.name)).data["n"] == 1 and int(newer.version) == int(rec.version) + 1
+        assert (await one.get(rec.name)).data["n"] == 1 and int(newer.version) == int(
+            rec.version
+        ) + 1
         order: list[str] = []
 
         async def hold(store: PostgresStore, tag: str) -> None:
@@ -53,7 +57,9 @@ async def test_schema_versions_conflicts_and_lock(postgres_dsn: str) -> None:
         await two.close()
 
 
-async def test_two_routers_refresh_once_and_share_new_credentials(tmp_path: Path, postgres_dsn: str) -> None:
+async def test_two_routers_refresh_once_and_share_new_credentials(
+    tmp_path: Path, postgres_dsn: str
+) -> None:
     async with FakeOAuth("claude") as oauth, FakeAnthropic() as api, FakeCtoNew() as cto:
         api.api_keys = oauth.access
         api.default = Reply(text="shared")
@@ -65,19 +71,28 @@ async def test_two_routers_refresh_once_and_share_new_credentials(tmp_path: Path
         provs = provider_configs(claude=oauth, anthropic=api, cto=cto)
         cfg = raw_config(provs, {"store": "postgres", "dsn": postgres_dsn}, api_keys=[CLIENT_KEY])
         a, b = await asyncio.gather(
-            start_router_process(tmp_path, cfg, "router-a"), start_router_process(tmp_path, cfg, "router-b")
+            start_router_process(tmp_path, cfg, "router-a"),
+            start_router_process(tmp_path, cfg, "router-b"),
         )
         try:
             limits = httpx.Limits(max_connections=200)
-            async with httpx.AsyncClient(timeout=30, limits=limits, headers={"x-api-key": CLIENT_KEY}) as http:
+            async with httpx.AsyncClient(
+                timeout=30, limits=limits, headers={"x-api-key": CLIENT_KEY}
+            ) as http:
                 started = time.perf_counter()
                 answers = await asyncio.gather(
-                    *[http.post(f"{url}/v1/messages", json=BODY) for url in (a.url, b.url) for _ in range(50)]
+                    *[
+                        http.post(f"{url}/v1/messages", json=BODY)
+                        for url in (a.url, b.url)
+                        for _ in range(50)
+                    ]
                 )
                 took = time.perf_counter() - started
                 assert [r.status_code for r in answers] == [200] * 100, answers[0].text
                 assert oauth.refresh_calls == 1
-                print(f"two routers: 100 requests, {oauth.refresh_calls} refresh call, {took * 1000:.0f} ms")
+                print(
+                    f"two routers: 100 requests, {oauth.refresh_calls} refresh call, {took * 1000:.0f} ms"
+                )
                 stored = await store.get("claude-user@example.com")
                 assert stored is not None and oauth.is_live_refresh(stored.refresh_token)
                 # A cto.new sign-in uploaded to router A serves requests on router B.

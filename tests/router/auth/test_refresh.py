@@ -31,19 +31,28 @@ def _stored(tmp: Path, oauth: FakeOAuth, expires_in: float) -> tuple[str, str]:
     return access, refresh
 
 
-async def test_refresh_storm_makes_one_refresh_call_and_serves_everyone(start_router, tmp_path: Path) -> None:
+async def test_refresh_storm_makes_one_refresh_call_and_serves_everyone(
+    start_router, tmp_path: Path
+) -> None:
     async with FakeOAuth("claude") as oauth, FakeAnthropic() as api:
         api.api_keys = oauth.access
         api.default = Reply(text="ok")
         oauth.refresh_delay = 0.2  # every request arrives while the one refresh is under way
         _, old_refresh = _stored(tmp_path, oauth, expires_in=-60)  # expired an hour... a minute ago
-        cfg = config(provider_configs(claude=oauth, anthropic=api), {"dir": str(tmp_path / "auth")}, api_keys=[CLIENT_KEY])
+        cfg = config(
+            provider_configs(claude=oauth, anthropic=api),
+            {"dir": str(tmp_path / "auth")},
+            api_keys=[CLIENT_KEY],
+        )
         r = await start_router(cfg)
         limits = httpx.Limits(max_connections=250, max_keepalive_connections=250)
         async with httpx.AsyncClient(base_url=r.url, timeout=30, limits=limits) as http:
             started = time.perf_counter()
             answers = await asyncio.gather(
-                *[http.post("/v1/messages", json=BODY, headers={"x-api-key": CLIENT_KEY}) for _ in range(200)]
+                *[
+                    http.post("/v1/messages", json=BODY, headers={"x-api-key": CLIENT_KEY})
+                    for _ in range(200)
+                ]
             )
             took = time.perf_counter() - started
     assert [a.status_code for a in answers] == [200] * 200
@@ -58,12 +67,17 @@ async def test_refresh_storm_makes_one_refresh_call_and_serves_everyone(start_ro
 async def test_ahead_of_expiry_in_the_background(tmp_path: Path) -> None:
     async with FakeOAuth("claude") as oauth, FakeAnthropic() as api:
         _stored(tmp_path, oauth, expires_in=30)  # inside a 60 s lead: due now
-        cfg = config(provider_configs(claude=oauth, anthropic=api, lead=60), {"dir": str(tmp_path / "auth")})
+        cfg = config(
+            provider_configs(claude=oauth, anthropic=api, lead=60), {"dir": str(tmp_path / "auth")}
+        )
         manager = AuthManager(cfg)
         await manager.start()
         try:
             await wait_for(lambda: oauth.refresh_calls == 1, what="a scheduled refresh")
-            await wait_for(lambda: manager.get(NAME).current.expires_at > time.time() + 3000, what="the new token")
+            await wait_for(
+                lambda: manager.get(NAME).current.expires_at > time.time() + 3000,
+                what="the new token",
+            )
         finally:
             await manager.close()
 
@@ -73,7 +87,11 @@ async def test_refused_refresh_disables_with_a_reason(start_router, tmp_path: Pa
         access, refresh = oauth.issue()
         rec = claude_record(access, refresh + "-revoked", time.time() - 1)
         write_cliproxy_file(tmp_path / "auth", rec)
-        cfg = config(provider_configs(claude=oauth, anthropic=api), {"dir": str(tmp_path / "auth")}, api_keys=[CLIENT_KEY])
+        cfg = config(
+            provider_configs(claude=oauth, anthropic=api),
+            {"dir": str(tmp_path / "auth")},
+            api_keys=[CLIENT_KEY],
+        )
         r = await start_router(cfg)
         auth = r.app[STATE].auth
         await wait_for(lambda: auth.get(NAME).record.refresh_refused, what="the refusal")
@@ -102,19 +120,27 @@ async def test_outage_retries_with_backoff_then_recovers(tmp_path: Path) -> None
             await asyncio.sleep(0.3)
             assert oauth.refresh_calls == 1  # backing off, not hammering
             oauth.fail_refresh = None
-            await wait_for(lambda: h.current.expires_at > time.time(), timeout=15, what="a retry that works")
+            await wait_for(
+                lambda: h.current.expires_at > time.time(), timeout=15, what="a retry that works"
+            )
             assert oauth.refresh_calls == 2 and not h.error
         finally:
             await manager.close()
 
 
-async def test_disabled_and_cooling_credentials_are_still_refreshed(start_router, tmp_path: Path) -> None:
+async def test_disabled_and_cooling_credentials_are_still_refreshed(
+    start_router, tmp_path: Path
+) -> None:
     async with FakeOAuth("claude") as oauth, FakeAnthropic() as api:
         api.api_keys = oauth.access
         _stored(tmp_path, oauth, expires_in=3600)
         other = claude_record(*oauth.issue(), time.time() + 3600, email="other@example.com")
         write_cliproxy_file(tmp_path / "auth", other)
-        cfg = config(provider_configs(claude=oauth, anthropic=api, lead=60), {"dir": str(tmp_path / "auth")}, api_keys=[CLIENT_KEY])
+        cfg = config(
+            provider_configs(claude=oauth, anthropic=api, lead=60),
+            {"dir": str(tmp_path / "auth")},
+            api_keys=[CLIENT_KEY],
+        )
         r = await start_router(cfg)
         state = r.app[STATE]
         await state.auth.set_disabled(NAME, True)

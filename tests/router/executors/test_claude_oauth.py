@@ -9,27 +9,44 @@ import anthropic
 import openai
 
 from router.executors._claude import CLAUDE_CODE_IDENTITY, claude_body, merge_betas
+from suite.config import parse_config
 from tests.fakes import FakeAnthropic, Reply
 from tests.fakes.oauth import FakeOAuth
-from tests.router.auth._support import CLIENT_KEY, claude_record, config, provider_configs, write_cliproxy_file
+from tests.router.auth._support import (
+    CLIENT_KEY,
+    claude_record,
+    config,
+    provider_configs,
+    write_cliproxy_file,
+)
 
 MSG = [{"role": "user", "content": "hi"}]
 
 
-def _setup(tmp: Path, oauth: FakeOAuth, api: FakeAnthropic, expires_in: float = 3600) -> tuple[object, str]:
+def _setup(
+    tmp: Path, oauth: FakeOAuth, api: FakeAnthropic, expires_in: float = 3600
+) -> tuple[object, str]:
     api.api_keys = oauth.access  # the API accepts exactly the tokens the OAuth server issued
     access, refresh = oauth.issue()
     write_cliproxy_file(tmp / "auth", claude_record(access, refresh, time.time() + expires_in))
-    cfg = config(provider_configs(claude=oauth, anthropic=api), {"dir": str(tmp / "auth")}, api_keys=[CLIENT_KEY])
+    cfg = config(
+        provider_configs(claude=oauth, anthropic=api),
+        {"dir": str(tmp / "auth")},
+        api_keys=[CLIENT_KEY],
+    )
     return cfg, access
 
 
-async def test_anthropic_sdk_gets_claude_code_identity_and_merged_betas(start_router, tmp_path: Path) -> None:
+async def test_anthropic_sdk_gets_claude_code_identity_and_merged_betas(
+    start_router, tmp_path: Path
+) -> None:
     async with FakeOAuth("claude") as oauth, FakeAnthropic() as api:
         api.default = Reply(text="hello from the subscription")
         cfg, access = _setup(tmp_path, oauth, api)
         r = await start_router(cfg)
-        async with anthropic.AsyncAnthropic(base_url=r.url, api_key=CLIENT_KEY, max_retries=0) as client:
+        async with anthropic.AsyncAnthropic(
+            base_url=r.url, api_key=CLIENT_KEY, max_retries=0
+        ) as client:
             msg = await client.messages.create(
                 model="claude-x-test",
                 max_tokens=20,
@@ -37,7 +54,9 @@ async def test_anthropic_sdk_gets_claude_code_identity_and_merged_betas(start_ro
                 messages=MSG,
                 extra_headers={"anthropic-beta": "prompt-caching-2024-07-31"},
             )
-            async with client.messages.stream(model="claude-x-test", max_tokens=20, messages=MSG) as s:
+            async with client.messages.stream(
+                model="claude-x-test", max_tokens=20, messages=MSG
+            ) as s:
                 streamed = "".join([t async for t in s.text_stream])
     assert msg.content[0].text == "hello from the subscription"
     assert streamed == "hello from the subscription"
@@ -60,7 +79,9 @@ async def test_openai_sdk_is_translated_to_the_subscription(start_router, tmp_pa
         api.default = Reply(text="translated")
         cfg, _ = _setup(tmp_path, oauth, api)
         r = await start_router(cfg)
-        async with openai.AsyncOpenAI(base_url=f"{r.url}/v1", api_key=CLIENT_KEY, max_retries=0) as client:
+        async with openai.AsyncOpenAI(
+            base_url=f"{r.url}/v1", api_key=CLIENT_KEY, max_retries=0
+        ) as client:
             out = await client.chat.completions.create(
                 model="claude-x-test",
                 messages=[{"role": "system", "content": "Sys."}, {"role": "user", "content": "hi"}],
@@ -75,7 +96,9 @@ async def test_a_401_refreshes_once_and_retries(start_router, tmp_path: Path) ->
         cfg, old = _setup(tmp_path, oauth, api)
         r = await start_router(cfg)
         oauth.revoke_access()  # the token lapsed upstream before its stated expiry
-        async with anthropic.AsyncAnthropic(base_url=r.url, api_key=CLIENT_KEY, max_retries=0) as client:
+        async with anthropic.AsyncAnthropic(
+            base_url=r.url, api_key=CLIENT_KEY, max_retries=0
+        ) as client:
             msg = await client.messages.create(model="claude-x-test", max_tokens=9, messages=MSG)
     assert msg.content[0].text
     assert oauth.refresh_calls == 1
@@ -88,4 +111,38 @@ def test_identity_is_not_doubled_and_betas_merge_once() -> None:
     assert isinstance(body["system"], str)
     betas = merge_betas("oauth-2025-04-20, custom-1", body).split(",")
     assert betas.count("oauth-2025-04-20") == 1 and "custom-1" in betas
-    assert "interleaved-thinking-2025-05-14" in betas and "fine-grained-tool-streaming-2025-05-14" in betas
+    assert (
+        "interleaved-thinking-2025-05-14" in betas
+        and "fine-grained-tool-streaming-2025-05-14" in betas
+    )
+
+
+async def test_dead_sign_in_fails_over_to_an_api_key_provider(start_router, tmp_path: Path) -> None:
+    async with (
+        FakeOAuth("claude") as oauth,
+        FakeAnthropic() as api,
+        FakeAnthropic(api_keys=("sk-ant-key",)) as keyed,
+    ):
+        keyed.default = Reply(text="from the api key")
+        access, refresh = oauth.issue()
+        write_cliproxy_file(
+            tmp_path / "auth", claude_record(access, refresh + "-dead", time.time() - 1)
+        )
+        providers = provider_configs(claude=oauth, anthropic=api)
+        providers["anthropic-main"] = {
+            "kind": "anthropic",
+            "base_url": keyed.base_url,
+            "api_keys": ["sk-ant-key"],
+        }
+        cfg = config(providers, {"dir": str(tmp_path / "auth")}, api_keys=[CLIENT_KEY])
+        raw = dict(cfg.raw)
+        raw["models"] = {
+            "routing": [{"pattern": "^claude-", "providers": ["llmux-claude", "anthropic-main"]}]
+        }
+        r = await start_router(parse_config(raw, environ={}))
+        async with anthropic.AsyncAnthropic(
+            base_url=r.url, api_key=CLIENT_KEY, max_retries=0
+        ) as client:
+            msg = await client.messages.create(model="claude-x-test", max_tokens=9, messages=MSG)
+    assert msg.content[0].text == "from the api key"
+    assert api.requests == []  # the refused sign-in never reached the API

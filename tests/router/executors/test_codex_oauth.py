@@ -13,14 +13,22 @@ import pytest
 from router.executors._codex import codex_body
 from tests.fakes import FailAfter, FakeOpenAI, Reply
 from tests.fakes.oauth import FakeOAuth
-from tests.router.auth._support import CLIENT_KEY, codex_record, config, provider_configs, write_cliproxy_file
+from tests.router.auth._support import (
+    CLIENT_KEY,
+    codex_record,
+    config,
+    provider_configs,
+    write_cliproxy_file,
+)
 
 
 async def _router(start_router, tmp: Path, oauth: FakeOAuth, api: FakeOpenAI):
     api.api_keys = oauth.access
     rec = codex_record(oauth, time.time() + 3600)
     write_cliproxy_file(tmp / "auth", rec)
-    cfg = config(provider_configs(codex=oauth, openai=api), {"dir": str(tmp / "auth")}, api_keys=[CLIENT_KEY])
+    cfg = config(
+        provider_configs(codex=oauth, openai=api), {"dir": str(tmp / "auth")}, api_keys=[CLIENT_KEY]
+    )
     return await start_router(cfg), rec
 
 
@@ -28,9 +36,15 @@ async def test_responses_sdk_plain_and_stream(start_router, tmp_path: Path) -> N
     async with FakeOAuth("codex") as oauth, FakeOpenAI() as api:
         api.default = Reply(text="from chatgpt")
         r, rec = await _router(start_router, tmp_path, oauth, api)
-        async with openai.AsyncOpenAI(base_url=f"{r.url}/v1", api_key=CLIENT_KEY, max_retries=0) as client:
+        async with openai.AsyncOpenAI(
+            base_url=f"{r.url}/v1", api_key=CLIENT_KEY, max_retries=0
+        ) as client:
             plain = await client.responses.create(
-                model="gpt-5", input="hi", instructions="Be terse.", max_output_tokens=50, temperature=0.2
+                model="gpt-5",
+                input="hi",
+                instructions="Be terse.",
+                max_output_tokens=50,
+                temperature=0.2,
             )
             stream = await client.responses.create(model="gpt-5", input="hi", stream=True)
             kinds = [ev.type async for ev in stream]
@@ -41,7 +55,10 @@ async def test_responses_sdk_plain_and_stream(start_router, tmp_path: Path) -> N
     assert sent.path == "/backend-api/codex/responses"
     assert sent.headers["Authorization"] == f"Bearer {rec.data['access_token']}"
     assert sent.headers["chatgpt-account-id"] == oauth.account_id
-    assert sent.headers["originator"] == "codex_cli_rs" and sent.headers["OpenAI-Beta"] == "responses=experimental"
+    assert (
+        sent.headers["originator"] == "codex_cli_rs"
+        and sent.headers["OpenAI-Beta"] == "responses=experimental"
+    )
     assert sent.headers["Accept"] == "text/event-stream" and sent.headers["session_id"]
     body = sent.json
     assert body["stream"] is True and body["store"] is False and body["instructions"] == "Be terse."
@@ -49,13 +66,20 @@ async def test_responses_sdk_plain_and_stream(start_router, tmp_path: Path) -> N
     assert "reasoning.encrypted_content" in body["include"]
 
 
-async def test_anthropic_client_system_moves_into_instructions(start_router, tmp_path: Path) -> None:
+async def test_anthropic_client_system_moves_into_instructions(
+    start_router, tmp_path: Path
+) -> None:
     async with FakeOAuth("codex") as oauth, FakeOpenAI() as api:
         api.default = Reply(text="translated to codex")
         r, _ = await _router(start_router, tmp_path, oauth, api)
-        async with anthropic.AsyncAnthropic(base_url=r.url, api_key=CLIENT_KEY, max_retries=0) as client:
+        async with anthropic.AsyncAnthropic(
+            base_url=r.url, api_key=CLIENT_KEY, max_retries=0
+        ) as client:
             msg = await client.messages.create(
-                model="gpt-5", max_tokens=64, system="You are a pirate.", messages=[{"role": "user", "content": "hi"}]
+                model="gpt-5",
+                max_tokens=64,
+                system="You are a pirate.",
+                messages=[{"role": "user", "content": "hi"}],
             )
             async with client.messages.stream(
                 model="gpt-5", max_tokens=64, messages=[{"role": "user", "content": "hi"}]
@@ -66,11 +90,15 @@ async def test_anthropic_client_system_moves_into_instructions(start_router, tmp
     assert api.requests[1].json["instructions"]  # filled even when the client has none
 
 
-async def test_stream_without_completed_is_an_error_for_plain_clients(start_router, tmp_path: Path) -> None:
+async def test_stream_without_completed_is_an_error_for_plain_clients(
+    start_router, tmp_path: Path
+) -> None:
     async with FakeOAuth("codex") as oauth, FakeOpenAI() as api:
         api.enqueue(FailAfter(chunks=3, status=500))
         r, _ = await _router(start_router, tmp_path, oauth, api)
-        async with openai.AsyncOpenAI(base_url=f"{r.url}/v1", api_key=CLIENT_KEY, max_retries=0) as client:
+        async with openai.AsyncOpenAI(
+            base_url=f"{r.url}/v1", api_key=CLIENT_KEY, max_retries=0
+        ) as client:
             with pytest.raises(openai.APIStatusError) as err:
                 await client.responses.create(model="gpt-5", input="hi")
     assert err.value.status_code >= 500

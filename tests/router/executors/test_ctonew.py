@@ -14,7 +14,14 @@ from router.auth import FileStore
 from router.executors._ctonew_wire import MAX_PROMPT_BYTES, FrameReader
 from router.formats import ir
 from tests.fakes.ctonew import CtoReply, FakeCtoNew
-from tests.router.auth._support import CLIENT_KEY, config, ctonew_record, provider_configs, wait_for, write_cliproxy_file
+from tests.router.auth._support import (
+    CLIENT_KEY,
+    config,
+    ctonew_record,
+    provider_configs,
+    wait_for,
+    write_cliproxy_file,
+)
 
 
 async def _router(start_router, tmp: Path, cto: FakeCtoNew):
@@ -27,9 +34,13 @@ async def _router(start_router, tmp: Path, cto: FakeCtoNew):
 @pytest.mark.parametrize("mode", ["delta", "snapshot"])
 async def test_openai_sdk_plain_and_stream(start_router, tmp_path: Path, mode: str) -> None:
     async with FakeCtoNew() as cto:
-        cto.reply = CtoReply(text="The answer is 42.", thinking="Let me think.", mode=mode, pieces=4)
+        cto.reply = CtoReply(
+            text="The answer is 42.", thinking="Let me think.", mode=mode, pieces=4
+        )
         r = await _router(start_router, tmp_path, cto)
-        async with openai.AsyncOpenAI(base_url=f"{r.url}/v1", api_key=CLIENT_KEY, max_retries=0) as client:
+        async with openai.AsyncOpenAI(
+            base_url=f"{r.url}/v1", api_key=CLIENT_KEY, max_retries=0
+        ) as client:
             plain = await client.chat.completions.create(
                 model="gpt-5.4", messages=[{"role": "user", "content": "What is the answer?"}]
             )
@@ -58,9 +69,13 @@ async def test_anthropic_sdk_gets_thinking_and_text(start_router, tmp_path: Path
     async with FakeCtoNew() as cto:
         cto.reply = CtoReply(text="Done.", thinking="Pondering.", ping=True)
         r = await _router(start_router, tmp_path, cto)
-        async with anthropic.AsyncAnthropic(base_url=r.url, api_key=CLIENT_KEY, max_retries=0) as client:
+        async with anthropic.AsyncAnthropic(
+            base_url=r.url, api_key=CLIENT_KEY, max_retries=0
+        ) as client:
             async with client.messages.stream(
-                model="gemini-3-flash-preview", max_tokens=64, messages=[{"role": "user", "content": "hi"}]
+                model="gemini-3-flash-preview",
+                max_tokens=64,
+                messages=[{"role": "user", "content": "hi"}],
             ) as s:
                 final = await s.get_final_message()
     kinds = [b.type for b in final.content]
@@ -73,27 +88,40 @@ async def test_rotated_cookie_is_stored_before_use(start_router, tmp_path: Path)
     async with FakeCtoNew(rotate_every=1) as cto:
         r = await _router(start_router, tmp_path, cto)
         first_cookie = cto.live_cookie()
-        async with openai.AsyncOpenAI(base_url=f"{r.url}/v1", api_key=CLIENT_KEY, max_retries=0) as client:
-            await client.chat.completions.create(model="gpt-5.4", messages=[{"role": "user", "content": "hi"}])
+        async with openai.AsyncOpenAI(
+            base_url=f"{r.url}/v1", api_key=CLIENT_KEY, max_retries=0
+        ) as client:
+            await client.chat.completions.create(
+                model="gpt-5.4", messages=[{"role": "user", "content": "hi"}]
+            )
         assert cto.is_signed_out(first_cookie)
         stored = await FileStore(tmp_path / "auth").get("ctonew-dev@example.com")
         assert stored is not None and stored.client_cookie == cto.live_cookie()
 
 
-async def test_oversized_prompt_is_a_clear_413_and_quota_cools(start_router, tmp_path: Path) -> None:
+async def test_oversized_prompt_is_a_clear_413_and_quota_cools(
+    start_router, tmp_path: Path
+) -> None:
     async with FakeCtoNew() as cto:
         r = await _router(start_router, tmp_path, cto)
-        async with openai.AsyncOpenAI(base_url=f"{r.url}/v1", api_key=CLIENT_KEY, max_retries=0) as client:
+        async with openai.AsyncOpenAI(
+            base_url=f"{r.url}/v1", api_key=CLIENT_KEY, max_retries=0
+        ) as client:
             with pytest.raises(openai.APIStatusError) as big:
                 await client.chat.completions.create(
-                    model="gpt-5.4", messages=[{"role": "user", "content": "x" * (MAX_PROMPT_BYTES + 1)}]
+                    model="gpt-5.4",
+                    messages=[{"role": "user", "content": "x" * (MAX_PROMPT_BYTES + 1)}],
                 )
             cto.chat_failure = (403, "You have reached your daily usage limit")
             with pytest.raises(openai.RateLimitError):
-                await client.chat.completions.create(model="gpt-5.4", messages=[{"role": "user", "content": "hi"}])
+                await client.chat.completions.create(
+                    model="gpt-5.4", messages=[{"role": "user", "content": "hi"}]
+                )
             cto.chat_failure = None
             with pytest.raises(openai.RateLimitError):  # the account rests; nothing is sent
-                await client.chat.completions.create(model="gpt-5.4", messages=[{"role": "user", "content": "hi"}])
+                await client.chat.completions.create(
+                    model="gpt-5.4", messages=[{"role": "user", "content": "hi"}]
+                )
     assert big.value.status_code == 413 and "20000 bytes" in big.value.message
     assert cto.prompts == []
 
@@ -101,9 +129,13 @@ async def test_oversized_prompt_is_a_clear_413_and_quota_cools(start_router, tmp
 async def test_unknown_model_names_the_offered_ones(start_router, tmp_path: Path) -> None:
     async with FakeCtoNew() as cto:
         r = await _router(start_router, tmp_path, cto)
-        async with openai.AsyncOpenAI(base_url=f"{r.url}/v1", api_key=CLIENT_KEY, max_retries=0) as client:
+        async with openai.AsyncOpenAI(
+            base_url=f"{r.url}/v1", api_key=CLIENT_KEY, max_retries=0
+        ) as client:
             with pytest.raises(openai.NotFoundError) as err:
-                await client.chat.completions.create(model="gpt-4-nope", messages=[{"role": "user", "content": "hi"}])
+                await client.chat.completions.create(
+                    model="gpt-4-nope", messages=[{"role": "user", "content": "hi"}]
+                )
     assert "gpt_5_4" in err.value.message
 
 
@@ -119,10 +151,30 @@ def test_frame_reader_ignores_idle_state_and_echo_and_tells_snapshots_from_delta
         _frame({"type": "history", "messages": []}),
         idle,
         _frame({"type": "state", "state": {"inProgress": True}}),
-        _frame({"type": "update", "buffer": _frame({"id": "u", "role": "user", "content": "hi"}) + "\n"}),
-        _frame({"type": "update", "buffer": _frame({"id": "a", "type": "chat", "chat": {"content": "Hel"}})}),
-        _frame({"type": "update", "buffer": _frame({"id": "a", "type": "chat", "chat": {"content": "Hello"}})}),
-        _frame({"type": "update", "buffer": _frame({"id": "a", "type": "chat", "chat": {"content": "!"}})}),
+        _frame(
+            {
+                "type": "update",
+                "buffer": _frame({"id": "u", "role": "user", "content": "hi"}) + "\n",
+            }
+        ),
+        _frame(
+            {
+                "type": "update",
+                "buffer": _frame({"id": "a", "type": "chat", "chat": {"content": "Hel"}}),
+            }
+        ),
+        _frame(
+            {
+                "type": "update",
+                "buffer": _frame({"id": "a", "type": "chat", "chat": {"content": "Hello"}}),
+            }
+        ),
+        _frame(
+            {
+                "type": "update",
+                "buffer": _frame({"id": "a", "type": "chat", "chat": {"content": "!"}}),
+            }
+        ),
     ):
         events += reader.feed(text)
     assert not reader.done
@@ -135,8 +187,12 @@ def test_frame_reader_ignores_idle_state_and_echo_and_tells_snapshots_from_delta
 async def test_prompt_is_base64_on_the_wire(start_router, tmp_path: Path) -> None:
     async with FakeCtoNew() as cto:
         r = await _router(start_router, tmp_path, cto)
-        async with openai.AsyncOpenAI(base_url=f"{r.url}/v1", api_key=CLIENT_KEY, max_retries=0) as client:
-            await client.chat.completions.create(model="gpt-5.4", messages=[{"role": "user", "content": "Grüße"}])
+        async with openai.AsyncOpenAI(
+            base_url=f"{r.url}/v1", api_key=CLIENT_KEY, max_retries=0
+        ) as client:
+            await client.chat.completions.create(
+                model="gpt-5.4", messages=[{"role": "user", "content": "Grüße"}]
+            )
         await wait_for(lambda: bool(cto.prompts), what="a prompt")
     assert cto.prompts == ["Grüße"]
     assert base64.b64encode("Grüße".encode())
