@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from playwright.async_api import Error as PlaywrightError
-from playwright.async_api import Page
+from playwright.async_api import Locator, Page
 
 from ._gemini import Job, RequestError
 from ._observer import BINDING, CHECK, OBSERVER_JS
@@ -45,6 +45,13 @@ class Delta:
 def _broken(exc: PlaywrightError) -> bool:
     msg = str(exc).lower()
     return any(w in msg for w in ("closed", "crash", "disconnected", "target", "detached"))
+
+
+async def _press(button: Locator) -> None:
+    """Click through the DOM: Playwright's click waits for two animation frames to call the
+    element stable, and pages the user does not look at get few frames (seconds, with
+    several pages), which would serialise the pool."""
+    await button.evaluate("(el) => el.click()")
 
 
 class PageDriver:
@@ -143,7 +150,7 @@ class PageDriver:
         for _ in range(20):  # bounded: at most this many old chips
             if await remove.count() == 0:
                 break
-            await remove.first.click()
+            await _press(remove.first)
         box = self.page.locator(sel.stop_sequence).first
         if not stops or await box.count() == 0:
             return
@@ -177,7 +184,9 @@ class PageDriver:
                 await self._set_number(sel.max_tokens, job.max_tokens)
             await self._set_stops(job.stop)
             await self._fill_prompt(job.prompt)
-            await self.page.locator(sel.run).first.click(timeout=10_000)
+            run = self.page.locator(sel.run).first
+            await run.wait_for(state="visible", timeout=10_000)
+            await _press(run)
         except PlaywrightError as exc:
             if self.crashed or _broken(exc):
                 raise PageBroken(str(exc)) from None
@@ -229,6 +238,6 @@ class PageDriver:
         try:
             stop = self.page.locator(self.settings.selectors.stop).first
             if await stop.count():
-                await stop.click(timeout=3000)
+                await _press(stop)
         except PlaywrightError:
             pass

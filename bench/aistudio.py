@@ -37,6 +37,7 @@ from suite.logging import setup_logging
 from tests.fakes.aistudio_site import Answer, FakeAIStudio
 
 MODEL = "gemini-2.5-pro-aistudio"
+_LAST_ERROR: list[str] = []
 
 
 def _config(site: FakeAIStudio, auth: Path, pages: int, chromium: str) -> Config:
@@ -62,15 +63,16 @@ def _config(site: FakeAIStudio, auth: Path, pages: int, chromium: str) -> Config
 
 
 async def _one(session: aiohttp.ClientSession, url: str) -> tuple[bool, float | None]:
-    """One streamed chat request; (ok, wall time of its first content byte)."""
-    body = {"model": MODEL, "messages": [{"role": "user", "content": "bench"}], "stream": True}
+    """One streamed Gemini request (the pool's own wire: no translation is measured);
+    (ok, wall time of its first content byte)."""
+    body = {"contents": [{"role": "user", "parts": [{"text": "bench"}]}]}
     first: float | None = None
     async with session.post(url, json=body) as resp:
         if resp.status != 200:
-            await resp.read()
+            _LAST_ERROR[:] = [f"{resp.status}: {(await resp.read())[:300]!r}"]
             return False, None
         async for line in resp.content:
-            if first is None and line.startswith(b"data: {") and b'"content"' in line:
+            if first is None and line.startswith(b"data: {") and b'"text"' in line:
                 first = time.time()
     return True, first
 
@@ -90,7 +92,7 @@ async def _row(pages: int, args: argparse.Namespace, chromium: str, base: Path) 
     )
     service = Service(settings)
     await service.start()
-    url = f"http://127.0.0.1:{port}/v1/chat/completions"
+    url = f"http://127.0.0.1:{port}/v1beta/models/{MODEL}:streamGenerateContent?alt=sse"
     try:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and (
@@ -116,6 +118,10 @@ async def _row(pages: int, args: argparse.Namespace, chromium: str, base: Path) 
         page_firsts = sorted(e.at for e in site.of_type("first_token"))
         added = [c - p for c, p in zip(firsts, page_firsts, strict=False)]
         ok = sum(1 for good, _ in done if good)
+        if ok < len(done) and _LAST_ERROR:
+            print(
+                f"  {pages} pages: {len(done) - ok} errors, last: {_LAST_ERROR[0]}", file=sys.stderr
+            )
         return {
             "pages": pages,
             "requests": ok,

@@ -7,8 +7,9 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from router.api import STATE, proxy_middleware, setup_routes
+from router.observability import OBSERVER, Observer, observer_context
 from router.state import RouterState
-from suite.config import Config
+from suite.config import Config, env_flag
 
 __all__ = ["create_app"]
 
@@ -21,8 +22,11 @@ def create_app(config: Config, *, watch: bool = False) -> web.Application:
         handler_args={"max_field_size": 65536},
     )
     app[STATE] = RouterState(config)
+    # Several workers: the supervisord render points this at <run dir>/prometheus.
+    app[OBSERVER] = Observer(config, app[STATE], env_flag("PROMETHEUS_MULTIPROC_DIR"))
     setup_routes(app)
     app.cleanup_ctx.append(_close_state)
+    app.cleanup_ctx.append(observer_context)  # torn down first: the last usage records
     if watch:
         from router._reload import watch_config
 

@@ -29,6 +29,7 @@ __all__ = [
     "HealthConfig",
     "LoggingConfig",
     "ManagementConfig",
+    "MetricsConfig",
     "ProviderConfig",
     "RouteRule",
     "ServerConfig",
@@ -169,8 +170,19 @@ class HealthConfig:
 
 @dataclass(frozen=True, slots=True)
 class UsageConfig:
+    """Per-request usage records (docs/observability.md): SQLite at ``path`` (default:
+    in ``auth.dir``), or the PostgreSQL of ``auth.dsn`` when ``auth.store`` is postgres."""
+
     path: Path = Path("~/.cli-proxy-api/usage.sqlite3").expanduser()
     retention_days: int = 90
+    enabled: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class MetricsConfig:
+    """``GET /metrics`` (Prometheus); off only to measure what it costs."""
+
+    enabled: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,6 +196,7 @@ class Config:
     logging: LoggingConfig
     health: HealthConfig
     usage: UsageConfig
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
     source: Path | None = None
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
@@ -243,6 +256,7 @@ def parse_config(
         "logging",
         "health",
         "usage",
+        "metrics",
     )
     server = _server(root.section("server"))
     providers = _providers(root.section("providers"))
@@ -253,16 +267,18 @@ def parse_config(
             require_set(prov.api_keys, f"providers.{name}.api_keys")
             require_set((prov.base_url,), f"providers.{name}.base_url")
     providers = {name: _drop_missing(prov) for name, prov in providers.items()}
+    auth = _auth(root.section("auth"))
     return Config(
         server=server,
         management=_management(root.section("management")),
         services=_services(root.section("services")),
-        auth=_auth(root.section("auth")),
+        auth=auth,
         providers=providers,
         routing=routing,
         logging=_logging(root.section("logging")),
         health=_health(root.section("health")),
-        usage=_usage(root.section("usage")),
+        usage=_usage(root.section("usage"), auth.dir),
+        metrics=_metrics(root.section("metrics")),
         source=source,
         raw=expanded,
     )
@@ -465,9 +481,16 @@ def _health(sec: Section) -> HealthConfig:
     )
 
 
-def _usage(sec: Section) -> UsageConfig:
-    sec.only("path", "retention_days")
+def _usage(sec: Section, data_dir: Path) -> UsageConfig:
+    """``path`` defaults to ``usage.sqlite3`` in the data dir (``auth.dir``)."""
+    sec.only("path", "retention_days", "enabled")
     return UsageConfig(
-        path=sec.path_value("path", Path("~/.cli-proxy-api/usage.sqlite3").expanduser()),
+        path=sec.path_value("path", data_dir / "usage.sqlite3"),
         retention_days=sec.integer("retention_days", 90, minimum=1),
+        enabled=sec.boolean("enabled", True),
     )
+
+
+def _metrics(sec: Section) -> MetricsConfig:
+    sec.only("enabled")
+    return MetricsConfig(enabled=sec.boolean("enabled", True))

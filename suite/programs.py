@@ -83,6 +83,11 @@ class SuitePaths:
         return self.run_dir / "start.lock"
 
     @property
+    def metrics_dir(self) -> Path:
+        """prometheus-client's multiprocess files (several router workers); wiped at start."""
+        return self.run_dir / "prometheus"
+
+    @property
     def supervisord_log(self) -> Path:
         return self.log_dir / "supervisord.log"
 
@@ -219,7 +224,10 @@ def build_manifest(
             f"run dir path too long for a unix socket ({len(str(paths.socket))} bytes): "
             f"{paths.run_dir}; set CLIPROXY_RUN_DIR to a shorter path"
         )
-    programs = (_router(config, interpreter, source), *_service_programs(config, interpreter))
+    programs = (
+        _router(config, interpreter, source, paths),
+        *_service_programs(config, interpreter),
+    )
     health = config.health
     return Manifest(
         paths=paths,
@@ -238,15 +246,21 @@ def build_manifest(
     )
 
 
-def _router(config: Config, python: str, source: Path) -> Program:
+def _router(config: Config, python: str, source: Path, paths: SuitePaths) -> Program:
     srv = config.server
+    # The run dir lets the router show supervisord's view on /status; with several
+    # workers, /metrics sums them through prometheus-client's multiprocess files.
+    env = {"CLIPROXY_CONFIG": str(source), "PYTHONUNBUFFERED": "1"}
+    env["CLIPROXY_RUN_DIR"] = str(paths.run_dir)
+    if srv.workers > 1:
+        env["PROMETHEUS_MULTIPROC_DIR"] = str(paths.metrics_dir)
     return Program(
         name="router",
         command=(python, "-m", "router"),
         numprocs=srv.workers,
         health_url=loopback_url(srv.host, srv.port, "/healthz"),
         endpoint=loopback_url(srv.host, srv.port),
-        environment={"CLIPROXY_CONFIG": str(source), "PYTHONUNBUFFERED": "1"},
+        environment=env,
         # supervisord must wait at least as long as the router drains streams.
         stopwaitsecs=math.ceil(srv.shutdown_grace_seconds) + 5,
         priority=100,

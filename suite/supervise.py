@@ -18,6 +18,7 @@ import argparse
 import fcntl
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -89,6 +90,11 @@ def prepare(manifest: Manifest) -> None:
     paths.health_state.unlink(missing_ok=True)  # counts belong to one supervisord's life
     _write_private(paths.conf, render(manifest))
     _write_private(paths.manifest, json.dumps(manifest.to_json(), indent=2) + "\n")
+
+
+def _fresh_dir(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(mode=0o700)
 
 
 @contextmanager
@@ -240,6 +246,7 @@ def start(config: Config, manifest: Manifest, timeout: float) -> int:
             return 1
         paths.pidfile.unlink(missing_ok=True)
         prepare(manifest)
+        _fresh_dir(paths.metrics_dir)  # metrics of an earlier supervisord's workers are stale
         began = time.monotonic()
         launched = subprocess.run(
             [manifest.python, "-m", "supervisor.supervisord", "-c", str(paths.conf)],

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import atexit
+import shutil
+import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import cache
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,7 +16,22 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from router.app import create_app
-from suite.config import Config, parse_config
+from suite.config import Config, UsageConfig, parse_config
+
+
+@cache
+def _scratch() -> Path:
+    """One temp dir per test session for usage databases nobody asked for by path."""
+    path = Path(tempfile.mkdtemp(prefix="cliproxy-tests-"))
+    atexit.register(shutil.rmtree, path, True)
+    return path
+
+
+def private_usage(config: Config) -> Config:
+    """Keep a test router's usage records out of ~/.cli-proxy-api (the default data dir)."""
+    if config.usage.path != UsageConfig().path:
+        return config
+    return replace(config, usage=replace(config.usage, path=_scratch() / "usage.sqlite3"))
 
 
 def build_config(
@@ -24,8 +44,8 @@ def build_config(
     """A validated Config from plain dicts (no environment is read)."""
     srv: dict[str, Any] = {"api_keys": api_keys or [], "timeouts": {"connect": 2, "first_byte": 5, "idle": 5}}
     srv.update(server or {})
-    return parse_config(
-        {"server": srv, "providers": providers, "models": {"routing": routing}}, environ={}
+    return private_usage(
+        parse_config({"server": srv, "providers": providers, "models": {"routing": routing}}, environ={})
     )
 
 
@@ -48,7 +68,7 @@ async def start_router() -> AsyncIterator[StartRouter]:
     servers: list[TestServer] = []
 
     async def start(config: Config) -> RunningRouter:
-        app = create_app(config)
+        app = create_app(private_usage(config))
         server = TestServer(app, host="127.0.0.1")
         await server.start_server()
         servers.append(server)

@@ -11,6 +11,7 @@ PACKAGES = [
     "router.api",
     "router.auth",
     "router.executors",
+    "router.observability",
     "router.formats",
     "router.relay",
     "suite.config",

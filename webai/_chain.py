@@ -148,7 +148,7 @@ async def open_first(
         with contextlib.suppress(Exception):
             await gen.aclose()
         failure.backend = failure.backend or backend.name
-        log.info("backend failed, trying the next", backend=backend.name, error=failure.line())
+        log.info("backend failed before its first byte", backend=backend.name, error=failure.line())
         failures.append(failure)
     if len(failures) == 1:
         raise failures[0]

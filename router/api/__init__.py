@@ -2,7 +2,17 @@
 
 from aiohttp import web
 
-from . import _anthropic, _gemini, _health, _management, _models, _openai, _relay, _responses
+from . import (
+    _anthropic,
+    _gemini,
+    _health,
+    _management,
+    _models,
+    _observability,
+    _openai,
+    _relay,
+    _responses,
+)
 from ._keys import STATE
 from ._middleware import is_loopback, proxy_middleware
 
@@ -30,3 +40,4 @@ def setup_routes(app: web.Application) -> None:
     r.add_post("/v1/auth/aistudio/login", _relay.aistudio_login)
     r.add_get("/v1/auth/aistudio/services", _relay.relay_services)
     _management.setup(app)
+    _observability.setup(app)

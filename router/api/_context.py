@@ -39,7 +39,16 @@ class RequestContext:
     tokens_in: int | None = None
     tokens_out: int | None = None
     tokens_cached: int | None = None
+    tokens_reasoning: int | None = None
     error: str | None = None
+    client: str | None = None  # the client key's id (a hash prefix), never the key
+    # Attempts that failed before the answer: (provider, status or error kind).
+    failures: list[tuple[str, str]] | None = None
+
+    def attempt_failed(self, provider: str, outcome: str) -> None:
+        if self.failures is None:
+            self.failures = []
+        self.failures.append((provider, outcome))
 
     def mark_first_byte(self) -> None:
         if self.ttfb_ms is None:
@@ -52,7 +61,7 @@ class RequestContext:
             "status": self.status,
             "ms": round((time.perf_counter() - self.started) * 1000, 2),
         }
-        for key in ("model", "rule", "provider", "credential", "error"):
+        for key in ("model", "rule", "provider", "credential", "client", "error"):
             value = getattr(self, key)
             if value is not None:
                 out[key] = value
@@ -67,6 +76,8 @@ class RequestContext:
             out["tokens_out"] = self.tokens_out
             if self.tokens_cached:
                 out["tokens_cached"] = self.tokens_cached
+            if self.tokens_reasoning:
+                out["tokens_reasoning"] = self.tokens_reasoning
         return out
 
 

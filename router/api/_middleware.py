@@ -16,6 +16,7 @@ from functools import lru_cache
 from aiohttp import web
 
 from router.errors import MethodNotAllowed, NotFound, PayloadTooLarge, ProxyError, Unauthorized
+from router.observability import OBSERVER, client_key_id
 from suite.logging import access_log, get_logger
 
 from ._context import CONTEXT, RequestContext, client_format, new_request_id
@@ -27,7 +28,9 @@ __all__ = ["OPEN_PATHS", "SELF_AUTH_PREFIXES", "is_loopback", "proxy_middleware"
 log = get_logger("router.access")
 OPEN_PATHS = frozenset({"/", "/healthz", "/readyz"})
 # Paths whose handlers check their own credentials (services token, management key).
-SELF_AUTH_PREFIXES = ("/v1/ws", "/v1/auth/")
+SELF_AUTH_PREFIXES = ("/v1/ws", "/v1/auth/", "/v1/usage", "/metrics", "/status")
+# Logged at debug: health probes every 30 s and scrapes every 15 s are not news.
+_QUIET = OPEN_PATHS | {"/metrics"}
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -52,8 +55,9 @@ def _presented_key(request: web.Request) -> str | None:
     return h.get("x-api-key") or h.get("x-goog-api-key") or request.query.get("key")
 
 
-def check_client(request: web.Request, keys: tuple[bytes, ...]) -> None:
-    """Raise Unauthorized unless the caller may use the proxy.
+def check_client(request: web.Request, keys: tuple[bytes, ...]) -> str | None:
+    """Raise Unauthorized unless the caller may use the proxy; return the key it presented
+    (None for a loopback caller when no keys are configured).
 
     With keys configured, one must match (compared in constant time, each key
     checked so timing does not tell which matched). With none, only loopback
@@ -61,7 +65,7 @@ def check_client(request: web.Request, keys: tuple[bytes, ...]) -> None:
     """
     if not keys:
         if is_loopback(request.remote):
-            return
+            return None
         raise Unauthorized(
             "this proxy has no API keys configured and serves only local clients; "
             "set server.api_keys to allow remote clients"
@@ -77,6 +81,7 @@ def check_client(request: web.Request, keys: tuple[bytes, ...]) -> None:
         ok |= hmac.compare_digest(given, key)
     if not ok:
         raise Unauthorized("invalid API key")
+    return presented
 
 
 @web.middleware
@@ -86,9 +91,12 @@ async def proxy_middleware(request: web.Request, handler: Handler) -> web.Stream
     )
     request[CONTEXT] = ctx
     err: ProxyError | None = None
+    path = request.path
+    guarded = path not in OPEN_PATHS and not path.startswith(SELF_AUTH_PREFIXES)
     try:
-        if request.path not in OPEN_PATHS and not request.path.startswith(SELF_AUTH_PREFIXES):
-            check_client(request, request.app[STATE].current.client_keys)
+        if guarded:
+            key = check_client(request, request.app[STATE].current.client_keys)
+            ctx.client = client_key_id(key)
         response = await handler(request)
     except ProxyError as exc:
         err = exc
@@ -105,7 +113,9 @@ async def proxy_middleware(request: web.Request, handler: Handler) -> web.Stream
     except web.HTTPException as exc:
         exc.headers["X-Request-Id"] = ctx.request_id
         ctx.status = exc.status
-        _access(ctx, request.path)
+        if guarded:
+            request.app[OBSERVER].finish(ctx)
+        _access(ctx, path)
         raise
     except Exception as exc:  # the last guard: a bug must not leak a traceback to a client
         log.exception("unhandled error", request_id=ctx.request_id, path=request.path)
@@ -116,15 +126,17 @@ async def proxy_middleware(request: web.Request, handler: Handler) -> web.Stream
     if not response.prepared:
         response.headers["X-Request-Id"] = ctx.request_id
     ctx.status = ctx.status or response.status
-    _access(ctx, request.path)
+    if guarded:
+        request.app[OBSERVER].finish(ctx)  # metrics and the usage record: no I/O
+    _access(ctx, path)
     return response
 
 
 def _access(ctx: RequestContext, path: str) -> None:
     if ctx.status >= 500 or ctx.error:
         level = "warning"
-    elif path in OPEN_PATHS:
-        level = "debug"  # health probes every 30 s: not news
+    elif path in _QUIET:
+        level = "debug"
     else:
         level = "info"
     access_log.emit(level, "request", ctx.access_fields())

@@ -34,6 +34,7 @@ from router.formats import (
     stream_error_event,
     usage_from_body,
 )
+from router.observability import OBSERVER
 from router.routing import Candidate, Route
 from router.state import Snapshot
 from suite.logging import get_logger
@@ -113,7 +114,8 @@ async def forward(
                 return await _passthrough(request, ctx, fwd, plan, executor, cand)
             return await _translated(request, ctx, fwd, plan, executor, cand)
         except UpstreamError as exc:
-            _record_failure(snap, cand, exc)
+            ctx.attempt_failed(cand.provider.name, str(exc.status))
+            _record_failure(snap, cand, exc, ctx.request_id)
             if not exc.retryable:
                 return _upstream_error_response(fwd.fmt, executor.wire, exc, ctx)
             log.info(
@@ -240,7 +242,13 @@ async def _translated(
         cand.credential.succeeded()
         ctx.mark_first_byte()
         _note_usage(
-            ctx, TokenUsage(usage.input_tokens, usage.output_tokens, usage.cached_input_tokens)
+            ctx,
+            TokenUsage(
+                usage.input_tokens,
+                usage.output_tokens,
+                usage.cached_input_tokens,
+                usage.reasoning_tokens,
+            ),
         )
         return web.Response(body=out, content_type="application/json")
     translator = StreamTranslator(
@@ -274,7 +282,10 @@ async def _translated(
     finally:
         reply.close()
         u = translator.usage
-        _note_usage(ctx, TokenUsage(u.input_tokens, u.output_tokens, u.cached_input_tokens))
+        _note_usage(
+            ctx,
+            TokenUsage(u.input_tokens, u.output_tokens, u.cached_input_tokens, u.reasoning_tokens),
+        )
 
 
 async def _first_chunk(chunks: AsyncIterator[bytes]) -> bytes:
@@ -308,6 +319,8 @@ async def _relay(
         },
     )
     ctx.status = 200
+    obs = request.app[OBSERVER]
+    obs.stream_opened()
     try:
         await resp.prepare(request)
         if watch is not None:
@@ -329,6 +342,8 @@ async def _relay(
     except (ConnectionResetError, ConnectionError):
         ctx.error = "client went away"
         ctx.status = 499
+    finally:
+        obs.stream_closed()
     return resp
 
 
@@ -351,11 +366,12 @@ def _stream_failure(error: ir.StreamError) -> UpstreamHTTPError:
     return UpstreamHTTPError(status, f"upstream stream failed: {error.message}")
 
 
-def _note_usage(ctx: RequestContext, usage: Any) -> None:
+def _note_usage(ctx: RequestContext, usage: TokenUsage) -> None:
     if usage.input or usage.output:
         ctx.tokens_in = usage.input
         ctx.tokens_out = usage.output
         ctx.tokens_cached = usage.cached
+        ctx.tokens_reasoning = usage.reasoning
 
 
 def _forward_headers(request: web.Request, fmt: Format) -> dict[str, str]:
@@ -367,18 +383,26 @@ def _forward_headers(request: web.Request, fmt: Format) -> dict[str, str]:
     return out
 
 
-def _record_failure(snap: Snapshot, cand: Candidate, exc: UpstreamError) -> None:
+def _record_failure(snap: Snapshot, cand: Candidate, exc: UpstreamError, request_id: str) -> None:
     if not isinstance(exc, UpstreamHTTPError):
         return
     now = time.monotonic()
     policy = snap.config.server.cooldown
     if exc.is_rate_limit:
         wait = cand.credential.rate_limited(now, exc.retry_after, policy)
-        log.info("credential cooling down", credential=cand.credential.id, seconds=round(wait, 1))
+        log.info(
+            "credential cooling down",
+            request_id=request_id,
+            credential=cand.credential.id,
+            seconds=round(wait, 1),
+        )
     elif exc.is_auth_failure:
         cand.credential.auth_failed(now, f"upstream answered {exc.status}", policy)
         log.warning(
-            "credential rejected by upstream", credential=cand.credential.id, status=exc.status
+            "credential rejected by upstream",
+            request_id=request_id,
+            credential=cand.credential.id,
+            status=exc.status,
         )
 
 

@@ -2,42 +2,27 @@
 
 ``/v1/ws`` authenticates with ``services.token`` (``Authorization: Bearer`` or
 ``?auth_token=``, for browsers that cannot set headers), not with client keys.
-``POST /v1/auth/aistudio/login {profile}`` is a management call: it needs the
-management key and, unless ``management.allow_remote``, a loopback caller.
+``POST /v1/auth/aistudio/login {profile}`` is a management call, guarded like
+every ``/v1/auth/*`` route (``_management.require_management``).
 """
 
 from __future__ import annotations
 
-import hmac
 import re
 
 import orjson
 from aiohttp import web
 
-from router.errors import BadRequest, Forbidden, Unauthorized
+from router.errors import BadRequest
 
 from ._keys import STATE
+from ._management import require_management
 from ._middleware import is_loopback
 
-__all__ = ["aistudio_login", "relay_services", "relay_socket", "require_management"]
+__all__ = ["aistudio_login", "relay_services", "relay_socket"]
 
 _PROFILE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
 _LOGIN_TIMEOUT = 300.0
-
-
-def require_management(request: web.Request) -> None:
-    """Raise unless the caller presents the management key (and is local, by default)."""
-    mgmt = request.app[STATE].current.config.management
-    if not mgmt.allow_remote and not is_loopback(request.remote):
-        raise Forbidden("the management API is loopback-only (management.allow_remote is false)")
-    if not mgmt.key:
-        raise Forbidden("the management API is off: set management.key")
-    auth = request.headers.get("Authorization", "")
-    scheme, _, value = auth.partition(" ")
-    given = value.strip() if scheme.lower() == "bearer" else ""
-    given = given or request.headers.get("X-Management-Key", "")
-    if not given or not hmac.compare_digest(given.encode(), mgmt.key.encode()):
-        raise Unauthorized("invalid or missing management key")
 
 
 async def relay_socket(request: web.Request) -> web.StreamResponse:

@@ -14,8 +14,10 @@ from ._common import (
     export_signature,
     kind_from_anthropic,
     sse,
+    sse_parts,
 )
-from ._json import MALFORMED, int_of, safe_id
+from ._json import int_of, safe_id
+from ._stream_base import DecoderBase
 
 FORMAT: ir.Format = "anthropic"
 
@@ -67,35 +69,27 @@ def usage_to_wire(u: ir.Usage) -> dict[str, int]:
     }
 
 
-class StreamDecoder:
-    """Anthropic SSE events -> IR events."""
+class StreamDecoder(DecoderBase):
+    """Anthropic SSE events -> IR events (blocks keep the upstream's indexes)."""
+
+    truncated = "upstream stream ended before message_stop"
 
     def __init__(self) -> None:
-        self._done = False
+        super().__init__()
         self._skipped: set[int] = set()
         self._usage: dict[str, Any] = {}
-        self._stop: str | None = None
+        self._stop_reason: str | None = None
         self._stop_sequence: str | None = None
 
-    def feed(self, event: str | None, data: bytes) -> list[ir.Event]:
-        """One SSE event (name or None, data) -> IR events."""
-        try:
-            return self._feed(event, data)
-        except MALFORMED as exc:
-            self._done = True
-            return [ir.StreamError(f"malformed event from upstream ({exc})", "api_error")]
-
-    def _feed(self, event: str | None, data: bytes) -> list[ir.Event]:
-        if self._done or not data.strip():
-            return []
-        try:
-            payload = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            self._done = True
-            return [ir.StreamError("malformed event from upstream", "api_error")]
-        if not isinstance(payload, dict):
-            return []
+    def _event(self, event: str | None, payload: dict[str, Any]) -> list[ir.Event]:
         kind = payload.get("type") or event
+        if kind == "content_block_delta":  # nearly every event: first
+            index = payload.get("index")
+            if type(index) is not int:
+                index = int_of(index)
+            if index in self._skipped:
+                return []
+            return self._delta(index, payload.get("delta") or {})
         if kind == "message_start":
             msg = payload.get("message") or {}
             self._usage.update(msg.get("usage") or {})
@@ -104,27 +98,19 @@ class StreamDecoder:
             return self._block_start(
                 int_of(payload.get("index")), payload.get("content_block") or {}
             )
-        if kind == "content_block_delta":
-            index = int_of(payload.get("index"))
-            if index in self._skipped:
-                return []
-            return self._delta(index, payload.get("delta") or {})
         if kind == "content_block_stop":
             index = int_of(payload.get("index"))
             return [] if index in self._skipped else [ir.BlockEnd(index)]
         if kind == "message_delta":
             delta = payload.get("delta") or {}
-            self._stop = delta.get("stop_reason") or self._stop
+            self._stop_reason = delta.get("stop_reason") or self._stop_reason
             self._stop_sequence = delta.get("stop_sequence") or self._stop_sequence
             usage = payload.get("usage") or {}
             self._usage.update({k: v for k, v in usage.items() if v is not None})
             return []
         if kind == "message_stop":
-            self._done = True
-            return [
-                ir.UsageEvent(usage_from_wire(self._usage)),
-                ir.Stop(stop_from_wire(self._stop), self._stop_sequence),
-            ]
+            stop = ir.Stop(stop_from_wire(self._stop_reason), self._stop_sequence)
+            return self._stop(usage_from_wire(self._usage), stop)
         if kind == "error":
             self._done = True
             err = payload.get("error") or {}
@@ -162,21 +148,17 @@ class StreamDecoder:
     def _delta(self, index: int, delta: dict[str, Any]) -> list[ir.Event]:
         kind = delta.get("type")
         if kind == "text_delta":
-            return [ir.TextDelta(index, str(delta.get("text") or ""))]
+            text = delta.get("text")
+            return [ir.TextDelta(index, text if type(text) is str else str(text or ""))]
         if kind == "thinking_delta":
-            return [ir.ReasoningDelta(index, str(delta.get("thinking") or ""))]
+            text = delta.get("thinking")
+            return [ir.ReasoningDelta(index, text if type(text) is str else str(text or ""))]
         if kind == "signature_delta":
             return [ir.ReasoningSignature(index, str(delta.get("signature") or ""), False, FORMAT)]
         if kind == "input_json_delta":
             frag = str(delta.get("partial_json") or "")
             return [ir.ToolCallDelta(index, frag)] if frag else []
         return []
-
-    def finish(self) -> list[ir.Event]:
-        if self._done:
-            return []
-        self._done = True
-        return [ir.StreamError("upstream stream ended before message_stop", "api_error")]
 
 
 class StreamEncoder:
@@ -190,6 +172,7 @@ class StreamEncoder:
         self._index: dict[int, int] = {}  # IR index -> wire index
         self._kind: dict[int, str] = {}
         self._open: int | None = None
+        self._frames: dict[str, tuple[bytes, ...]] = {}  # delta type -> frame of the open block
         self._usage = ir.Usage()
 
     def _start(self) -> bytes:
@@ -221,40 +204,49 @@ class StreamEncoder:
         self._index[index] = wire
         self._kind[index] = kind
         self._open = index
+        self._frames.clear()
         return out + sse(
             "content_block_start",
             {"type": "content_block_start", "index": wire, "content_block": block},
         )
 
-    def _delta(self, index: int, delta: dict[str, Any]) -> bytes:
-        return sse(
-            "content_block_delta",
-            {"type": "content_block_delta", "index": self._index[index], "delta": delta},
-        )
-
-    def _usable(self, index: int) -> bool:
-        """Block still open for writing (a late event for a closed block is dropped)."""
-        return self._open == index
+    def _delta(self, kind: str, key: str, value: str) -> bytes:
+        """A delta ``{"type": kind, key: value}`` of the open block."""
+        frame = self._frames.get(kind)
+        if frame is None:
+            assert self._open is not None
+            wire = self._index[self._open]
+            frame = self._frames[kind] = sse_parts(
+                "content_block_delta",
+                lambda v: {
+                    "type": "content_block_delta",
+                    "index": wire,
+                    "delta": {"type": kind, key: v},
+                },
+            )
+        head, tail = frame
+        return head + orjson.dumps(value) + tail
 
     def encode(self, ev: ir.Event) -> bytes:
+        """One IR event -> SSE; events for a block already closed are dropped."""
         if self._done:
             return b""
-        out = self._start()
+        out = b"" if self._started else self._start()
         if isinstance(ev, ir.StreamStart):
             return out
         if isinstance(ev, ir.TextDelta):
             if ev.index not in self._index:
                 out += self._open_block(ev.index, "text", {"type": "text", "text": ""})
-            if self._usable(ev.index) and ev.text:
-                out += self._delta(ev.index, {"type": "text_delta", "text": ev.text})
+            if self._open == ev.index and ev.text:
+                out += self._delta("text_delta", "text", ev.text)
             return out
         if isinstance(ev, ir.ReasoningDelta):
             if ev.index not in self._index:
                 out += self._open_block(
                     ev.index, "thinking", {"type": "thinking", "thinking": "", "signature": ""}
                 )
-            if self._usable(ev.index) and ev.text:
-                out += self._delta(ev.index, {"type": "thinking_delta", "thinking": ev.text})
+            if self._open == ev.index and ev.text:
+                out += self._delta("thinking_delta", "thinking", ev.text)
             return out
         if isinstance(ev, ir.ReasoningSignature):
             sig = export_signature(ev.signature, ev.source, FORMAT)
@@ -266,17 +258,15 @@ class StreamEncoder:
                 out += self._open_block(
                     ev.index, "thinking", {"type": "thinking", "thinking": "", "signature": ""}
                 )
-            if self._usable(ev.index) and self._kind[ev.index] == "thinking":
-                out += self._delta(ev.index, {"type": "signature_delta", "signature": sig})
+            if self._open == ev.index and self._kind[ev.index] == "thinking":
+                out += self._delta("signature_delta", "signature", sig)
             return out
         if isinstance(ev, ir.ToolCallStart):
             block = {"type": "tool_use", "id": safe_id(ev.id), "name": ev.name, "input": {}}
             return out + self._open_block(ev.index, "tool", block)
         if isinstance(ev, ir.ToolCallDelta):
-            if self._usable(ev.index) and ev.arguments_fragment:
-                out += self._delta(
-                    ev.index, {"type": "input_json_delta", "partial_json": ev.arguments_fragment}
-                )
+            if self._open == ev.index and ev.arguments_fragment:
+                out += self._delta("input_json_delta", "partial_json", ev.arguments_fragment)
             return out
         if isinstance(ev, ir.BlockEnd):
             if self._open == ev.index:

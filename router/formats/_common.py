@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import base64
 import dataclasses
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 import orjson
 
 from . import ir
-from ._json import dumps
+from ._json import Raw, dumps, num_or_int, obj, opt_bool, opt_str, schema_obj
 
 # --------------------------------------------------------------------------- signatures
 #
@@ -94,6 +95,33 @@ def sse(event: str | None, payload: object) -> bytes:
     if event is None:
         return b"data: " + data + b"\n\n"
     return b"event: " + event.encode() + b"\ndata: " + data + b"\n\n"
+
+
+def sse_parts(event: str | None, build: Callable[..., object], holes: int = 1) -> tuple[bytes, ...]:
+    """``sse(event, build(*values))`` rendered once, cut around its ``holes`` values.
+
+    The hot events of a stream differ only in a value or two (a delta's text, a
+    sequence number): joining the parts with each value's ``orjson.dumps`` gives
+    the bytes ``sse`` would, for one small dump instead of the whole payload.
+    ``build`` must place its values in argument order.
+    """
+    salt = 0
+    while True:
+        values = [f"\x00{salt}.{i}\x00" for i in range(holes)]
+        marks = [orjson.dumps(value) for value in values]
+        frame = sse(event, build(*values))
+        counts = [frame.count(m) for m in marks]
+        if 0 in counts:
+            raise ValueError("build() left a value out")
+        if counts == [1] * holes:
+            parts = []
+            for mark in marks:
+                head, found, frame = frame.partition(mark)
+                if not found:
+                    raise ValueError("build() placed its values out of order")
+                parts.append(head)
+            return (*parts, frame)
+        salt += 1  # a fixed value of the frame holds a mark: take others
 
 
 # --------------------------------------------------------------------------- results
@@ -228,10 +256,69 @@ def tool_args_json(call: ir.ToolCall) -> str:
     return call.arguments if call.arguments.strip() else "{}"
 
 
+def put_present(out: dict[str, Any], values: Iterable[tuple[str, object]]) -> None:
+    """Put the settings a request has into a body, as ``(wire key, IR value)`` pairs in
+    the format's order: floats as clients write them (``1`` for 1.0), tuples as lists."""
+    for key, value in values:
+        if value is None or value == ():
+            continue
+        if isinstance(value, float):
+            value = num_or_int(value)
+        elif isinstance(value, tuple):
+            value = list(value)
+        out[key] = value
+
+
 def json_mode_instruction(fmt: ir.ResponseFormat) -> str:
     if fmt.schema is not None:
         return "Respond only with a JSON value matching this JSON Schema:\n" + dumps(fmt.schema)
     return "Respond only with a valid JSON object."
+
+
+# --------------------------------------------------------------------------- OpenAI requests
+#
+# Chat and Responses share how a tool choice and a response format are spelled.
+
+
+def tool_choice_mode(choice: str) -> ir.ToolChoice:
+    """A ``tool_choice`` given as a string."""
+    if choice not in ("auto", "none", "required"):
+        raise ir.TranslationError("tool_choice", f"unknown tool_choice {choice!r}")
+    return ir.ToolChoice(choice)  # type: ignore[arg-type]
+
+
+def response_format_in(fmt: Raw, path: str, spec_key: str | None) -> ir.ResponseFormat | None:
+    """``{"type": "json_object"}``, or ``json_schema`` with its ``name`` / ``schema`` /
+    ``strict`` under ``spec_key`` (Chat) or beside the type (Responses); else None."""
+    kind = fmt.get("type")
+    if kind == "json_object":
+        return ir.ResponseFormat("json_object")
+    if kind != "json_schema":
+        return None
+    if spec_key is not None:
+        path = f"{path}.{spec_key}"
+        fmt = obj(fmt.get(spec_key), path)
+    schema = fmt.get("schema")
+    return ir.ResponseFormat(
+        "json_schema",
+        schema_obj(schema, path + ".schema") if schema is not None else {},
+        opt_str(fmt, "name", path + "."),
+        opt_bool(fmt, "strict", path + "."),
+    )
+
+
+def response_format_out(fmt: ir.ResponseFormat | None, spec_key: str | None) -> dict[str, Any]:
+    """The wire shape :func:`response_format_in` reads; empty for plain text."""
+    if fmt is None or fmt.type == "text":
+        return {}
+    if fmt.type == "json_object":
+        return {"type": "json_object"}
+    spec: dict[str, Any] = {"name": fmt.name or "response", "schema": fmt.schema or {}}
+    if fmt.strict is not None:
+        spec["strict"] = fmt.strict
+    if spec_key is not None:
+        return {"type": "json_schema", spec_key: spec}
+    return {"type": "json_schema", **spec}
 
 
 # --------------------------------------------------------------------------- error kinds

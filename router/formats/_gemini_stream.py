@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 
 from . import ir
-from ._common import GEMINI_STATUS, export_signature, kind_from_gemini, sse
+from ._common import GEMINI_STATUS, export_signature, kind_from_gemini, sse, sse_parts
 from ._gemini_parts import (
     FORMAT,
     signature_of,
@@ -23,59 +23,33 @@ from ._gemini_parts import (
     usage_from_wire,
     usage_to_wire,
 )
-from ._json import MALFORMED, args_object, args_text, int_of, safe_id
+from ._json import args_object, args_text, int_of, safe_id
+from ._stream_base import DecoderBase
 
 
-class StreamDecoder:
+class StreamDecoder(DecoderBase):
     """Gemini ``GenerateContentResponse`` chunks -> IR events."""
 
+    not_json = "malformed chunk from upstream"
+    truncated = "upstream stream ended without a finishReason"
+
     def __init__(self) -> None:
+        super().__init__()
         self._started = False
-        self._done = False
-        self._next = 0
-        self._open: int | None = None
-        self._open_kind = ""
         self._finish: str | None = None
         self._usage: ir.Usage | None = None
         self._calls = 0
         self._base = uuid.uuid4().hex[:16]
 
-    def _close(self) -> list[ir.Event]:
-        if self._open is None:
-            return []
-        index, self._open, self._open_kind = self._open, None, ""
-        return [ir.BlockEnd(index)]
+    def _other(self, event: str | None, payload: object) -> list[ir.Event]:
+        if isinstance(payload, list):  # a JSON-array stream (no alt=sse): take the items
+            return [ev for item in payload for ev in self.feed(event, orjson.dumps(item))]
+        return []
 
-    def _new(self, kind: str) -> tuple[list[ir.Event], int]:
-        out = self._close()
-        index = self._next
-        self._next += 1
-        self._open, self._open_kind = index, kind
-        return out, index
-
-    def feed(self, event: str | None, data: bytes) -> list[ir.Event]:
-        """One SSE event (name or None, data) -> IR events."""
-        try:
-            return self._feed(event, data)
-        except MALFORMED as exc:
+    def _event(self, event: str | None, chunk: dict[str, Any]) -> list[ir.Event]:
+        err = chunk.get("error")
+        if isinstance(err, dict):
             self._done = True
-            return [ir.StreamError(f"malformed event from upstream ({exc})", "api_error")]
-
-    def _feed(self, event: str | None, data: bytes) -> list[ir.Event]:
-        if self._done or not data.strip():
-            return []
-        try:
-            chunk = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            self._done = True
-            return [ir.StreamError("malformed chunk from upstream", "api_error")]
-        if isinstance(chunk, list):  # a JSON-array stream (no alt=sse): take the items
-            return [ev for item in chunk for ev in self.feed(event, orjson.dumps(item))]
-        if not isinstance(chunk, dict):
-            return []
-        if isinstance(chunk.get("error"), dict):
-            self._done = True
-            err = chunk["error"]
             kind = kind_from_gemini(str(err.get("status") or ""), int_of(err.get("code")))
             return [ir.StreamError(str(err.get("message") or "upstream error"), kind)]
         out: list[ir.Event] = []
@@ -85,8 +59,9 @@ class StreamDecoder:
             if rid:
                 self._base = safe_id(rid)
             out.append(ir.StreamStart(rid, str(chunk.get("modelVersion") or "")))
-        if isinstance(chunk.get("usageMetadata"), dict):
-            self._usage = usage_from_wire(chunk["usageMetadata"])
+        usage = chunk.get("usageMetadata")
+        if isinstance(usage, dict):
+            self._usage = usage_from_wire(usage)
         candidates = chunk.get("candidates") or []
         if not candidates and isinstance(chunk.get("promptFeedback"), dict):
             if chunk["promptFeedback"].get("blockReason"):
@@ -95,29 +70,25 @@ class StreamDecoder:
             if not isinstance(cand, dict):
                 continue
             content = cand.get("content") or {}
-            for part in content.get("parts") or []:
+            for part in content.get("parts") or ():
                 if isinstance(part, dict):
-                    out += self._part(part)
+                    self._part(part, out)
             if cand.get("finishReason"):
                 self._finish = str(cand["finishReason"])
                 out += self._close()
         return out
 
-    def _part(self, part: dict[str, Any]) -> list[ir.Event]:
-        out: list[ir.Event] = []
+    def _part(self, part: dict[str, Any], out: list[ir.Event]) -> None:
         sig = signature_of(part)
         if part.get("thought") is True:
-            if self._open_kind != "reasoning":
-                events, _ = self._new("reasoning")
-                out += events
-            assert self._open is not None
+            index = self._into("reasoning", out)
             text = str(part.get("text") or "")
             if text:
-                out.append(ir.ReasoningDelta(self._open, text))
+                out.append(ir.ReasoningDelta(index, text))
             if sig is not None:
-                out.append(ir.ReasoningSignature(self._open, sig[0], False, sig[1]))
+                out.append(ir.ReasoningSignature(index, sig[0], False, sig[1]))
                 out += self._close()
-            return out
+            return
         if sig is not None:
             events, index = self._new("reasoning")
             out += events + [ir.ReasoningSignature(index, sig[0], False, sig[1])]
@@ -134,27 +105,15 @@ class StreamDecoder:
             out.append(ir.ToolCallStart(index, call_id, str(call.get("name") or "")))
             out.append(ir.ToolCallDelta(index, args_text(call.get("args"))))
             out += self._close()
-            return out
+            return
         value = part.get("text")
         if isinstance(value, str) and value:
-            if self._open_kind != "text":
-                events, _ = self._new("text")
-                out += events
-            assert self._open is not None
-            out.append(ir.TextDelta(self._open, value))
-        return out
+            out.append(ir.TextDelta(self._into("text", out), value))
 
-    def finish(self) -> list[ir.Event]:
-        if self._done:
-            return []
-        self._done = True
+    def _at_close(self) -> list[ir.Event] | None:
         if self._finish is None:
-            return [ir.StreamError("upstream stream ended without a finishReason", "api_error")]
-        out = self._close()
-        if self._usage is not None:
-            out.append(ir.UsageEvent(self._usage))
-        out.append(ir.Stop(stop_from_wire(self._finish, self._calls > 0)))
-        return out
+            return None
+        return self._stop(self._usage, ir.Stop(stop_from_wire(self._finish, self._calls > 0)))
 
 
 class StreamEncoder:
@@ -168,8 +127,9 @@ class StreamEncoder:
         self._pending_sig: str | None = None
         self._calls: dict[int, tuple[str, str, list[str]]] = {}
         self._usage: ir.Usage | None = None
+        self._frames: dict[bool, tuple[bytes, ...]] = {}  # see _text
 
-    def _chunk(self, parts: list[dict[str, Any]], finish: str | None = None) -> bytes:
+    def _body(self, parts: list[dict[str, Any]], finish: str | None = None) -> dict[str, Any]:
         cand: dict[str, Any] = {"content": {"role": "model", "parts": parts}, "index": 0}
         if finish is not None:
             cand["finishReason"] = finish
@@ -178,7 +138,25 @@ class StreamEncoder:
             body["usageMetadata"] = usage_to_wire(self._usage or ir.Usage())
         body["modelVersion"] = self._model
         body["responseId"] = self._id
-        return sse(None, body)
+        return body
+
+    def _chunk(self, parts: list[dict[str, Any]], finish: str | None = None) -> bytes:
+        return sse(None, self._body(parts, finish))
+
+    def _text(self, text: str, thought: bool) -> bytes:
+        """The chunk of one text part (a thought or not): the frequent chunks, each
+        framed once (``sse_parts``)."""
+        frame = self._frames.get(thought)
+        if frame is None:
+
+            def build(value: str) -> dict[str, Any]:
+                return self._body(
+                    [{"text": value, "thought": True} if thought else {"text": value}]
+                )
+
+            frame = self._frames[thought] = sse_parts(None, build)
+        head, tail = frame
+        return head + orjson.dumps(text) + tail
 
     def _with_sig(self, part: dict[str, Any]) -> dict[str, Any]:
         if self._pending_sig is not None:
@@ -190,12 +168,16 @@ class StreamEncoder:
         if self._done:
             return b""
         if isinstance(ev, ir.TextDelta):
-            return self._chunk([self._with_sig({"text": ev.text})]) if ev.text else b""
+            if not ev.text:
+                return b""
+            if self._pending_sig is not None:
+                return self._chunk([self._with_sig({"text": ev.text})])
+            return self._text(ev.text, False)
         if isinstance(ev, ir.ReasoningDelta):
             if not ev.text:
                 return b""
             self._thought_text.add(ev.index)
-            return self._chunk([{"text": ev.text, "thought": True}])
+            return self._text(ev.text, True)
         if isinstance(ev, ir.ReasoningSignature):
             if ev.redacted:
                 return b""

@@ -5,12 +5,12 @@ from __future__ import annotations
 import functools
 import hashlib
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
 import orjson
 
-from .ir import JSONObject, TranslationError
+from .ir import Image, JSONObject, TranslationError
 
 Raw = Mapping[str, Any]  # a decoded JSON object at the raw edge
 R = TypeVar("R")
@@ -54,6 +54,18 @@ def opt_obj(m: Raw, key: str, path: str) -> Raw | None:
 def opt_arr(m: Raw, key: str, path: str) -> Sequence[Any]:
     value = m.get(key)
     return () if value is None else arr(value, f"{path}{key}")
+
+
+def objects(value: object, path: str) -> Iterator[tuple[str, Raw]]:
+    """The objects of the JSON array ``value``, each with its path (``path[i]``)."""
+    for i, raw in enumerate(arr(value, path)):
+        p = f"{path}[{i}]"
+        yield p, obj(raw, p)
+
+
+def opt_objects(m: Raw, key: str, path: str) -> Iterator[tuple[str, Raw]]:
+    """:func:`objects` of an array that may be absent (or null)."""
+    return objects(opt_arr(m, key, path), f"{path}{key}")
 
 
 def opt_str(m: Raw, key: str, path: str) -> str | None:
@@ -157,6 +169,20 @@ def parse_data_url(url: str) -> tuple[str, str] | None:
     if m is None:
         return None
     return (m.group(1) or "application/octet-stream", m.group(2))
+
+
+def image_from_url(url: str) -> Image:
+    """An image URL: a data URL's bytes, or a link (its type guessed from the name)."""
+    parsed = parse_data_url(url)
+    if parsed is not None:
+        return Image(parsed[0], data=parsed[1])
+    return Image(guess_media_type(url), url=url)
+
+
+def file_from_data(data: str) -> Image:
+    """A file's ``file_data``: a data URL, or bare base64 taken for a PDF."""
+    parsed = parse_data_url(data)
+    return Image(*parsed) if parsed else Image("application/pdf", data=data)
 
 
 def data_url(media_type: str, data: str) -> str:

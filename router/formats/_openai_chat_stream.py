@@ -10,8 +10,16 @@ from typing import Any
 import orjson
 
 from . import ir
-from ._common import OPENAI_ERROR_TYPES, export_signature, import_signature, kind_from_openai, sse
-from ._json import MALFORMED, int_of
+from ._common import (
+    OPENAI_ERROR_TYPES,
+    export_signature,
+    import_signature,
+    kind_from_openai,
+    sse,
+    sse_parts,
+)
+from ._json import int_of
+from ._stream_base import DecoderBase
 
 FORMAT: ir.Format = "openai_chat"
 
@@ -65,59 +73,29 @@ def usage_to_wire(u: ir.Usage) -> dict[str, Any]:
     }
 
 
-class StreamDecoder:
+class StreamDecoder(DecoderBase):
     """``chat.completion.chunk`` events -> IR events."""
 
+    not_json = "malformed chunk from upstream"
+    truncated = "upstream stream ended before [DONE]"
+
     def __init__(self) -> None:
+        super().__init__()
         self._started = False
-        self._done = False
-        self._next = 0
-        self._open: int | None = None
-        self._open_kind = ""
         self._calls: dict[int, int] = {}  # wire tool index -> IR index
         self._last_call = -1
         self._finish: str | None = None
         self._has_calls = False
         self._usage: ir.Usage | None = None
 
-    def _close(self) -> list[ir.Event]:
-        if self._open is None:
-            return []
-        index, self._open, self._open_kind = self._open, None, ""
-        return [ir.BlockEnd(index)]
-
-    def _open_new(self, kind: str) -> tuple[list[ir.Event], int]:
-        out = self._close()
-        index = self._next
-        self._next += 1
-        self._open, self._open_kind = index, kind
-        return out, index
-
-    def feed(self, event: str | None, data: bytes) -> list[ir.Event]:
-        """One SSE event (name or None, data) -> IR events."""
-        try:
-            return self._feed(event, data)
-        except MALFORMED as exc:
-            self._done = True
-            return [ir.StreamError(f"malformed event from upstream ({exc})", "api_error")]
-
-    def _feed(self, event: str | None, data: bytes) -> list[ir.Event]:
-        if self._done:
-            return []
-        text = data.strip()
-        if not text:
-            return []
-        if text == b"[DONE]":
+    def _not_json(self, data: bytes) -> list[ir.Event]:
+        if data.strip() == b"[DONE]":
             return self._end()
-        try:
-            chunk = orjson.loads(text)
-        except orjson.JSONDecodeError:
-            self._done = True
-            return [ir.StreamError("malformed chunk from upstream", "api_error")]
-        if not isinstance(chunk, dict):
-            return []
-        out: list[ir.Event] = []
-        if "error" in chunk and not chunk.get("choices"):
+        return super()._not_json(data)
+
+    def _event(self, event: str | None, chunk: dict[str, Any]) -> list[ir.Event]:
+        choices = chunk.get("choices")
+        if "error" in chunk and not choices:
             self._done = True
             err = (
                 chunk["error"]
@@ -126,43 +104,40 @@ class StreamDecoder:
             )
             kind = kind_from_openai(str(err.get("type") or err.get("code") or ""))
             return [ir.StreamError(str(err.get("message") or "upstream error"), kind)]
+        out: list[ir.Event] = []
         if not self._started:
             self._started = True
             out.append(ir.StreamStart(str(chunk.get("id") or ""), str(chunk.get("model") or "")))
-        if isinstance(chunk.get("usage"), dict):
-            self._usage = usage_from_wire(chunk["usage"])
-        for choice in chunk.get("choices") or []:
-            if not isinstance(choice, dict) or int_of(choice.get("index")) != 0:
+        usage = chunk.get("usage")
+        if isinstance(usage, dict):
+            self._usage = usage_from_wire(usage)
+        for choice in choices or ():
+            if not isinstance(choice, dict):
                 continue
-            out += self._delta(choice.get("delta") or {})
-            if choice.get("finish_reason"):
-                self._finish = str(choice["finish_reason"])
+            index = choice.get("index")
+            if index != 0 and int_of(index) != 0:
+                continue
+            self._delta(choice.get("delta") or {}, out)
+            finish = choice.get("finish_reason")
+            if finish:
+                self._finish = str(finish)
                 out += self._close()
         return out
 
-    def _delta(self, delta: dict[str, Any]) -> list[ir.Event]:
-        out: list[ir.Event] = []
+    def _delta(self, delta: dict[str, Any], out: list[ir.Event]) -> None:
         reasoning = delta.get("reasoning_content") or delta.get("reasoning")
         if isinstance(reasoning, str) and reasoning:
-            if self._open_kind != "reasoning":
-                events, _ = self._open_new("reasoning")
-                out += events
-            assert self._open is not None
-            out.append(ir.ReasoningDelta(self._open, reasoning))
+            out.append(ir.ReasoningDelta(self._into("reasoning", out), reasoning))
         content = delta.get("content")
         if isinstance(content, str) and content:
-            if self._open_kind != "text":
-                events, _ = self._open_new("text")
-                out += events
-            assert self._open is not None
-            out.append(ir.TextDelta(self._open, content))
-        for call in delta.get("tool_calls") or []:
-            if isinstance(call, dict):
-                out += self._tool_delta(call)
-        return out
+            out.append(ir.TextDelta(self._into("text", out), content))
+        calls = delta.get("tool_calls")
+        if calls:
+            for call in calls:
+                if isinstance(call, dict):
+                    self._tool_delta(call, out)
 
-    def _tool_delta(self, call: dict[str, Any]) -> list[ir.Event]:
-        out: list[ir.Event] = []
+    def _tool_delta(self, call: dict[str, Any], out: list[ir.Event]) -> None:
         wire = call.get("index")
         if not isinstance(wire, int):
             wire = self._last_call + 1 if call.get("id") else max(self._last_call, 0)
@@ -176,10 +151,10 @@ class StreamDecoder:
                 else None
             )
             if isinstance(sig, str) and sig:
-                events, sig_index = self._open_new("reasoning")
+                events, sig_index = self._new("reasoning")
                 value, source = import_signature(sig, FORMAT)
                 out += events + [ir.ReasoningSignature(sig_index, value, False, source)]
-            events, index = self._open_new("tool")
+            events, index = self._new("tool")
             out += events
             self._calls[wire] = index
             self._last_call = wire
@@ -188,23 +163,12 @@ class StreamDecoder:
         args = fn.get("arguments")
         if isinstance(args, str) and args:
             out.append(ir.ToolCallDelta(self._calls[wire], args))
-        return out
 
     def _end(self) -> list[ir.Event]:
-        self._done = True
-        out = self._close()
-        if self._usage is not None:
-            out.append(ir.UsageEvent(self._usage))
-        out.append(ir.Stop(stop_from_wire(self._finish, self._has_calls)))
-        return out
+        return self._stop(self._usage, ir.Stop(stop_from_wire(self._finish, self._has_calls)))
 
-    def finish(self) -> list[ir.Event]:
-        if self._done:
-            return []
-        if self._finish is not None:  # lenient: some servers omit [DONE]
-            return self._end()
-        self._done = True
-        return [ir.StreamError("upstream stream ended before [DONE]", "api_error")]
+    def _at_close(self) -> list[ir.Event] | None:
+        return self._end() if self._finish is not None else None  # lenient: some omit [DONE]
 
 
 class StreamEncoder:
@@ -220,10 +184,11 @@ class StreamEncoder:
         self._pending_sig: str | None = None
         self._thought: set[int] = set()
         self._usage: ir.Usage | None = None
+        self._frames: dict[str | int, tuple[bytes, ...]] = {}  # see _delta
 
-    def _chunk(
+    def _body(
         self, delta: dict[str, Any], finish: str | None = None, usage: ir.Usage | None = None
-    ) -> bytes:
+    ) -> dict[str, Any]:
         body: dict[str, Any] = {
             "id": self._id,
             "object": "chat.completion.chunk",
@@ -233,7 +198,29 @@ class StreamEncoder:
         }
         if usage is not None:
             body["usage"] = usage_to_wire(usage)
-        return sse(None, body)
+        return body
+
+    def _chunk(
+        self, delta: dict[str, Any], finish: str | None = None, usage: ir.Usage | None = None
+    ) -> bytes:
+        return sse(None, self._body(delta, finish, usage))
+
+    def _delta(self, key: str | int, text: str) -> bytes:
+        """The chunk whose delta carries ``text`` under ``key``, or as arguments of the call
+        at wire index ``key``: the frequent chunks, each framed once (``sse_parts``)."""
+        frame = self._frames.get(key)
+        if frame is None:
+
+            def build(value: str) -> dict[str, Any]:
+                if isinstance(key, str):
+                    return self._body({key: value})
+                return self._body(
+                    {"tool_calls": [{"index": key, "function": {"arguments": value}}]}
+                )
+
+            frame = self._frames[key] = sse_parts(None, build)
+        head, tail = frame
+        return head + orjson.dumps(text) + tail
 
     def encode(self, ev: ir.Event) -> bytes:
         if self._done:
@@ -243,12 +230,19 @@ class StreamEncoder:
             self._started = True
             out = self._chunk({"role": "assistant", "content": ""})
         if isinstance(ev, ir.TextDelta):
-            return out + (self._chunk({"content": ev.text}) if ev.text else b"")
+            if not ev.text:
+                return out
+            return out + self._delta("content", ev.text)
         if isinstance(ev, ir.ReasoningDelta):
             if not ev.text:
                 return out
             self._thought.add(ev.index)
-            return out + self._chunk({"reasoning_content": ev.text})
+            return out + self._delta("reasoning_content", ev.text)
+        if isinstance(ev, ir.ToolCallDelta):
+            wire_index = self._calls.get(ev.index)
+            if wire_index is None or not ev.arguments_fragment:
+                return out
+            return out + self._delta(wire_index, ev.arguments_fragment)
         if isinstance(ev, ir.ReasoningSignature):
             # An Anthropic signature binds its thinking text, which Chat cannot carry back.
             bound = ev.source == "anthropic" and ev.index in self._thought
@@ -268,12 +262,6 @@ class StreamEncoder:
                 call["extra_content"] = {"google": {"thought_signature": self._pending_sig}}
                 self._pending_sig = None
             return out + self._chunk({"tool_calls": [call]})
-        if isinstance(ev, ir.ToolCallDelta):
-            wire_index = self._calls.get(ev.index)
-            if wire_index is None or not ev.arguments_fragment:
-                return out
-            frag = {"index": wire_index, "function": {"arguments": ev.arguments_fragment}}
-            return out + self._chunk({"tool_calls": [frag]})
         if isinstance(ev, ir.UsageEvent):
             self._usage = ev.usage
             return out

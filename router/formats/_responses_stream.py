@@ -10,8 +10,8 @@ from typing import Any
 import orjson
 
 from . import ir
-from ._common import kind_from_openai, sse
-from ._json import MALFORMED, int_of
+from ._common import kind_from_openai, sse, sse_parts
+from ._json import int_of
 from ._responses_items import (
     FORMAT,
     ToolNames,
@@ -28,45 +28,38 @@ from ._responses_items import (
     text_part,
     usage_from_wire,
 )
+from ._stream_base import DecoderBase
 
 
-class StreamDecoder:
+class StreamDecoder(DecoderBase):
     """Responses SSE events -> IR events."""
 
+    truncated = "upstream stream ended before response.completed"
+
     def __init__(self) -> None:
-        self._done = False
-        self._next = 0
+        super().__init__()
         self._items: dict[int, tuple[int, str]] = {}  # output_index -> (IR index, kind)
         self._texts: dict[tuple[int, int], int] = {}  # (output_index, content_index) -> IR index
         self._summary: dict[int, int] = {}  # output_index -> last summary_index seen
         self._args_seen: set[int] = set()
         self._has_calls = False
 
-    def _alloc(self) -> int:
-        index = self._next
-        self._next += 1
-        return index
-
-    def feed(self, event: str | None, data: bytes) -> list[ir.Event]:
-        """One SSE event (name or None, data) -> IR events."""
-        try:
-            return self._feed(event, data)
-        except MALFORMED as exc:
-            self._done = True
-            return [ir.StreamError(f"malformed event from upstream ({exc})", "api_error")]
-
-    def _feed(self, event: str | None, data: bytes) -> list[ir.Event]:
-        if self._done or not data.strip():
-            return []
-        try:
-            payload = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            self._done = True
-            return [ir.StreamError("malformed event from upstream", "api_error")]
-        if not isinstance(payload, dict):
-            return []
+    def _event(self, event: str | None, payload: dict[str, Any]) -> list[ir.Event]:
         kind = str(payload.get("type") or event or "")
-        oi = int_of(payload.get("output_index"))
+        oi = payload.get("output_index")
+        if type(oi) is not int:
+            oi = int_of(oi)
+        if kind == "response.output_text.delta" or kind == "response.refusal.delta":
+            key = (oi, int_of(payload.get("content_index")))
+            index = self._texts.get(key)
+            if index is None:
+                index = self._texts[key] = self._alloc()
+            delta = payload.get("delta")
+            if type(delta) is not str:
+                delta = str(delta or "")
+            return [ir.TextDelta(index, delta)] if delta else []
+        if kind in ("response.reasoning_summary_text.delta", "response.reasoning_text.delta"):
+            return self._reasoning_delta(oi, payload)
         if kind == "response.created":
             resp = payload.get("response") or {}
             return [ir.StreamStart(str(resp.get("id") or ""), str(resp.get("model") or ""))]
@@ -77,17 +70,9 @@ class StreamDecoder:
             if part.get("type") in ("output_text", "refusal"):
                 self._texts[(oi, int_of(payload.get("content_index")))] = self._alloc()
             return []
-        if kind in ("response.output_text.delta", "response.refusal.delta"):
-            key = (oi, int_of(payload.get("content_index")))
-            if key not in self._texts:
-                self._texts[key] = self._alloc()
-            delta = str(payload.get("delta") or "")
-            return [ir.TextDelta(self._texts[key], delta)] if delta else []
         if kind == "response.content_part.done":
             index = self._texts.pop((oi, int_of(payload.get("content_index"))), None)
             return [] if index is None else [ir.BlockEnd(index)]
-        if kind in ("response.reasoning_summary_text.delta", "response.reasoning_text.delta"):
-            return self._reasoning_delta(oi, payload)
         if kind in (
             "response.function_call_arguments.delta",
             "response.custom_tool_call_input.delta",
@@ -185,15 +170,26 @@ class StreamDecoder:
             out.append(ir.ToolCallDelta(index, '"}'))
         return out + [ir.BlockEnd(index)]
 
-    def finish(self) -> list[ir.Event]:
-        if self._done:
-            return []
-        self._done = True
-        return [ir.StreamError("upstream stream ended before response.completed", "api_error")]
+
+# block kind -> its delta event: (type, fields between the ids and the delta, fields after it)
+_DELTAS: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {
+    "text": ("response.output_text.delta", {"content_index": 0}, {"logprobs": []}),
+    "reasoning": ("response.reasoning_summary_text.delta", {"summary_index": 0}, {}),
+    "tool": ("response.function_call_arguments.delta", {}, {}),
+}
 
 
 class _Block:
-    __slots__ = ("output_index", "kind", "item_id", "parts", "signature", "source", "call")
+    __slots__ = (
+        "output_index",
+        "kind",
+        "item_id",
+        "parts",
+        "signature",
+        "source",
+        "call",
+        "frame",
+    )
 
     def __init__(self, output_index: int, kind: str, item_id: str) -> None:
         self.output_index = output_index
@@ -203,6 +199,7 @@ class _Block:
         self.signature: str | None = None
         self.source: ir.Format | None = None
         self.call: ir.ToolCall | None = None
+        self.frame: tuple[bytes, ...] | None = None  # its delta event, cut around the values
 
 
 class StreamEncoder:
@@ -230,6 +227,29 @@ class StreamEncoder:
         payload = {"type": kind, "sequence_number": self._seq, **body}
         self._seq += 1
         return sse(kind, payload)
+
+    def _delta(self, block: _Block, text: str) -> bytes:
+        """The delta event of ``block``'s kind carrying ``text``."""
+        frame = block.frame
+        if frame is None:
+            kind, before, after = _DELTAS[block.kind]
+            ids = {"item_id": block.item_id, "output_index": block.output_index}
+            frame = block.frame = sse_parts(
+                kind,
+                lambda seq, delta: {
+                    "type": kind,
+                    "sequence_number": seq,
+                    **ids,
+                    **before,
+                    "delta": delta,
+                    **after,
+                },
+                2,
+            )
+        head, mid, tail = frame
+        seq = self._seq
+        self._seq += 1
+        return head + orjson.dumps(seq) + mid + orjson.dumps(text) + tail
 
     def _response(self, status: str, **kw: Any) -> dict[str, Any]:
         return response_object(
@@ -273,7 +293,7 @@ class StreamEncoder:
     def encode(self, ev: ir.Event) -> bytes:
         if self._done:
             return b""
-        out = self._start()
+        out = b"" if self._started else self._start()
         if isinstance(ev, ir.TextDelta | ir.ReasoningDelta):
             kind = "text" if isinstance(ev, ir.TextDelta) else "reasoning"
             block = self._blocks.get(ev.index)
@@ -282,23 +302,18 @@ class StreamEncoder:
                 out += opened
             if not ev.text or block.kind != kind:
                 return out
-            ids = {"item_id": block.item_id, "output_index": block.output_index}
-            if kind == "text":
-                block.parts.append(ev.text)
-                return out + self._ev(
-                    "response.output_text.delta",
-                    {**ids, "content_index": 0, "delta": ev.text, "logprobs": []},
-                )
-            if not block.parts:
+            if kind == "reasoning" and not block.parts:
                 out += self._ev(
                     "response.reasoning_summary_part.added",
-                    {**ids, "summary_index": 0, "part": {"type": "summary_text", "text": ""}},
+                    {
+                        "item_id": block.item_id,
+                        "output_index": block.output_index,
+                        "summary_index": 0,
+                        "part": {"type": "summary_text", "text": ""},
+                    },
                 )
             block.parts.append(ev.text)
-            return out + self._ev(
-                "response.reasoning_summary_text.delta",
-                {**ids, "summary_index": 0, "delta": ev.text},
-            )
+            return out + self._delta(block, ev.text)
         if isinstance(ev, ir.ReasoningSignature):
             block = self._blocks.get(ev.index)
             if block is None:
@@ -323,11 +338,7 @@ class StreamEncoder:
                 return out
             block.parts.append(ev.arguments_fragment)
             if block.kind == "tool":
-                ids = {"item_id": block.item_id, "output_index": block.output_index}
-                out += self._ev(
-                    "response.function_call_arguments.delta",
-                    {**ids, "delta": ev.arguments_fragment},
-                )
+                out += self._delta(block, ev.arguments_fragment)
             return out
         if isinstance(ev, ir.BlockEnd):
             block = self._blocks.pop(ev.index, None)

@@ -122,8 +122,9 @@ def stream_error_event(
 @dataclass(slots=True)
 class TokenUsage:
     input: int = 0
-    output: int = 0
+    output: int = 0  # includes reasoning
     cached: int = 0
+    reasoning: int = 0
 
 
 # A stream is complete when one of these marks has been seen.
@@ -220,6 +221,7 @@ def _merge_usage(fmt: Format, obj: dict[str, object], usage: TokenUsage) -> None
                 meta.get("thoughtsTokenCount") or 0
             )
             usage.cached = int(meta.get("cachedContentTokenCount") or 0)
+            usage.reasoning = int(meta.get("thoughtsTokenCount") or 0)
         return
     if fmt is Format.ANTHROPIC:
         msg = obj.get("message")
@@ -242,6 +244,9 @@ def _merge_usage(fmt: Format, obj: dict[str, object], usage: TokenUsage) -> None
             details = u.get("input_tokens_details")
             if isinstance(details, dict):
                 usage.cached = int(details.get("cached_tokens") or 0)
+            out = u.get("output_tokens_details")
+            if isinstance(out, dict):
+                usage.reasoning = int(out.get("reasoning_tokens") or 0)
         return
     u = obj.get("usage")
     if isinstance(u, dict):
@@ -250,6 +255,9 @@ def _merge_usage(fmt: Format, obj: dict[str, object], usage: TokenUsage) -> None
         details = u.get("prompt_tokens_details")
         if isinstance(details, dict):
             usage.cached = int(details.get("cached_tokens") or 0)
+        out = u.get("completion_tokens_details")
+        if isinstance(out, dict):
+            usage.reasoning = int(out.get("reasoning_tokens") or 0)
 
 
 def usage_from_body(fmt: Format, body: bytes) -> TokenUsage:

@@ -16,7 +16,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from . import ir
-from ._common import normalize_turns, replayable, thinking_budget
+from ._common import (
+    normalize_turns,
+    put_present,
+    replayable,
+    thinking_budget,
+)
 from ._gemini_parts import (
     FORMAT,
     function_response,
@@ -34,7 +39,6 @@ from ._gemini_stream import StreamDecoder, StreamEncoder
 from ._json import (
     Raw,
     arr,
-    num_or_int,
     obj,
     opt_arr,
     opt_int,
@@ -331,22 +335,19 @@ def request_from_ir(req: ir.Request, model: str, stream: bool) -> dict[str, Any]
                 fcc["allowedFunctionNames"] = [choice.name]
             out["toolConfig"] = {"functionCallingConfig": fcc}
     cfg: dict[str, Any] = {}
-    for key, value in (
-        ("temperature", req.temperature),
-        ("topP", req.top_p),
-        ("presencePenalty", req.presence_penalty),
-        ("frequencyPenalty", req.frequency_penalty),
-    ):
-        if value is not None:
-            cfg[key] = num_or_int(value)
-    if req.top_k is not None:
-        cfg["topK"] = req.top_k
-    if req.max_tokens is not None:
-        cfg["maxOutputTokens"] = req.max_tokens
-    if req.stop:
-        cfg["stopSequences"] = list(req.stop)
-    if req.seed is not None:
-        cfg["seed"] = req.seed
+    put_present(
+        cfg,
+        (
+            ("temperature", req.temperature),
+            ("topP", req.top_p),
+            ("presencePenalty", req.presence_penalty),
+            ("frequencyPenalty", req.frequency_penalty),
+            ("topK", req.top_k),
+            ("maxOutputTokens", req.max_tokens),
+            ("stopSequences", req.stop),
+            ("seed", req.seed),
+        ),
+    )
     fmt = req.response_format
     if fmt is not None and fmt.type != "text":
         cfg["responseMimeType"] = "application/json"

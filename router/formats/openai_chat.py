@@ -14,25 +14,30 @@ from ._common import (
     import_signature,
     joined_system,
     normalize_turns,
+    put_present,
     replayable,
+    response_format_in,
+    response_format_out,
     result_text,
     thinking_effort,
     tool_args_json,
+    tool_choice_mode,
 )
 from ._json import (
     Raw,
     arr,
     data_url,
-    guess_media_type,
-    num_or_int,
+    file_from_data,
+    image_from_url,
     obj,
+    objects,
     opt_arr,
     opt_bool,
     opt_int,
     opt_num,
     opt_obj,
+    opt_objects,
     opt_str,
-    parse_data_url,
     req_str,
     schema_obj,
     short_user,
@@ -61,22 +66,13 @@ FORMAT: ir.Format = "openai_chat"
 # --------------------------------------------------------------------------- request in
 
 
-def _image(url: str) -> ir.Image:
-    parsed = parse_data_url(url)
-    if parsed is not None:
-        return ir.Image(parsed[0], data=parsed[1])
-    return ir.Image(guess_media_type(url), url=url)
-
-
 def _parts(value: object, path: str) -> tuple[ir.ContentPart, ...]:
     if value is None:
         return ()
     if isinstance(value, str):
         return (ir.Text(value),)
     out: list[ir.ContentPart] = []
-    for i, raw in enumerate(arr(value, path)):
-        p = f"{path}[{i}]"
-        part = obj(raw, p)
+    for p, part in objects(value, path):
         kind = part.get("type")
         if kind == "text":
             out.append(ir.Text(req_str(part, "text", p + ".")))
@@ -89,7 +85,7 @@ def _parts(value: object, path: str) -> tuple[ir.ContentPart, ...]:
                 if isinstance(image, str)
                 else req_str(obj(image, p + ".image_url"), "url", p + ".image_url.")
             )
-            out.append(_image(url))
+            out.append(image_from_url(url))
         elif kind == "file":
             file = obj(part.get("file"), p + ".file")
             data = opt_str(file, "file_data", p + ".file.")
@@ -97,8 +93,7 @@ def _parts(value: object, path: str) -> tuple[ir.ContentPart, ...]:
                 raise ir.TranslationError(
                     p + ".file.file_id", "uploaded files cannot be translated"
                 )
-            parsed = parse_data_url(data)
-            out.append(ir.Image(*parsed) if parsed else ir.Image("application/pdf", data=data))
+            out.append(file_from_data(data))
         else:
             raise ir.TranslationError(p + ".type", f"content part {kind!r} cannot be translated")
     return tuple(out)
@@ -114,9 +109,7 @@ def _assistant(m: Raw, path: str) -> ir.Message:
     if isinstance(reasoning, str) and reasoning:
         parts.append(ir.Reasoning(reasoning, None, False, FORMAT))
     parts.extend(_parts(m.get("content"), path + ".content"))
-    for i, raw in enumerate(opt_arr(m, "tool_calls", path + ".")):
-        p = f"{path}.tool_calls[{i}]"
-        call = obj(raw, p)
+    for p, call in opt_objects(m, "tool_calls", path + "."):
         fn = obj(call.get("function"), p + ".function")
         extra = call.get("extra_content")
         sig = (
@@ -148,9 +141,7 @@ def _assistant(m: Raw, path: str) -> ir.Message:
 def _messages(raw_messages: object) -> tuple[tuple[ir.Text, ...], list[ir.Message]]:
     system: list[ir.Text] = []
     messages: list[ir.Message] = []
-    for i, raw in enumerate(arr(raw_messages, "messages")):
-        p = f"messages[{i}]"
-        m = obj(raw, p)
+    for p, m in objects(raw_messages, "messages"):
         role = req_str(m, "role", p + ".")
         if role in ("system", "developer"):
             texts = _text_of(m.get("content"), p + ".content")
@@ -195,15 +186,13 @@ def _messages(raw_messages: object) -> tuple[tuple[ir.Text, ...], list[ir.Messag
 
 def _tools(body: Raw) -> tuple[ir.Tool, ...]:
     out = []
-    for i, raw in enumerate(opt_arr(body, "tools", "")):
-        p = f"tools[{i}]"
-        tool = obj(raw, p)
+    for p, tool in opt_objects(body, "tools", ""):
         if tool.get("type", "function") != "function":
             continue  # custom / built-in tools cannot move
         fn = obj(tool.get("function"), p + ".function")
         out.append(_function(fn, p + ".function"))
-    for i, raw in enumerate(opt_arr(body, "functions", "")):
-        out.append(_function(obj(raw, f"functions[{i}]"), f"functions[{i}]"))
+    for p, fn in opt_objects(body, "functions", ""):
+        out.append(_function(fn, p))
     return tuple(out)
 
 
@@ -224,9 +213,7 @@ def _tool_choice(body: Raw) -> ir.ToolChoice | None:
     if choice is None:
         return None
     if isinstance(choice, str):
-        if choice not in ("auto", "none", "required"):
-            raise ir.TranslationError("tool_choice", f"unknown tool_choice {choice!r}")
-        return ir.ToolChoice(choice)  # type: ignore[arg-type]
+        return tool_choice_mode(choice)
     c = obj(choice, "tool_choice")
     fn = c.get("function", c)
     return ir.ToolChoice(
@@ -236,21 +223,7 @@ def _tool_choice(body: Raw) -> ir.ToolChoice | None:
 
 def _response_format(body: Raw) -> ir.ResponseFormat | None:
     fmt = opt_obj(body, "response_format", "")
-    if fmt is None:
-        return None
-    kind = fmt.get("type")
-    if kind == "json_object":
-        return ir.ResponseFormat("json_object")
-    if kind == "json_schema":
-        spec = obj(fmt.get("json_schema"), "response_format.json_schema")
-        schema = spec.get("schema")
-        return ir.ResponseFormat(
-            "json_schema",
-            schema_obj(schema, "response_format.json_schema.schema") if schema is not None else {},
-            opt_str(spec, "name", "response_format.json_schema."),
-            opt_bool(spec, "strict", "response_format.json_schema."),
-        )
-    return None
+    return None if fmt is None else response_format_in(fmt, "response_format", "json_schema")
 
 
 def request_to_ir(body: Mapping[str, Any]) -> ir.Request:
@@ -383,28 +356,21 @@ def request_from_ir(req: ir.Request, model: str, stream: bool) -> dict[str, Any]
             )
         if req.parallel_tool_calls is not None:
             out["parallel_tool_calls"] = req.parallel_tool_calls
-    for key, value in (
-        ("temperature", req.temperature),
-        ("top_p", req.top_p),
-        ("presence_penalty", req.presence_penalty),
-        ("frequency_penalty", req.frequency_penalty),
-    ):
-        if value is not None:
-            out[key] = num_or_int(value)
-    if req.max_tokens is not None:
-        out["max_tokens"] = req.max_tokens
-    if req.stop:
-        out["stop"] = list(req.stop)
-    if req.seed is not None:
-        out["seed"] = req.seed
-    fmt = req.response_format
-    if fmt is not None and fmt.type == "json_object":
-        out["response_format"] = {"type": "json_object"}
-    elif fmt is not None and fmt.type == "json_schema":
-        spec: dict[str, Any] = {"name": fmt.name or "response", "schema": fmt.schema or {}}
-        if fmt.strict is not None:
-            spec["strict"] = fmt.strict
-        out["response_format"] = {"type": "json_schema", "json_schema": spec}
+    put_present(
+        out,
+        (
+            ("temperature", req.temperature),
+            ("top_p", req.top_p),
+            ("presence_penalty", req.presence_penalty),
+            ("frequency_penalty", req.frequency_penalty),
+            ("max_tokens", req.max_tokens),
+            ("stop", req.stop),
+            ("seed", req.seed),
+        ),
+    )
+    response_format = response_format_out(req.response_format, "json_schema")
+    if response_format:
+        out["response_format"] = response_format
     if req.thinking is not None:
         out["reasoning_effort"] = thinking_effort(req.thinking) if req.thinking.enabled else "none"
     if req.user:

@@ -17,15 +17,18 @@ from ._common import (
     fill_result_names,
     joined_system,
     normalize_turns,
+    put_present,
     replayable,
+    response_format_in,
+    response_format_out,
     result_text,
     thinking_effort,
+    tool_choice_mode,
 )
 from ._json import (
     Raw,
     arr,
     data_url,
-    num_or_int,
     obj,
     opt_arr,
     opt_bool,
@@ -109,9 +112,7 @@ def _tool_choice(body: Raw) -> ir.ToolChoice | None:
     if choice is None:
         return None
     if isinstance(choice, str):
-        if choice not in ("auto", "none", "required"):
-            raise ir.TranslationError("tool_choice", f"unknown tool_choice {choice!r}")
-        return ir.ToolChoice(choice)  # type: ignore[arg-type]
+        return tool_choice_mode(choice)
     c = obj(choice, "tool_choice")
     if c.get("type") in ("function", "custom"):
         return ir.ToolChoice("tool", req_str(c, "name", "tool_choice."))
@@ -123,20 +124,7 @@ def _tool_choice(body: Raw) -> ir.ToolChoice | None:
 def _text_format(body: Raw) -> ir.ResponseFormat | None:
     text = opt_obj(body, "text", "") or {}
     fmt = opt_obj(text, "format", "text.")
-    if fmt is None:
-        return None
-    kind = fmt.get("type")
-    if kind == "json_object":
-        return ir.ResponseFormat("json_object")
-    if kind == "json_schema":
-        schema = fmt.get("schema")
-        return ir.ResponseFormat(
-            "json_schema",
-            schema_obj(schema, "text.format.schema") if schema is not None else {},
-            opt_str(fmt, "name", "text.format."),
-            opt_bool(fmt, "strict", "text.format."),
-        )
-    return None
+    return None if fmt is None else response_format_in(fmt, "text.format", None)
 
 
 def request_to_ir(body: Mapping[str, Any]) -> ir.Request:
@@ -310,9 +298,7 @@ def request_from_ir(req: ir.Request, model: str, stream: bool) -> dict[str, Any]
     t = req.thinking
     reasoning_on = t is not None and t.enabled
     if not reasoning_on:
-        for key, value in (("temperature", req.temperature), ("top_p", req.top_p)):
-            if value is not None:
-                out[key] = num_or_int(value)
+        put_present(out, (("temperature", req.temperature), ("top_p", req.top_p)))
     if req.max_tokens is not None:
         out["max_output_tokens"] = req.max_tokens
     if t is not None and t.enabled:
@@ -321,18 +307,9 @@ def request_from_ir(req: ir.Request, model: str, stream: bool) -> dict[str, Any]
             reasoning["summary"] = "auto"
         out["reasoning"] = reasoning
         out["include"] = ["reasoning.encrypted_content"]
-    fmt = req.response_format
-    if fmt is not None and fmt.type == "json_object":
-        out["text"] = {"format": {"type": "json_object"}}
-    elif fmt is not None and fmt.type == "json_schema":
-        spec: dict[str, Any] = {
-            "type": "json_schema",
-            "name": fmt.name or "response",
-            "schema": fmt.schema or {},
-        }
-        if fmt.strict is not None:
-            spec["strict"] = fmt.strict
-        out["text"] = {"format": spec}
+    text_format = response_format_out(req.response_format, None)
+    if text_format:
+        out["text"] = {"format": text_format}
     out["store"] = False
     out["stream"] = stream
     return out

@@ -13,8 +13,10 @@ No byte leaves the machine: every CONNECT, whatever the host, ends here.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import datetime
+import shutil
 import ssl
 import tempfile
 from dataclasses import dataclass, field
@@ -99,6 +101,7 @@ class TestCA:
             .sign(ca_key, hashes.SHA256())
         )
         base = Path(tempfile.mkdtemp(prefix="cliproxy-ca-"))
+        atexit.register(shutil.rmtree, base, True)  # the keys go with the test process
         pem = serialization.Encoding.PEM
         (base / "ca.pem").write_bytes(ca_cert.public_bytes(pem))
         (base / "server.pem").write_bytes(cert.public_bytes(pem))

@@ -16,6 +16,7 @@ from tests.fakes import FakeAnthropic, FakeOpenAI, Reply
 
 def _write(path: Path, anth_url: str, oa_url: str, claude_to: str) -> None:
     cfg = {
+        "usage": {"path": str(path.parent / "usage.sqlite3")},  # not the default data dir
         "providers": {
             # The provider changes with the rule, so its old connection pool is retired.
             "anth": {"kind": "anthropic", "base_url": anth_url, "api_keys": ["k1"], "headers": {"x-gen": claude_to}},

@@ -8,7 +8,6 @@ finalizer stops it whatever happens, so a failing test leaks no process.
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
 import signal
@@ -16,23 +15,25 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 import psutil
 import pytest
-import yaml
 
 from suite.config import load_config
 from suite.programs import build_manifest
 from suite.supervise import start as start_suite
-
-ROOT = Path(__file__).resolve().parents[2]
-SCRIPTS = ROOT / "scripts"
-TEST_MODEL = "suite-test-model"
-
+from tests.suite.conftest import (
+    TEST_MODEL,
+    Suite,
+    force_cleanup,
+    get,
+    gone,
+    make_suite,
+    wait_for,
+)
 
 _config: list[pytest.Config] = []
 
@@ -45,133 +46,6 @@ def report(text: str) -> None:
         if capture is not None and terminal is not None:
             with capture.global_and_fixture_disabled():
                 terminal.write_line(text)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def write_config(base: Path, port: int) -> Path:
-    """A copy of the project's config.yaml with its own port, dirs and a fake provider."""
-    data: dict[str, Any] = yaml.safe_load((ROOT / "config.yaml").read_text())
-    data["server"].update(host="127.0.0.1", port=port, shutdown_grace_seconds=5)
-    data["providers"]["suite-test"] = {
-        "kind": "openai-compatible",
-        "base_url": "http://127.0.0.1:9",  # never called: listing models needs no upstream
-        "api_keys": ["sk-suite-test-000000"],
-        "models": [TEST_MODEL],
-    }
-    data["models"]["routing"].insert(0, {"pattern": "^suite-test-", "providers": ["suite-test"]})
-    data["logging"] = {
-        "dir": str(base / "logs"),
-        "level": "info",
-        "max_bytes": 16384,
-        "backups": 2,
-    }
-    data["health"] = {"interval_seconds": 1, "failures_before_restart": 2, "timeout_seconds": 1}
-    data["auth"] = {"dir": str(base / "auth"), "store": "file"}
-    data["usage"] = {"path": str(base / "usage.sqlite3"), "retention_days": 1}
-    path = base / "config.yaml"
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-    return path
-
-
-@dataclass
-class Suite:
-    base: Path
-    port: int
-    env: dict[str, str]
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def run_dir(self) -> Path:
-        return self.base / "run"
-
-    def run(self, script: str, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [str(SCRIPTS / script), *args],
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            cwd=self.base,
-        )
-
-    def status(self) -> dict[str, Any]:
-        result = self.run("status.sh", "--json", timeout=20)
-        data: dict[str, Any] = json.loads(result.stdout)
-        return data
-
-    def router(self) -> dict[str, Any]:
-        procs: list[dict[str, Any]] = [
-            p for p in self.status()["processes"] if p["program"] == "router"
-        ]
-        assert len(procs) == 1, procs
-        return procs[0]
-
-    def supervisord_pid(self) -> int | None:
-        try:
-            return int((self.run_dir / "supervisord.pid").read_text())
-        except (OSError, ValueError):
-            return None
-
-
-def make_suite(base: Path) -> Suite:
-    base.mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    config = write_config(base, port)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CLIPROXY_")}
-    env.update(CLIPROXY_CONFIG=str(config), CLIPROXY_RUN_DIR=str(base / "run"))
-    return Suite(base=base, port=port, env=env)
-
-
-def gone(pid: int) -> bool:
-    """Exited (a zombie waiting for init to reap it counts as exited)."""
-    try:
-        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return True
-
-
-def wait_for(check: Callable[[], bool], timeout: float, step: float = 0.1) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(step)
-    return check()
-
-
-def get(url: str, path: str) -> tuple[int, bytes]:
-    host, port = url.removeprefix("http://").split(":")
-    conn = http.client.HTTPConnection(host, int(port), timeout=5)
-    try:
-        conn.request("GET", path)
-        resp = conn.getresponse()
-        return resp.status, resp.read()
-    finally:
-        conn.close()
-
-
-def force_cleanup(suite: Suite) -> None:
-    """Last resort for the finalizer: stop.sh, then kill whatever is still there."""
-    pid = suite.supervisord_pid()
-    try:
-        suite.run("stop.sh", timeout=60)
-    except subprocess.TimeoutExpired:
-        pass
-    if pid is not None and not gone(pid):
-        try:
-            proc = psutil.Process(pid)
-            for p in [*proc.children(recursive=True), proc]:
-                p.kill()
-        except psutil.Error:
-            pass
 
 
 @dataclass

@@ -55,6 +55,7 @@ def test_router_program(tmp_path: Path) -> None:
     assert proc.environment == {
         "CLIPROXY_CONFIG": str(tmp_path / "config.yaml"),
         "PYTHONUNBUFFERED": "1",
+        "CLIPROXY_RUN_DIR": str(tmp_path / "run"),  # /status finds supervisord through it
     }
     assert proc.stdout_logfile == str(tmp_path / "logs" / "router.log")
     assert (proc.stdout_logfile_maxbytes, proc.stdout_logfile_backups) == (12345, 3)
@@ -75,6 +76,10 @@ def test_workers_become_numprocs_with_one_log_each(tmp_path: Path) -> None:
     ]
     assert m.programs[0].process_names == ("router_00", "router_01", "router_02")
     assert [p.name for p in m.log_names()["router"]] == [Path(p.stdout_logfile).name for p in procs]
+    # Several workers share their metrics through prometheus-client's multiprocess files.
+    assert {p.environment["PROMETHEUS_MULTIPROC_DIR"] for p in procs} == {
+        str(tmp_path / "run" / "prometheus")
+    }
 
 
 def test_socket_pidfile_and_logs_live_in_the_project_dirs(tmp_path: Path) -> None:

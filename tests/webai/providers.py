@@ -107,4 +107,51 @@ class Silent(_Counted):
         yield FinishReason("stop")
 
 
-ALL = (Answers, Broken, Limited, NeedsKey, DiesMidway, Silent)
+class Hangs(_Counted):
+    """Never says anything (bounded here only by the test's own timeout)."""
+
+    @classmethod
+    async def create_async_generator(
+        cls, model: str, messages: Messages, **kwargs: Any
+    ) -> AsyncResult:
+        cls._record(model, messages, kwargs)
+        await asyncio.sleep(30)
+        yield "too late"
+
+
+class Trickles(_Counted):
+    """A long answer, one word every 20 ms; ``closed`` is set when it is stopped."""
+
+    closed: ClassVar[asyncio.Event | None] = None
+
+    @classmethod
+    def reset(cls) -> None:
+        super().reset()
+        cls.closed = None
+
+    @classmethod
+    async def create_async_generator(
+        cls, model: str, messages: Messages, **kwargs: Any
+    ) -> AsyncResult:
+        cls._record(model, messages, kwargs)
+        cls.closed = asyncio.Event()
+        try:
+            for i in range(500):
+                yield f"w{i} "
+                await asyncio.sleep(0.02)
+        finally:
+            cls.closed.set()
+
+
+class StallsMidway(_Counted):
+    @classmethod
+    async def create_async_generator(
+        cls, model: str, messages: Messages, **kwargs: Any
+    ) -> AsyncResult:
+        cls._record(model, messages, kwargs)
+        yield "Started "
+        await asyncio.sleep(30)
+        yield "never"
+
+
+ALL = (Answers, Broken, Limited, NeedsKey, DiesMidway, Silent, Hangs, Trickles, StallsMidway)

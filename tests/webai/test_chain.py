@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+
+import aiohttp
 import pytest
 
 from suite.config import ConfigError
@@ -10,7 +13,7 @@ from tests.fakes.gemini_web import USAGE_LIMIT, FakeGeminiWeb, WebError
 from webai import build_backends, load_settings
 
 from .conftest import StartWebAI, sse_events, webai_config
-from .providers import Answers, Broken, Silent
+from .providers import Answers, Broken, Hangs, Silent, Trickles
 
 HI = {"model": "some-model", "messages": [{"role": "user", "content": "hi"}]}
 
@@ -125,3 +128,38 @@ def test_g4f_provider_by_name_resolves(tmp_path) -> None:
         resolve_provider("DefinitelyNotAProvider")
     with pytest.raises(ValueError, match="not a g4f provider"):
         resolve_provider("tests.webai.conftest:webai_config")
+
+
+async def test_no_first_byte_in_time_moves_on(start_webai: StartWebAI, tmp_path) -> None:
+    timeouts = {"first_byte": 0.3, "idle": 5, "total": 30}
+    webai = await start_webai(
+        webai_config(tmp_path, fallback=("Hangs", "Answers"), timeouts=timeouts)
+    )
+    status, body, _ = await webai.post(HI)
+    assert status == 200 and body["choices"][0]["message"]["content"] == "Fallback says hello"
+    assert Hangs.calls == 1
+
+
+async def test_silence_mid_answer_ends_the_stream(start_webai: StartWebAI, tmp_path) -> None:
+    timeouts = {"first_byte": 5, "idle": 0.3, "total": 30}
+    webai = await start_webai(
+        webai_config(tmp_path, fallback=("StallsMidway", "Answers"), timeouts=timeouts)
+    )
+    status, _, text = await webai.post({**HI, "stream": True})
+    events = sse_events(text)
+    assert status == 200
+    assert events[0]["choices"][0]["delta"]["content"] == "Started "
+    assert events[-1]["error"]["code"] == "timeout"
+    assert Answers.calls == 0
+
+
+async def test_client_going_away_stops_the_backend(start_webai: StartWebAI, tmp_path) -> None:
+    webai = await start_webai(webai_config(tmp_path, fallback=("Trickles",)))
+    async with aiohttp.ClientSession() as session:
+        async with session.post(
+            f"{webai.url}/v1/chat/completions", json={**HI, "stream": True}
+        ) as resp:
+            assert resp.status == 200
+            await resp.content.readline()
+    assert Trickles.closed is not None
+    await asyncio.wait_for(Trickles.closed.wait(), 5)  # stopped long before its 500 words

@@ -144,3 +144,62 @@ def test_check_command_and_config_errors(tmp_path: Path) -> None:
         "got '10.1.2.3'"
     )
     assert load_config(path, environ={}).providers["webai"].enabled is True
+
+
+async def test_python_m_webai_signs_in_and_logs_json_lines_without_secrets(
+    tmp_path: Path,
+) -> None:
+    import asyncio
+
+    import aiohttp
+
+    from tests.fakes.gemini_web import FakeGeminiWeb
+
+    psid, psidts = "g.a000processsecret0123456789", "sidts-processsecret0123456789"
+    async with FakeGeminiWeb(psid, psidts, rotate_on_generate=True) as fake:
+        data = _config(tmp_path, True)
+        data["providers"]["webai"]["gemini"] = {
+            "cookies": {"__Secure-1PSID": psid, "__Secure-1PSIDTS": psidts},
+            "proxy": fake.proxy_url,
+            "ca_bundle": str(fake.ca_file),
+        }
+        data["providers"]["webai"]["fallback"] = []
+        path = tmp_path / "config.yaml"
+        path.write_text(yaml.safe_dump(data))
+        url = data["providers"]["webai"]["url"]
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("CLIPROXY_", "GEMINI_"))}
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "webai", "--config", str(path),
+            cwd=ROOT, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        )  # fmt: skip
+        try:
+            async with aiohttp.ClientSession() as session:
+                for _ in range(200):  # up within 10 s
+                    try:
+                        async with session.get(f"{url}/healthz") as r:
+                            health = await r.json()
+                            if health["status"] == "ok":
+                                break
+                    except aiohttp.ClientConnectionError:
+                        pass
+                    await asyncio.sleep(0.05)
+                assert health["status"] == "ok", health
+                body = {"model": "gemini-2.5-pro", "messages": [{"role": "user", "content": "hi"}]}
+                async with session.post(f"{url}/v1/chat/completions", json=body) as r:
+                    assert r.status == 200
+                    answer = await r.json()
+        finally:
+            proc.terminate()
+            out, _ = await asyncio.wait_for(proc.communicate(), 15)
+        rotated = fake.account.psidts
+    assert answer["choices"][0]["message"]["content"] == "Hello from Gemini web"
+    assert proc.returncode == 0
+    lines = out.decode().splitlines()
+    assert lines and all(line.startswith("{") for line in lines), lines  # loguru's own lines gone
+    events = [json.loads(line) for line in lines]
+    assert {e["service"] for e in events} == {"webai"}
+    assert "rotated cookies saved" in {e["event"] for e in events}
+    for secret in (psid, psidts, rotated):
+        assert secret not in out.decode()
+    saved = json.loads((tmp_path / "auth" / "webai-default.json").read_text())
+    assert saved["cookies"]["__Secure-1PSIDTS"] == rotated

@@ -1,0 +1,231 @@
+"""The router's observer: what every answered request leaves behind.
+
+``finish`` runs once per request, at the end of the middleware: a few
+counter increments on cached label children and one tuple appended to the
+usage queue (no I/O, no lock, no allocation beyond the record). Everything
+else (gauges, batch writes, scrapes) happens off the request path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import time
+from collections.abc import AsyncIterator
+from functools import lru_cache
+from typing import Protocol
+
+from aiohttp import web
+
+from router.formats import Format
+from router.routing import RoutingTable
+from router.state import RouterState
+from suite.config import Config
+from suite.tasks import spawn
+
+from ._credentials import credential_views
+from ._metrics import Metrics, credential_counts
+from ._usage import UsageRecorder
+from ._usage_sql import UsageRecord
+from ._usage_store import open_usage
+
+__all__ = ["OBSERVER", "Finished", "Observer", "client_key_id", "observer_context"]
+
+_SAMPLE_SECONDS = 5.0  # multiprocess mode: how stale another worker's gauges may be
+_MODEL_MAX = 200  # characters of a model name kept in a usage record
+
+
+class Finished(Protocol):
+    """What ``finish`` reads of a request (``router.api``'s RequestContext)."""
+
+    request_id: str
+    fmt: Format
+    started: float
+    model: str | None
+    provider: str | None
+    credential: str | None
+    attempts: int
+    status: int
+    stream: bool
+    ttfb_ms: float | None
+    tokens_in: int | None
+    tokens_out: int | None
+    tokens_cached: int | None
+    tokens_reasoning: int | None
+    error: str | None
+    client: str | None
+    failures: list[tuple[str, str]] | None
+
+
+@lru_cache(maxsize=256)
+def client_key_id(key: str | None) -> str:
+    """A client key's id for logs and usage: a hash prefix, never the key. ``local``
+    when no keys are configured (loopback callers)."""
+    if not key:
+        return "local"
+    return "key-" + hashlib.sha256(key.encode()).hexdigest()[:10]
+
+
+class Observer:
+    """Metrics and usage recording of one router process."""
+
+    def __init__(self, config: Config, state: RouterState, multiproc_dir: str | None) -> None:
+        self.state = state
+        self.started_at = time.time()
+        self.metrics = Metrics(multiproc_dir) if config.metrics.enabled else None
+        self.usage: UsageRecorder | None = None
+        if config.usage.enabled:
+            self.usage = UsageRecorder(
+                open_usage(config),
+                config.usage.path.parent,
+                config.usage.retention_days,
+                on_flush=self._flushed,
+            )
+        self._table: RoutingTable | None = None
+        self._models: frozenset[str] = frozenset()
+        self._sampler: asyncio.Task[None] | None = None
+
+    # -- hot path ---------------------------------------------------------------
+
+    def model_label(self, model: str | None) -> str:
+        """The name itself when the routing table lists it; else ``other`` (or ``none``)."""
+        if model is None:
+            return "none"
+        table = self.state.current.table
+        if table is not self._table:
+            self._models = frozenset(name for name, _ in table.listed_models())
+            self._table = table
+        return model if model in self._models else "other"
+
+    def finish(self, ctx: Finished) -> None:
+        seconds = time.perf_counter() - ctx.started
+        metrics = self.metrics
+        if metrics is not None:
+            label = self.model_label(ctx.model)
+            provider = ctx.provider or "none"
+            ttfb = ctx.ttfb_ms / 1000 if ctx.ttfb_ms is not None else None
+            metrics.request_done(ctx.fmt.value, label, provider, ctx.status, seconds, ttfb)
+            failed = 0
+            if ctx.failures:
+                failed = len(ctx.failures)
+                for prov, outcome in ctx.failures:
+                    metrics.attempt(prov, outcome)
+            if ctx.attempts > failed:
+                metrics.attempt(provider, "ok")
+            if ctx.attempts > 1:
+                metrics.failover(label, ctx.attempts - 1)
+            if ctx.tokens_in is not None:
+                metrics.tokens_done(
+                    provider,
+                    label,
+                    ctx.tokens_in,
+                    ctx.tokens_out or 0,
+                    ctx.tokens_cached or 0,
+                    ctx.tokens_reasoning or 0,
+                )
+        usage = self.usage
+        if usage is not None and ctx.model is not None:
+            usage.add(
+                UsageRecord(
+                    time.time(),
+                    ctx.request_id,
+                    ctx.client or "local",
+                    ctx.fmt.value,
+                    ctx.model[:_MODEL_MAX],
+                    ctx.provider or "",
+                    ctx.credential or "",
+                    ctx.status,
+                    ctx.stream,
+                    ctx.attempts,
+                    ctx.tokens_in or 0,
+                    ctx.tokens_out or 0,
+                    ctx.tokens_cached or 0,
+                    ctx.tokens_reasoning or 0,
+                    round(seconds * 1000, 2),
+                    ctx.ttfb_ms,
+                    ctx.error[:500] if ctx.error else None,
+                )
+            )
+
+    def stream_opened(self) -> None:
+        if self.metrics is not None:
+            self.metrics.stream_opened()
+
+    def stream_closed(self) -> None:
+        if self.metrics is not None:
+            self.metrics.stream_closed()
+
+    # -- hooks for other parts of the router --------------------------------------
+
+    def refresh_done(self, provider: str, ok: bool) -> None:
+        """A stored credential's refresh finished (``ok`` or not)."""
+        if self.metrics is not None:
+            self.metrics.refresh_done(provider, ok)
+
+    # -- gauges -----------------------------------------------------------------
+
+    def sample(self) -> None:
+        """Set the gauges of things that are states, not events (credentials, relay)."""
+        metrics = self.metrics
+        if metrics is None:
+            return
+        views = credential_views(self.state)
+        providers = [n for n, p in self.state.current.config.providers.items() if p.enabled]
+        metrics.set_credentials(credential_counts(providers, ((v.provider, v.state) for v in views)))
+        peers = [p for p in self.state.relay.peers.values() if not p.closed]
+        now = time.monotonic()
+        metrics.set_relay(len(peers), sum(max(0, p.free()) for p in peers if p.usable(now)))
+        if self.usage is not None:
+            metrics.set_usage(self.usage.pending)
+
+    async def render_metrics(self) -> bytes:
+        assert self.metrics is not None
+        self.sample()
+        if self.metrics.multiproc_dir:
+            return await asyncio.to_thread(self.metrics.render)
+        return self.metrics.render()
+
+    def _flushed(self, written: int, dropped: int, pending: int) -> None:
+        if self.metrics is not None:
+            if written:
+                self.metrics.usage_written.inc(written)
+            if dropped:
+                self.metrics.usage_dropped.inc(dropped)
+            self.metrics.set_usage(pending)
+
+    async def _sample_forever(self) -> None:
+        while True:
+            await asyncio.sleep(_SAMPLE_SECONDS)
+            self.sample()
+
+    # -- lifecycle --------------------------------------------------------------
+
+    async def start(self) -> None:
+        if self.usage is not None:
+            await self.usage.start()
+        if self.metrics is not None and self.metrics.multiproc_dir:
+            self.sample()
+            self._sampler = spawn(self._sample_forever(), name="metrics-sampler")
+
+    async def close(self) -> None:
+        if self._sampler is not None:
+            self._sampler.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sampler
+            self._sampler = None
+        if self.usage is not None:
+            await self.usage.close()
+        if self.metrics is not None:
+            self.metrics.process_exited()
+
+
+OBSERVER: web.AppKey[Observer] = web.AppKey("cliproxy_observer", Observer)
+
+
+async def observer_context(app: web.Application) -> AsyncIterator[None]:
+    """``app.cleanup_ctx``: start the usage writer; on stop, write every queued record."""
+    obs = app[OBSERVER]
+    await obs.start()
+    yield
+    await obs.close()
