@@ -46,6 +46,7 @@ LABELS = {
     "bare": "bare aiohttp relay",
     "router": "router (log info)",
     "router-warn": "router (log warning)",
+    "router-off": "router (no usage/metrics)",
     "translated": "router translated",
 }
 PATH = "/v1/chat/completions"
@@ -132,9 +133,13 @@ def start_services(workdir: Path, chunks: int, services: dict[str, Service]) -> 
     for svc in (fake, bare):
         services[svc.name] = svc
         svc.start()
-    for name, level in (("router", "info"), ("router-warn", "warning")):
+    for name, level, observe in (
+        ("router", "info", True),
+        ("router-warn", "warning", True),
+        ("router-off", "info", False),
+    ):
         port = free_port()
-        cfg = write_router_config(workdir / f"{name}.yaml", port, fake_port, level)
+        cfg = write_router_config(workdir / f"{name}.yaml", port, fake_port, level, observe)
         argv = python_argv("router", "serve", "--config", str(cfg))
         svc = Service(name, argv, port, SERVER_CPU, workdir / f"{name}.log")
         services[name] = svc
@@ -145,7 +150,7 @@ def start_services(workdir: Path, chunks: int, services: dict[str, Service]) -> 
 
 
 def check_paths(services: dict[str, Service], plain: bytes, stream: bytes) -> None:
-    for name in ("fake", "bare", "router", "router-warn"):
+    for name in ("fake", "bare", "router", "router-warn", "router-off"):
         for body, is_stream in ((plain, False), (stream, True), (_paced(stream), True)):
             ok, why = preflight(_url(services[name]), body, is_stream)
             if not ok:
@@ -172,6 +177,8 @@ def measure_all(run: Run, on_row: Callable[[Measurement], None]) -> str | None:
             on_row(run.measure("direct", "fake", body, mode, c, cpus))
             for target in ("bare", "router", "router-warn"):
                 on_row(run.measure(target, target, body, mode, c, cpus))
+            if mode == "plain":  # what usage recording and metrics cost (issue 8)
+                on_row(run.measure("router-off", "router-off", body, mode, c, cpus))
         for mode, body, c, cpus in translated if ok else []:
             on_row(run.measure("translated", "router", body, mode, c, cpus))
     return None if ok else str(reason)
@@ -304,7 +311,7 @@ def _results(run: Run, idle: dict[str, float], idle_after: float, n_a: str | Non
         print(f"router translated (OpenAI client -> Anthropic upstream): n/a ({n_a})")
     start = {n: run.services[n].start_seconds for n in ("router", "router-warn")}
     print("\n" + _facts(run.report, idle, idle_after, start))
-    print("\ntargets (issue 2, issue 3):")
+    print("\ntargets (issues 2, 3 and 8):")
     home = 2 if PINNING else 1
     conc = run.opts.concurrency
     targets = evaluate(run.report, idle["router"], start["router"], conc, home, n_a)

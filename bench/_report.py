@@ -75,7 +75,7 @@ class Report:
 
 
 _MODES = ("plain", "stream", "paced")
-_TARGETS = ("direct", "bare", "router", "router-warn", "translated")
+_TARGETS = ("direct", "bare", "router", "router-warn", "router-off", "translated")
 
 
 def _order(m: Measurement) -> tuple[int, int, int, int]:

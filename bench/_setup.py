@@ -40,8 +40,11 @@ def bodies() -> Bodies:
     return Bodies(orjson.dumps(base), orjson.dumps(stream), orjson.dumps(translated))
 
 
-def write_router_config(path: Path, port: int, upstream_port: int, level: str) -> Path:
-    """A config whose only providers are the fake: OpenAI passthrough and Anthropic (translated)."""
+def write_router_config(
+    path: Path, port: int, upstream_port: int, level: str, observe: bool = True
+) -> Path:
+    """A config whose only providers are the fake: OpenAI passthrough and Anthropic (translated).
+    ``observe=False`` turns usage recording and metrics off (to measure what they cost)."""
     up = f"http://127.0.0.1:{upstream_port}"
     workdir = path.parent
     config = {
@@ -74,7 +77,8 @@ def write_router_config(path: Path, port: int, upstream_port: int, level: str) -
             ]
         },
         "logging": {"dir": str(workdir / "logs"), "level": level},
-        "usage": {"path": str(workdir / "usage.sqlite3")},
+        "usage": {"path": str(workdir / f"usage-{port}.sqlite3"), "enabled": observe},
+        "metrics": {"enabled": observe},
     }
     # JSON is YAML: no YAML writer needed.
     path.write_bytes(orjson.dumps(config, option=orjson.OPT_INDENT_2))

@@ -1,4 +1,5 @@
-"""The issues' targets, judged on the default router (access log at ``info``)."""
+"""The issues' targets, judged on the default router (access log at ``info``, usage and
+metrics on); ``router-off`` is the same router with usage recording and metrics off."""
 
 from __future__ import annotations
 
@@ -28,6 +29,12 @@ def evaluate(
             value = f"{added:.3f} ms (bare {b.load.p50_ms - d.load.p50_ms:.3f})"
             name = f"added p50 c=1, {mode}, {cpus} cpu{'s' if cpus > 1 else ''} (router-direct)"
             out.append(Target(name, value, "<= 0.300 ms", added <= 0.3))
+    for c, cpus in ((1, 1), (conc, home)):
+        on, off = report.get("router", "plain", c, cpus), report.get("router-off", "plain", c, cpus)
+        if on and off and off.load.rps:
+            ratio = on.load.rps / off.load.rps
+            name = f"plain req/s usage+metrics on/off, c={c}"
+            out.append(Target(name, f"{ratio:.2f}x", ">= 0.90x", ratio >= 0.9))
     out.append(Target("router idle RSS", f"{idle_rss_mb:.1f} MB", "<= 60 MB", idle_rss_mb <= 60))
     out.append(Target("router start -> healthy", f"{start_s:.3f} s", "<= 1.000 s", start_s <= 1.0))
     name = "translated/passthrough router CPU per stream"

@@ -139,4 +139,6 @@ def _access(ctx: RequestContext, path: str) -> None:
         level = "debug"
     else:
         level = "info"
-    access_log.emit(level, "request", ctx.access_fields())
+    fields = ctx.access_fields()
+    fields["path"] = path
+    access_log.emit(level, "request", fields)

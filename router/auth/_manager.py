@@ -51,6 +51,8 @@ class AuthManager:
         self.poll_seconds = config.auth.poll_seconds
         self.needed = _uses_store(config)
         self.on_change: Callable[[], object] | None = None
+        # Told of every refresh at the provider: (record type, succeeded) - for /metrics.
+        self.on_refresh: Callable[[str, bool], object] | None = None
         self.refresh_calls = 0
         self._handles: dict[str, LiveAuth] = {}
         self._unreadable: dict[str, tuple[str, str]] = {}  # name -> (version, reason)
@@ -293,6 +295,8 @@ class AuthManager:
         try:
             data = await self._provider_refresh(current)
         except RefreshFailed as exc:
+            if self.on_refresh is not None:
+                self.on_refresh(h.type, False)
             if exc.refused:
                 await self._refused(h, current, exc.message)
             else:
@@ -304,6 +308,8 @@ class AuthManager:
                     retry_in=round(h.retry_at - time.time(), 1),
                 )
             raise
+        if self.on_refresh is not None:
+            self.on_refresh(h.type, True)
         saved = await self._store_rotated(h, current, data)
         h.update(saved)  # stored first, handed out second
         h.failures, h.retry_at, h.error = 0, 0.0, ""

@@ -23,6 +23,7 @@ from ._json import Raw, dumps, num_or_int, obj, opt_bool, opt_str, schema_obj
 # google-genai SDK decodes ``thoughtSignature`` as base64 bytes and re-encodes
 # it, so the value must be canonical base64 whatever the source's alphabet.
 
+SIGNATURE_TAG = b"zcpa"  # how every tag starts: a body without these bytes holds none
 _TAGS: dict[ir.Format, str] = {
     "anthropic": "zcpaANTH",
     "gemini": "zcpaGEMI",

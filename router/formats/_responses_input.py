@@ -8,13 +8,13 @@ from . import ir
 from ._common import import_signature
 from ._json import (
     Raw,
-    arr,
     dumps,
+    file_from_data,
     guess_media_type,
-    obj,
+    image_from_url,
+    objects,
     opt_arr,
     opt_str,
-    parse_data_url,
     req_str,
 )
 from ._responses_items import FORMAT, pack_reasoning
@@ -23,8 +23,7 @@ from ._responses_items import FORMAT, pack_reasoning
 def _file(part: Raw, path: str) -> ir.Image:
     data = opt_str(part, "file_data", path + ".")
     if data is not None:
-        parsed = parse_data_url(data)
-        return ir.Image(*parsed) if parsed else ir.Image("application/pdf", data=data)
+        return file_from_data(data)
     url = opt_str(part, "file_url", path + ".")
     if url is not None:
         return ir.Image(guess_media_type(url), url=url)
@@ -35,9 +34,7 @@ def parts_of(value: object, path: str) -> tuple[ir.ContentPart, ...]:
     if isinstance(value, str):
         return (ir.Text(value),)
     out: list[ir.ContentPart] = []
-    for i, raw in enumerate(arr(value, path)):
-        p = f"{path}[{i}]"
-        part = obj(raw, p)
+    for p, part in objects(value, path):
         kind = part.get("type")
         if kind in ("input_text", "output_text", "text", "summary_text", "reasoning_text"):
             out.append(ir.Text(req_str(part, "text", p + ".")))
@@ -47,12 +44,7 @@ def parts_of(value: object, path: str) -> tuple[ir.ContentPart, ...]:
             url = opt_str(part, "image_url", p + ".")
             if url is None:
                 raise ir.TranslationError(p + ".file_id", "uploaded files cannot be translated")
-            parsed = parse_data_url(url)
-            out.append(
-                ir.Image(parsed[0], data=parsed[1])
-                if parsed
-                else ir.Image(guess_media_type(url), url=url)
-            )
+            out.append(image_from_url(url))
         elif kind == "input_file":
             out.append(_file(part, p))
         else:

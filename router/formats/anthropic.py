@@ -27,16 +27,17 @@ from ._common import (
 from ._json import (
     Raw,
     args_object,
-    arr,
     dumps,
     guess_media_type,
     num_or_int,
     obj,
+    objects,
     opt_arr,
     opt_bool,
     opt_int,
     opt_num,
     opt_obj,
+    opt_objects,
     opt_str,
     req_str,
     safe_id,
@@ -61,7 +62,7 @@ _OPENER = "Continue."  # Anthropic wants a user turn first; used when the source
 # --------------------------------------------------------------------------- blocks in
 
 
-def _image(block: Raw, path: str) -> ir.Part:
+def _image(block: Raw, path: str) -> ir.ContentPart:
     source = obj(block.get("source"), f"{path}.source")
     kind = source.get("type")
     if kind == "base64":
@@ -76,37 +77,36 @@ def _image(block: Raw, path: str) -> ir.Part:
     raise ir.TranslationError(f"{path}.source.type", f"source type {kind!r} cannot be translated")
 
 
+def _content_part(block: Raw, path: str) -> ir.ContentPart | None:
+    """A text, image or document block; None for the other kinds."""
+    kind = block.get("type")
+    if kind == "text":
+        return ir.Text(req_str(block, "text", path + "."))
+    if kind in ("image", "document"):
+        return _image(block, path)
+    return None
+
+
 def _result_content(value: object, path: str) -> tuple[ir.ContentPart, ...]:
     if value is None:
         return ()
     if isinstance(value, str):
         return (ir.Text(value),)
-    out: list[ir.ContentPart] = []
-    for i, raw in enumerate(arr(value, path)):
-        block = obj(raw, f"{path}[{i}]")
-        kind = block.get("type")
-        if kind == "text":
-            out.append(ir.Text(req_str(block, "text", f"{path}[{i}].")))
-        elif kind in ("image", "document"):
-            part = _image(block, f"{path}[{i}]")
-            if isinstance(part, ir.Text | ir.Image):
-                out.append(part)
-    return tuple(out)
+    parts = (_content_part(block, p) for p, block in objects(value, path))
+    return tuple(part for part in parts if part is not None)
 
 
 def _blocks(value: object, path: str) -> tuple[ir.Part, ...]:
     if isinstance(value, str):
         return (ir.Text(value),)
     out: list[ir.Part] = []
-    for i, raw in enumerate(arr(value, path)):
-        p = f"{path}[{i}]"
-        block = obj(raw, p)
+    for p, block in objects(value, path):
+        part = _content_part(block, p)
+        if part is not None:
+            out.append(part)
+            continue
         kind = block.get("type")
-        if kind == "text":
-            out.append(ir.Text(req_str(block, "text", p + ".")))
-        elif kind in ("image", "document"):
-            out.append(_image(block, p))
-        elif kind == "tool_use":
+        if kind == "tool_use":
             out.append(
                 ir.ToolCall(
                     req_str(block, "id", p + "."),
@@ -141,9 +141,8 @@ def _system(value: object) -> tuple[ir.Text, ...]:
     if isinstance(value, str):
         return (ir.Text(value),) if value else ()
     out = []
-    for i, raw in enumerate(arr(value, "system")):
-        block = obj(raw, f"system[{i}]")
-        text = req_str(block, "text", f"system[{i}].")
+    for p, block in objects(value, "system"):
+        text = req_str(block, "text", p + ".")
         if text and not text.startswith(_BILLING_PREFIX):
             out.append(ir.Text(text))
     return tuple(out)
@@ -151,9 +150,7 @@ def _system(value: object) -> tuple[ir.Text, ...]:
 
 def _tools(body: Raw) -> tuple[ir.Tool, ...]:
     out = []
-    for i, raw in enumerate(opt_arr(body, "tools", "")):
-        p = f"tools[{i}]"
-        tool = obj(raw, p)
+    for p, tool in opt_objects(body, "tools", ""):
         if tool.get("type") not in (None, "custom"):
             continue  # server / built-in tools (web_search_*, bash_*, ...) cannot move
         schema = tool.get("input_schema")
@@ -215,9 +212,7 @@ def _response_format(body: Raw) -> ir.ResponseFormat | None:
 def request_to_ir(body: Mapping[str, Any]) -> ir.Request:
     b = obj(body, "body")
     messages = []
-    for i, raw in enumerate(arr(b.get("messages"), "messages")):
-        p = f"messages[{i}]"
-        m = obj(raw, p)
+    for p, m in objects(b.get("messages"), "messages"):
         role = req_str(m, "role", p + ".")
         if role not in ("user", "assistant"):
             raise ir.TranslationError(p + ".role", "expected 'user' or 'assistant'")

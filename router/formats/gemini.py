@@ -40,10 +40,12 @@ from ._json import (
     Raw,
     arr,
     obj,
+    objects,
     opt_arr,
     opt_int,
     opt_num,
     opt_obj,
+    opt_objects,
     opt_str,
     req_str,
     safe_id,
@@ -131,12 +133,9 @@ def _messages(contents: object) -> list[ir.Message]:
 
 def _tools(body: Raw) -> tuple[ir.Tool, ...]:
     out = []
-    for i, raw in enumerate(opt_arr(body, "tools", "")):
-        tool = obj(raw, f"tools[{i}]")
+    for tp, tool in opt_objects(body, "tools", ""):
         decls = _get(tool, "functionDeclarations", "function_declarations") or []
-        for j, d in enumerate(arr(decls, f"tools[{i}].functionDeclarations")):
-            p = f"tools[{i}].functionDeclarations[{j}]"
-            decl = obj(d, p)
+        for p, decl in objects(decls, tp + ".functionDeclarations"):
             schema = _get(decl, "parametersJsonSchema", "parameters_json_schema")
             if schema is None:
                 schema = decl.get("parameters")

@@ -27,14 +27,14 @@ from ._common import (
 )
 from ._json import (
     Raw,
-    arr,
     data_url,
     obj,
-    opt_arr,
+    objects,
     opt_bool,
     opt_int,
     opt_num,
     opt_obj,
+    opt_objects,
     opt_str,
     req_str,
     schema_obj,
@@ -95,13 +95,11 @@ def _tools(body: Raw) -> tuple[ir.Tool, ...]:
         elif kind == "custom":
             out.append(ir.Tool(flat, desc, _custom_schema(), None, namespace, "custom"))
 
-    for i, raw in enumerate(opt_arr(body, "tools", "")):
-        p = f"tools[{i}]"
-        tool = obj(raw, p)
+    for p, tool in opt_objects(body, "tools", ""):
         if tool.get("type") == "namespace":
             ns = req_str(tool, "name", p + ".")
-            for j, inner in enumerate(opt_arr(tool, "tools", p + ".")):
-                one(obj(inner, f"{p}.tools[{j}]"), f"{p}.tools[{j}]", ns)
+            for inner_path, inner in opt_objects(tool, "tools", p + "."):
+                one(inner, inner_path, ns)
         else:
             one(tool, p, None)
     return tuple(out)
@@ -140,8 +138,8 @@ def request_to_ir(body: Mapping[str, Any]) -> ir.Request:
     if isinstance(raw_input, str):
         builder.messages.append(ir.Message(ir.Role.USER, (ir.Text(raw_input),)))
     else:
-        for i, item in enumerate(arr(raw_input if raw_input is not None else [], "input")):
-            builder.item(obj(item, f"input[{i}]"), f"input[{i}]")
+        for p, item in objects(raw_input if raw_input is not None else [], "input"):
+            builder.item(item, p)
     reasoning = opt_obj(b, "reasoning", "")
     thinking = None
     if reasoning is not None:
@@ -322,8 +320,8 @@ def request_from_ir(req: ir.Request, model: str, stream: bool) -> dict[str, Any]
 def response_to_ir(body: Mapping[str, Any]) -> ir.Response:
     b = obj(body, "body")
     builder = Builder()
-    for i, item in enumerate(opt_arr(b, "output", "")):
-        builder.item(obj(item, f"output[{i}]"), f"output[{i}]")
+    for p, item in opt_objects(b, "output", ""):
+        builder.item(item, p)
     content = tuple(
         p for m in builder.messages for p in m.content if not isinstance(p, ir.ToolResult)
     )

@@ -82,6 +82,7 @@ class Observer:
                 config.usage.retention_days,
                 on_flush=self._flushed,
             )
+        state.auth.on_refresh = self.refresh_done
         self._table: RoutingTable | None = None
         self._models: frozenset[str] = frozenset()
         self._sampler: asyncio.Task[None] | None = None
@@ -172,7 +173,9 @@ class Observer:
             return
         views = credential_views(self.state)
         providers = [n for n, p in self.state.current.config.providers.items() if p.enabled]
-        metrics.set_credentials(credential_counts(providers, ((v.provider, v.state) for v in views)))
+        metrics.set_credentials(
+            credential_counts(providers, ((v.provider, v.state) for v in views))
+        )
         peers = [p for p in self.state.relay.peers.values() if not p.closed]
         now = time.monotonic()
         metrics.set_relay(len(peers), sum(max(0, p.free()) for p in peers if p.usable(now)))

@@ -82,7 +82,7 @@ class StatusSource:
             errors = await recorder.errors(_ERRORS)
         except UsageStoreError as exc:
             return [], [], str(exc)
-        by_hour = {int(r["hour"]): r for r in rows}  # type: ignore[call-overload]
+        by_hour = {int(str(r["hour"])): r for r in rows}
         hours = []
         for i in range(_HOURS):
             t = first + i * 3600

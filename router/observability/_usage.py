@@ -183,9 +183,15 @@ class UsageRecorder:
                 for rec in self._pending:
                     fh.write(orjson.dumps(list(rec), option=orjson.OPT_APPEND_NEWLINE))
         except OSError as exc:
-            log.error("usage records lost: cannot write the spool file", path=str(path), error=str(exc))
+            log.error(
+                "usage records lost: cannot write the spool file", path=str(path), error=str(exc)
+            )
             return
-        log.warning("usage store unavailable at stop: records spooled", path=str(path), records=len(self._pending))
+        log.warning(
+            "usage store unavailable at stop: records spooled",
+            path=str(path),
+            records=len(self._pending),
+        )
         self._pending.clear()
 
     def _spools(self) -> list[Path]:
@@ -199,7 +205,11 @@ class UsageRecorder:
             claimed = path.with_name(f".{path.name}.{os.getpid()}")
             try:
                 path.rename(claimed)  # another router starting at once takes another file
-                rows = [UsageRecord(*orjson.loads(line)) for line in claimed.read_bytes().splitlines() if line]
+                rows = [
+                    UsageRecord(*orjson.loads(line))
+                    for line in claimed.read_bytes().splitlines()
+                    if line
+                ]
             except (OSError, orjson.JSONDecodeError, TypeError) as exc:
                 log.warning("usage spool file skipped", path=str(path), error=str(exc))
                 continue
@@ -219,7 +229,10 @@ class UsageRecorder:
         await self.flush()
         await self._open()
         rows = await self.store.totals(query)
-        return [{k: (0 if v is None and k != "latency_ms_avg" else v) for k, v in r.items()} for r in rows]
+        return [
+            {k: (0 if v is None and k != "latency_ms_avg" else v) for k, v in r.items()}
+            for r in rows
+        ]
 
     async def errors(self, limit: int) -> list[Row]:
         await self.flush()

@@ -128,7 +128,9 @@ class SQLiteUsageStore:
         await self._run(work)
 
     async def prune(self, before: float) -> int:
-        return await self._run(lambda: self._conn().execute(cutoff_sql("sqlite"), (before,)).rowcount)
+        return await self._run(
+            lambda: self._conn().execute(cutoff_sql("sqlite"), (before,)).rowcount
+        )
 
     async def totals(self, query: UsageQuery) -> list[Row]:
         sql, params = totals_sql("sqlite", query)
@@ -242,4 +244,3 @@ def _plain(value: object) -> object:
 
 def _why(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-

@@ -71,13 +71,13 @@ async def test_client_disconnect_stops_the_page(make_stack: MakeStack) -> None:
         await asyncio.sleep(0.3)
         resp.close()
     # cancel -> the service presses the page's stop button -> the page stops generating.
-    assert await wait_until(lambda: bool(stack.site.of_type("stopped")), 10)
-    assert await wait_until(lambda: bool(stack.site.of_type("ended_stopped")), 5)
+    assert await wait_until(lambda: bool(stack.site.of_type("stopped")), 20)
+    assert await wait_until(lambda: bool(stack.site.of_type("ended_stopped")), 10)
     rendered = stack.site.of_type("ended_stopped")[-1].rendered
     assert 0 < len(rendered.split()) < 200
     # The page was reset and given back: the next request is served at once.
     assert await wait_until(
-        lambda: stack.services[0].pool is not None and stack.services[0].pool.free() == 1, 10
+        lambda: stack.services[0].pool is not None and stack.services[0].pool.free() == 1, 20
     )
     client = openai.AsyncOpenAI(base_url=stack.router.url + "/v1", api_key="x", max_retries=0)
     try:

@@ -181,14 +181,31 @@ def test_sigstopped_router_is_restarted_by_healthcheck(started: Started) -> None
 
 def test_logs_rotate_at_max_bytes_keeping_backups(started: Started) -> None:
     logs = started.suite.base / "logs"
-    for _ in range(400):  # one access line (~170 bytes) each: several rotations of 16 KiB
+    sent = 0
+    # One access line (~170 bytes) a request; lines reach the file in 100 ms batches,
+    # so keep sending (bounded: 3,000 requests, 30 s) until a second rotation shows.
+    deadline = time.monotonic() + 30
+    while not (logs / "router.log.2").exists() and sent < 3000 and time.monotonic() < deadline:
+        for _ in range(50):
+            get(started.suite.url, "/v1/models")
+        sent += 50
+        wait_for(lambda: (logs / "router.log.2").exists(), 0.3)
+    assert (logs / "router.log.2").exists(), sorted((p.name, p.stat().st_size) for p in logs.iterdir())
+    for _ in range(250):  # ~42 KiB more: at least two more rotations, past `backups`
         get(started.suite.url, "/v1/models")
-    assert wait_for(lambda: (logs / "router.log.2").exists(), 5), sorted(
-        (p.name, p.stat().st_size) for p in logs.iterdir()
-    )
+    sent += 250
+    # The router writes its lines in 100 ms batches: wait for the very last one.
+    get(started.suite.url, "/v1/models/last-request-marker")
+    sent += 1
+    assert wait_for(lambda: "last-request-marker" in (logs / "router.log").read_text(), 5)
     files = sorted(p.name for p in logs.glob("router.log*"))
     assert files == ["router.log", "router.log.1", "router.log.2"]
-    assert all(p.stat().st_size <= 16384 + 4096 for p in logs.glob("router.log*"))
+    # supervisord rotates before a write that would pass max_bytes; one write is one
+    # pipe read (at most 128 KiB), and the router batches its access lines (one write
+    # per 100 ms), so a file may pass max_bytes by one batch, never by more.
+    assert all(p.stat().st_size <= 16384 + 131072 for p in logs.glob("router.log*"))
+    kept = sum(p.read_text().count('"event":"request"') for p in logs.glob("router.log*"))
+    assert kept < sent  # the oldest lines went with the files past `backups`
 
 
 def test_stop_leaves_nothing(started: Started) -> None:

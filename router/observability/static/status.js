@@ -54,10 +54,6 @@
     ready: "ok", cooling: "warn", refreshing: "info", disabled: "bad", login_required: "bad",
   };
   const badge = (text) => el("span", { class: `badge ${badgeClass[text] || "info"}` }, text.replace("_", " "));
-  const table = (head, rows, numeric) =>
-    el("div", { class: "scroll" }, el("table", {},
-      el("thead", {}, el("tr", {}, head.map((h, i) => el("th", { class: numeric.includes(i) ? "num" : null }, h)))),
-      el("tbody", {}, rows)));
 
   // -- sections -------------------------------------------------------------------
 
@@ -71,17 +67,20 @@
       box.replaceChildren(el("p", { class: "error" }, sup.problem || "supervisord is not running"));
       return;
     }
-    const rows = sup.processes.map((p) => {
+    const items = sup.processes.map((p) => {
       const name = p.name === p.program ? p.name : `${p.program}:${p.name}`;
-      return el("tr", { "data-program": name, "data-state": p.state },
-        el("td", {}, el("strong", {}, name)),
-        el("td", {}, badge(p.state)),
-        el("td", { class: "num" }, duration(p.uptime_s)),
-        el("td", { class: "num" }, p.restarts === null ? "-" : p.restarts),
-        el("td", {}, p.healthy ? p.health : el("span", { class: "error" }, p.health, p.detail ? ` (${p.detail})` : "")),
-        el("td", { class: "num wide" }, p.pid || "-"));
+      const facts = [];
+      if (p.uptime_s !== null) facts.push(`up ${duration(p.uptime_s)}`);
+      if (p.restarts !== null) facts.push(`${p.restarts} restart${p.restarts === 1 ? "" : "s"}`);
+      if (p.pid) facts.push(`pid ${p.pid}`);
+      return el("li", { class: "prog", "data-program": name, "data-state": p.state },
+        el("strong", {}, name),
+        badge(p.state),
+        p.health === "-" && p.healthy ? null : el("span", { class: p.healthy ? "muted" : "error" },
+          [`health ${p.health}`, p.latency_ms !== null ? ` ${p.latency_ms.toFixed(1)} ms` : "", p.healthy || !p.detail ? "" : ` (${p.detail})`].join("")),
+        facts.length ? el("span", { class: "muted" }, facts.join(" · ")) : null);
     });
-    box.replaceChildren(table(["program", "state", "uptime", "restarts", "health", "pid"], rows, [2, 3, 5]));
+    box.replaceChildren(el("ul", { class: "progs" }, items));
     const verdict = sup.healthy ? "healthy" : "UNHEALTHY";
     $("summary").textContent = `${sup.processes.length} processes, ${verdict}`;
   }
@@ -99,15 +98,18 @@
   }
 
   function providers(list) {
-    const shown = list.filter((p) => p.enabled);
-    const items = shown.map((p) => el("div", { class: "provider", "data-provider": p.name },
+    const served = list.filter((p) => p.enabled && (p.servable || p.credentials.length));
+    const idle = list.filter((p) => p.enabled && !p.servable && !p.credentials.length).map((p) => p.name);
+    const items = served.map((p) => el("div", { class: "provider", "data-provider": p.name },
       el("div", { class: "provider-head" },
         el("strong", {}, p.name), el("span", { class: "muted" }, p.kind),
-        p.servable ? badge("ready") : el("span", { class: "badge off" }, "not served")),
+        p.servable ? null : el("span", { class: "badge off" }, "not served")),
       p.credentials.length
         ? el("ul", { class: "creds" }, p.credentials.map(credential))
         : el("p", { class: "muted" }, "no credentials")));
-    $("providers").replaceChildren(...(items.length ? items : [el("p", { class: "muted" }, "No providers enabled.")]));
+    if (!items.length) items.push(el("p", { class: "muted" }, "No provider has a credential."));
+    if (idle.length) items.push(el("p", { class: "muted idle" }, `Not served (no credentials): ${idle.join(", ")}`));
+    $("providers").replaceChildren(...items);
   }
 
   function relay(list) {
@@ -115,13 +117,12 @@
       $("relay").replaceChildren(el("p", { class: "muted" }, "No relay service connected to /v1/ws."));
       return;
     }
-    const rows = list.map((s) => el("tr", { "data-service": s.name },
-      el("td", { class: "mono" }, s.name),
-      el("td", { class: "num" }, s.capacity),
-      el("td", { class: "num" }, s.in_flight),
-      el("td", { class: "num" }, s.free),
-      el("td", {}, (s.profiles || []).map((p) => el("span", {}, badge(p.state), " ", p.name, " ")))));
-    $("relay").replaceChildren(table(["service", "pages", "busy", "free", "profiles"], rows, [1, 2, 3]));
+    const items = list.map((s) => el("li", { class: "prog", "data-service": s.name },
+      el("strong", { class: "mono" }, s.name),
+      s.resting > 0 ? el("span", { class: "badge warn" }, `resting ${duration(s.resting)}`) : badge(s.free > 0 ? "ready" : "busy"),
+      el("span", { class: "muted" }, `${s.capacity} pages · ${s.in_flight} busy · ${s.free} free`),
+      (s.profiles || []).map((p) => el("span", { class: "muted" }, badge(p.state), " ", p.name))));
+    $("relay").replaceChildren(el("ul", { class: "progs" }, items));
   }
 
   function errors(list) {
@@ -129,14 +130,15 @@
       $("errors").replaceChildren(el("p", { class: "muted" }, "No failed requests recorded."));
       return;
     }
-    const rows = list.map((e) => el("tr", { "data-request-id": e.request_id },
-      el("td", { class: "num" }, time(e.ts)),
-      el("td", {}, el("span", { class: "badge bad" }, e.status)),
-      el("td", { class: "mono" }, e.request_id),
-      el("td", {}, e.model),
-      el("td", { class: "mono wide" }, e.credential || e.provider || "-"),
-      el("td", {}, e.error || "")));
-    $("errors").replaceChildren(table(["time", "status", "request id", "model", "credential", "error"], rows, [0]));
+    const items = list.map((e) => el("li", { class: "err", "data-request-id": e.request_id },
+      el("div", { class: "err-head" },
+        el("span", { class: "badge bad" }, e.status),
+        el("span", {}, time(e.ts)),
+        el("strong", {}, e.model),
+        el("span", { class: "muted" }, e.credential || e.provider || "no provider")),
+      el("div", { class: "mono rid" }, e.request_id),
+      e.error ? el("div", { class: "err-msg", title: e.error }, e.error) : null));
+    $("errors").replaceChildren(el("ul", { class: "errs" }, items));
   }
 
   // A bar chart of 24 hourly values as inline SVG; series are stacked.

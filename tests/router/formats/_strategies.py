@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Iterable
 
 import orjson
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
+
+from router.formats import ir
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -22,3 +25,14 @@ args = st.dictionaries(
 def signatures(urlsafe: bool = False) -> st.SearchStrategy[str]:
     enc = base64.urlsafe_b64encode if urlsafe else base64.b64encode
     return st.binary(min_size=3, max_size=24).map(lambda b: enc(b).decode())
+
+
+def signed(draw: st.DrawFn, parts: Iterable[ir.Part], source: ir.Format) -> list[ir.Part]:
+    """``parts``, each maybe after a text-less signed ``Reasoning``: the signature riding
+    on the part that follows it, as Chat and Gemini carry one."""
+    out: list[ir.Part] = []
+    for part in parts:
+        if draw(st.booleans()):
+            out.append(ir.Reasoning("", draw(signatures()), False, source))
+        out.append(part)
+    return out

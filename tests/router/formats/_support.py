@@ -169,3 +169,8 @@ def encode(
 def sse(event: str | None, payload: Any) -> bytes:
     head = f"event: {event}\n" if event else ""
     return f"{head}data: {json.dumps(payload)}\n\n".encode()
+
+
+def typed_event(kind: str, **body: Any) -> bytes:
+    """An SSE event named like the ``type`` its payload opens with (Anthropic, Responses)."""
+    return sse(kind, {"type": kind, **body})

@@ -11,7 +11,7 @@ from anthropic.types import Message
 
 from router.formats import anthropic, ir
 
-from ._support import check_request, decode, encode, fixture_body, frames, sse
+from ._support import check_request, decode, encode, fixture_body, frames, sse, typed_event
 
 U, A = ir.Role.USER, ir.Role.ASSISTANT
 
@@ -241,138 +241,57 @@ def test_foreign_signatures_are_tagged_for_the_client() -> None:
 
 # --------------------------------------------------------------------------- streams
 
+
+def _start(index: int, block: dict[str, Any]) -> bytes:
+    return typed_event("content_block_start", index=index, content_block=block)
+
+
+def _delta(index: int, kind: str, **delta: str) -> bytes:
+    return typed_event("content_block_delta", index=index, delta={"type": kind, **delta})
+
+
+def _stop(index: int) -> bytes:
+    return typed_event("content_block_stop", index=index)
+
+
 UPSTREAM = b"".join(
     [
-        sse(
+        typed_event(
             "message_start",
-            {
-                "type": "message_start",
-                "message": {
-                    "id": "msg_1",
-                    "type": "message",
-                    "role": "assistant",
-                    "model": "claude-sonnet-4-5",
-                    "content": [],
-                    "stop_reason": None,
-                    "stop_sequence": None,
-                    "usage": {
-                        "input_tokens": 12,
-                        "cache_read_input_tokens": 30,
-                        "output_tokens": 1,
-                    },
-                },
+            message={
+                "id": "msg_1",
+                "type": "message",
+                "role": "assistant",
+                "model": "claude-sonnet-4-5",
+                "content": [],
+                "stop_reason": None,
+                "stop_sequence": None,
+                "usage": {"input_tokens": 12, "cache_read_input_tokens": 30, "output_tokens": 1},
             },
         ),
-        sse("ping", {"type": "ping"}),
-        sse(
-            "content_block_start",
-            {
-                "type": "content_block_start",
-                "index": 0,
-                "content_block": {"type": "thinking", "thinking": "", "signature": ""},
-            },
-        ),
-        sse(
-            "content_block_delta",
-            {
-                "type": "content_block_delta",
-                "index": 0,
-                "delta": {"type": "thinking_delta", "thinking": "I should "},
-            },
-        ),
-        sse(
-            "content_block_delta",
-            {
-                "type": "content_block_delta",
-                "index": 0,
-                "delta": {"type": "thinking_delta", "thinking": "list files."},
-            },
-        ),
-        sse(
-            "content_block_delta",
-            {
-                "type": "content_block_delta",
-                "index": 0,
-                "delta": {"type": "signature_delta", "signature": "EqQBsig=="},
-            },
-        ),
-        sse("content_block_stop", {"type": "content_block_stop", "index": 0}),
-        sse(
-            "content_block_start",
-            {
-                "type": "content_block_start",
-                "index": 1,
-                "content_block": {"type": "text", "text": ""},
-            },
-        ),
-        sse(
-            "content_block_delta",
-            {
-                "type": "content_block_delta",
-                "index": 1,
-                "delta": {"type": "text_delta", "text": "Listing."},
-            },
-        ),
-        sse("content_block_stop", {"type": "content_block_stop", "index": 1}),
-        sse(
-            "content_block_start",
-            {
-                "type": "content_block_start",
-                "index": 2,
-                "content_block": {"type": "tool_use", "id": "toolu_a", "name": "Bash", "input": {}},
-            },
-        ),
-        sse(
-            "content_block_delta",
-            {
-                "type": "content_block_delta",
-                "index": 2,
-                "delta": {"type": "input_json_delta", "partial_json": ""},
-            },
-        ),
-        sse(
-            "content_block_delta",
-            {
-                "type": "content_block_delta",
-                "index": 2,
-                "delta": {"type": "input_json_delta", "partial_json": '{"comma'},
-            },
-        ),
-        sse(
-            "content_block_delta",
-            {
-                "type": "content_block_delta",
-                "index": 2,
-                "delta": {"type": "input_json_delta", "partial_json": 'nd": "ls"}'},
-            },
-        ),
-        sse("content_block_stop", {"type": "content_block_stop", "index": 2}),
-        sse(
-            "content_block_start",
-            {
-                "type": "content_block_start",
-                "index": 3,
-                "content_block": {"type": "tool_use", "id": "toolu_b", "name": "Read", "input": {}},
-            },
-        ),
-        sse(
-            "content_block_delta",
-            {
-                "type": "content_block_delta",
-                "index": 3,
-                "delta": {"type": "input_json_delta", "partial_json": '{"file_path": "/a"}'},
-            },
-        ),
-        sse("content_block_stop", {"type": "content_block_stop", "index": 3}),
-        sse(
+        typed_event("ping"),
+        _start(0, {"type": "thinking", "thinking": "", "signature": ""}),
+        _delta(0, "thinking_delta", thinking="I should "),
+        _delta(0, "thinking_delta", thinking="list files."),
+        _delta(0, "signature_delta", signature="EqQBsig=="),
+        _stop(0),
+        _start(1, {"type": "text", "text": ""}),
+        _delta(1, "text_delta", text="Listing."),
+        _stop(1),
+        _start(2, {"type": "tool_use", "id": "toolu_a", "name": "Bash", "input": {}}),
+        _delta(2, "input_json_delta", partial_json=""),
+        _delta(2, "input_json_delta", partial_json='{"comma'),
+        _delta(2, "input_json_delta", partial_json='nd": "ls"}'),
+        _stop(2),
+        _start(3, {"type": "tool_use", "id": "toolu_b", "name": "Read", "input": {}}),
+        _delta(3, "input_json_delta", partial_json='{"file_path": "/a"}'),
+        _stop(3),
+        typed_event(
             "message_delta",
-            {
-                "type": "message_delta",
-                "delta": {"stop_reason": "tool_use", "stop_sequence": None},
-                "usage": {"output_tokens": 42},
-            },
+            delta={"stop_reason": "tool_use", "stop_sequence": None},
+            usage={"output_tokens": 42},
         ),
-        sse("message_stop", {"type": "message_stop"}),
+        typed_event("message_stop"),
     ]
 )
 

@@ -13,13 +13,9 @@ from openai.types.responses import ResponseStreamEvent
 
 from router.formats import ir, responses
 
-from ._support import decode, encode, frames, sse
+from ._support import decode, encode, frames, typed_event
 
 EVENTS = pydantic.TypeAdapter(ResponseStreamEvent)
-
-
-def _ev(kind: str, **body: Any) -> bytes:
-    return sse(kind, {"type": kind, **body})
 
 
 RESP = {
@@ -35,15 +31,15 @@ RESP = {
 }
 UPSTREAM = b"".join(
     [
-        _ev("response.created", sequence_number=0, response=RESP),
-        _ev("response.in_progress", sequence_number=1, response=RESP),
-        _ev(
+        typed_event("response.created", sequence_number=0, response=RESP),
+        typed_event("response.in_progress", sequence_number=1, response=RESP),
+        typed_event(
             "response.output_item.added",
             sequence_number=2,
             output_index=0,
             item={"id": "rs_1", "type": "reasoning", "summary": []},
         ),
-        _ev(
+        typed_event(
             "response.reasoning_summary_part.added",
             sequence_number=3,
             item_id="rs_1",
@@ -51,7 +47,7 @@ UPSTREAM = b"".join(
             summary_index=0,
             part={"type": "summary_text", "text": ""},
         ),
-        _ev(
+        typed_event(
             "response.reasoning_summary_text.delta",
             sequence_number=4,
             item_id="rs_1",
@@ -59,7 +55,7 @@ UPSTREAM = b"".join(
             summary_index=0,
             delta="**Plan** ",
         ),
-        _ev(
+        typed_event(
             "response.reasoning_summary_text.delta",
             sequence_number=5,
             item_id="rs_1",
@@ -67,7 +63,7 @@ UPSTREAM = b"".join(
             summary_index=0,
             delta="it",
         ),
-        _ev(
+        typed_event(
             "response.reasoning_summary_text.done",
             sequence_number=6,
             item_id="rs_1",
@@ -75,7 +71,7 @@ UPSTREAM = b"".join(
             summary_index=0,
             text="**Plan** it",
         ),
-        _ev(
+        typed_event(
             "response.output_item.done",
             sequence_number=7,
             output_index=0,
@@ -86,7 +82,7 @@ UPSTREAM = b"".join(
                 "encrypted_content": "gAAAAABenc",
             },
         ),
-        _ev(
+        typed_event(
             "response.output_item.added",
             sequence_number=8,
             output_index=1,
@@ -98,7 +94,7 @@ UPSTREAM = b"".join(
                 "content": [],
             },
         ),
-        _ev(
+        typed_event(
             "response.content_part.added",
             sequence_number=9,
             item_id="msg_1",
@@ -106,7 +102,7 @@ UPSTREAM = b"".join(
             content_index=0,
             part={"type": "output_text", "text": "", "annotations": []},
         ),
-        _ev(
+        typed_event(
             "response.output_text.delta",
             sequence_number=10,
             item_id="msg_1",
@@ -115,7 +111,7 @@ UPSTREAM = b"".join(
             delta="Run",
             logprobs=[],
         ),
-        _ev(
+        typed_event(
             "response.output_text.delta",
             sequence_number=11,
             item_id="msg_1",
@@ -124,7 +120,7 @@ UPSTREAM = b"".join(
             delta="ning.",
             logprobs=[],
         ),
-        _ev(
+        typed_event(
             "response.output_text.done",
             sequence_number=12,
             item_id="msg_1",
@@ -133,7 +129,7 @@ UPSTREAM = b"".join(
             text="Running.",
             logprobs=[],
         ),
-        _ev(
+        typed_event(
             "response.content_part.done",
             sequence_number=13,
             item_id="msg_1",
@@ -141,7 +137,7 @@ UPSTREAM = b"".join(
             content_index=0,
             part={"type": "output_text", "text": "Running.", "annotations": []},
         ),
-        _ev(
+        typed_event(
             "response.output_item.done",
             sequence_number=14,
             output_index=1,
@@ -153,7 +149,7 @@ UPSTREAM = b"".join(
                 "content": [{"type": "output_text", "text": "Running.", "annotations": []}],
             },
         ),
-        _ev(
+        typed_event(
             "response.output_item.added",
             sequence_number=15,
             output_index=2,
@@ -166,28 +162,28 @@ UPSTREAM = b"".join(
                 "arguments": "",
             },
         ),
-        _ev(
+        typed_event(
             "response.function_call_arguments.delta",
             sequence_number=16,
             item_id="fc_1",
             output_index=2,
             delta='{"cmd":',
         ),
-        _ev(
+        typed_event(
             "response.function_call_arguments.delta",
             sequence_number=17,
             item_id="fc_1",
             output_index=2,
             delta='"ls"}',
         ),
-        _ev(
+        typed_event(
             "response.function_call_arguments.done",
             sequence_number=18,
             item_id="fc_1",
             output_index=2,
             arguments='{"cmd":"ls"}',
         ),
-        _ev(
+        typed_event(
             "response.output_item.done",
             sequence_number=19,
             output_index=2,
@@ -200,7 +196,7 @@ UPSTREAM = b"".join(
                 "arguments": '{"cmd":"ls"}',
             },
         ),
-        _ev(
+        typed_event(
             "response.output_item.added",
             sequence_number=20,
             output_index=3,
@@ -214,7 +210,7 @@ UPSTREAM = b"".join(
                 "arguments": "",
             },
         ),
-        _ev(
+        typed_event(
             "response.output_item.done",
             sequence_number=21,
             output_index=3,
@@ -228,7 +224,7 @@ UPSTREAM = b"".join(
                 "arguments": '{"targets":["a"]}',
             },
         ),
-        _ev(
+        typed_event(
             "response.completed",
             sequence_number=22,
             response={
@@ -263,7 +259,7 @@ def test_decoder_on_a_real_shaped_stream(chunk: int | None) -> None:
 
 def test_decoder_failure_and_truncation() -> None:
     head = UPSTREAM.split(b"event: response.output_item.added")[0]
-    failed = _ev(
+    failed = typed_event(
         "response.failed",
         sequence_number=3,
         response={
@@ -274,7 +270,7 @@ def test_decoder_failure_and_truncation() -> None:
     )
     assert decode("responses", head + failed)[-1] == ir.StreamError("slow down", "rate_limit")
     assert isinstance(decode("responses", head)[-1], ir.StreamError)
-    incomplete = _ev(
+    incomplete = typed_event(
         "response.incomplete",
         sequence_number=3,
         response={

@@ -37,7 +37,7 @@ from hypothesis import strategies as st
 from router.formats import ir
 from router.formats._gemini_parts import SKIP_SIGNATURE
 
-from ._strategies import SETTINGS, args, names, signatures, texts
+from ._strategies import SETTINGS, args, names, signatures, signed, texts
 from ._support import MODELS, MODULES, check_request
 
 U, A, S = ir.Role.USER, ir.Role.ASSISTANT, ir.Role.SYSTEM
@@ -71,10 +71,7 @@ def assistant_parts(
     elif fmt == "openai_chat":
         if draw(st.booleans()):
             parts.append(ir.Text(draw(texts)))
-        for call in calls:
-            if draw(st.booleans()):
-                parts.append(ir.Reasoning("", draw(signatures()), False, "openai_chat"))
-            parts.append(call)
+        parts += signed(draw, calls, "openai_chat")
     elif fmt == "gemini":
         body: list[ir.Part] = [ir.Text(t) for t in draw(st.lists(texts, max_size=1))] + list(calls)
         for part in body:

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from router.formats import ir
 from router.formats._responses_items import unpack_reasoning
 
-from ._strategies import SETTINGS, args, names, signatures, texts
+from ._strategies import SETTINGS, args, names, signatures, signed, texts
 from ._support import decode, encode
 
 STOPS = {
@@ -56,10 +56,7 @@ def stream_responses(draw: st.DrawFn, fmt: str) -> ir.Response:
             parts.append(ir.Reasoning(draw(texts), None, False, None))
         if draw(st.booleans()):
             parts.append(ir.Text(draw(texts)))
-        for call in calls:
-            if draw(st.booleans()):
-                parts.append(ir.Reasoning("", draw(signatures()), False, "openai_chat"))
-            parts.append(call)
+        parts += signed(draw, calls, "openai_chat")
     elif fmt == "gemini":
         if draw(st.booleans()):
             parts.append(
@@ -69,10 +66,7 @@ def stream_responses(draw: st.DrawFn, fmt: str) -> ir.Response:
             )
         if draw(st.booleans()):
             parts.append(ir.Text(draw(texts)))
-        for call in calls:
-            if draw(st.booleans()):
-                parts.append(ir.Reasoning("", draw(signatures()), False, "gemini"))
-            parts.append(call)
+        parts += signed(draw, calls, "gemini")
     else:
         for _ in range(draw(st.integers(0, 3))):
             if draw(st.booleans()):

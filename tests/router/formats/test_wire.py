@@ -13,7 +13,8 @@ def test_error_bodies_have_each_formats_shape() -> None:
         "error": {"message": "bad", "type": "invalid_request_error", "param": "model", "code": None}
     }
     assert orjson.loads(error_body(Format.ANTHROPIC, 429, "rate_limit", "slow")) == {
-        "type": "error", "error": {"type": "rate_limit_error", "message": "slow"}
+        "type": "error",
+        "error": {"type": "rate_limit_error", "message": "slow"},
     }
     assert orjson.loads(error_body(Format.GEMINI, 404, "not_found", "nope")) == {
         "error": {"code": 404, "message": "nope", "status": "NOT_FOUND"}
@@ -21,7 +22,9 @@ def test_error_bodies_have_each_formats_shape() -> None:
 
 
 def test_stream_error_events() -> None:
-    assert stream_error_event(Format.ANTHROPIC, "api_error", "cut").startswith(b"event: error\ndata: {")
+    assert stream_error_event(Format.ANTHROPIC, "api_error", "cut").startswith(
+        b"event: error\ndata: {"
+    )
     assert stream_error_event(Format.OPENAI, "api_error", "cut").startswith(b'data: {"error":')
     assert stream_error_event(Format.GEMINI, "api_error", "cut").startswith(b'data: {"error":')
     assert stream_error_event(Format.GEMINI, "api_error", "cut", gemini_array=True).endswith(b"]")
@@ -31,7 +34,13 @@ def test_stream_error_events() -> None:
     ("fmt", "chunks"),
     [
         (Format.OPENAI, [b'data: {"choices":[]}\n\ndata: [DO', b"NE]\n\n"]),
-        (Format.ANTHROPIC, [b"event: message_delta\ndata: {}\n\nevent: message_st", b'op\ndata: {"type":"message_stop"}\n\n']),
+        (
+            Format.ANTHROPIC,
+            [
+                b"event: message_delta\ndata: {}\n\nevent: message_st",
+                b'op\ndata: {"type":"message_stop"}\n\n',
+            ],
+        ),
         (Format.GEMINI, [b'data: {"candidates":[{"finishReason":"STOP"}]}\r\n\r\n']),
     ],
 )
@@ -46,7 +55,9 @@ def test_watcher_sees_terminators_split_across_reads(fmt: Format, chunks: list[b
 
 def test_watcher_reads_usage() -> None:
     w = StreamWatcher(Format.ANTHROPIC)
-    w.feed(b'event: message_start\ndata: {"type":"message_start","message":{"usage":{"input_tokens":12,"output_tokens":1,"cache_read_input_tokens":4}}}\n\n')
+    w.feed(
+        b'event: message_start\ndata: {"type":"message_start","message":{"usage":{"input_tokens":12,"output_tokens":1,"cache_read_input_tokens":4}}}\n\n'
+    )
     w.feed(b'event: message_delta\ndata: {"type":"message_delta","usage":{"output_tokens":30}}\n\n')
     assert (w.usage.input, w.usage.output, w.usage.cached) == (12, 30, 4)
     o = StreamWatcher(Format.OPENAI)
@@ -55,6 +66,8 @@ def test_watcher_reads_usage() -> None:
 
 
 def test_usage_from_body() -> None:
-    u = usage_from_body(Format.GEMINI, b'{"usageMetadata":{"promptTokenCount":3,"candidatesTokenCount":4}}')
+    u = usage_from_body(
+        Format.GEMINI, b'{"usageMetadata":{"promptTokenCount":3,"candidatesTokenCount":4}}'
+    )
     assert (u.input, u.output) == (3, 4)
     assert usage_from_body(Format.OPENAI, b"not json").input == 0
