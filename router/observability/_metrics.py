@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
+from typing import Any
 
 from prometheus_client import (
     CollectorRegistry,
@@ -29,19 +30,17 @@ from prometheus_client import (
 )
 from prometheus_client import multiprocess as _multiprocess
 
+from ._tally import LATENCY_BUCKETS, TTFB_BUCKETS, Tally
+
 __all__ = ["CREDENTIAL_STATES", "Metrics", "credential_counts"]
 
 CREDENTIAL_STATES = ("ready", "cooling", "refreshing", "disabled", "login_required")
-_LATENCY = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
-_TTFB = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
-_CHILD_LIMIT = 20_000  # a safety net: the label sets are bounded well below this
-
-_ReqKids = tuple[Counter, Histogram, Histogram]
-_TokenKids = tuple[Counter, Counter, Counter, Counter]
+_TOKEN_TYPES = ("input", "output", "cached", "reasoning")
 
 
 class Metrics:
-    """Every metric of one router process, with the label children of the hot path cached."""
+    """Every metric of one router process. Requests add to ``tally`` (plain numbers);
+    ``fold`` moves them into the prometheus-client metrics."""
 
     def __init__(self, multiproc_dir: str | None = None) -> None:
         disable_created_metrics()  # type: ignore[no-untyped-call]  # no *_created series: half the lines, nothing lost
@@ -58,14 +57,14 @@ class Metrics:
             "cliproxy_request_duration_seconds",
             "Time from request to the last byte of the answer.",
             ("format", "provider"),
-            buckets=_LATENCY,
+            buckets=LATENCY_BUCKETS,
             registry=reg,
         )
         self.ttfb = Histogram(
             "cliproxy_time_to_first_byte_seconds",
             "Time from request to the first byte of the answer sent to the client.",
             ("format", "provider"),
-            buckets=_TTFB,
+            buckets=TTFB_BUCKETS,
             registry=reg,
         )
         self.attempts = Counter(
@@ -131,97 +130,30 @@ class Metrics:
             "Usage records dropped because the store stayed unreachable and memory was full.",
             registry=reg,
         )
-        self._req: dict[tuple[str, str, str, int], _ReqKids] = {}
-        self._tok: dict[tuple[str, str], _TokenKids] = {}
-        self._att: dict[tuple[str, str], Counter] = {}
-        self._fail: dict[str, Counter] = {}
+        self.tally = Tally()  # the hot path adds here; fold() moves it into the above
+        self.streams_open = 0
         self._cred_labels: set[tuple[str, str]] = set()
-        self._streams = self.streams  # unlabelled: inc/dec directly
 
-    # -- hot path -----------------------------------------------------------------
+    # -- folding the tally into prometheus-client ------------------------------------
 
-    def request_done(
-        self,
-        fmt: str,
-        model: str,
-        provider: str,
-        status: int,
-        seconds: float,
-        ttfb: float | None,
-    ) -> None:
-        key = (fmt, model, provider, status)
-        kids = self._req.get(key)
-        if kids is None:
-            kids = self._request_children(key)
-        kids[0].inc()
-        kids[1].observe(seconds)
-        if ttfb is not None:
-            kids[2].observe(ttfb)
-
-    def tokens_done(
-        self, provider: str, model: str, tin: int, tout: int, cached: int, reasoning: int
-    ) -> None:
-        key = (provider, model)
-        kids = self._tok.get(key)
-        if kids is None:
-            kids = self._token_children(key)
-        if tin:
-            kids[0].inc(tin)
-        if tout:
-            kids[1].inc(tout)
-        if cached:
-            kids[2].inc(cached)
-        if reasoning:
-            kids[3].inc(reasoning)
-
-    def attempt(self, provider: str, outcome: str) -> None:
-        key = (provider, outcome)
-        kid = self._att.get(key)
-        if kid is None:
-            if len(self._att) >= _CHILD_LIMIT:
-                self._att.clear()
-            kid = self._att[key] = self.attempts.labels(provider, outcome)
-        kid.inc()
-
-    def failover(self, model: str, count: int) -> None:
-        kid = self._fail.get(model)
-        if kid is None:
-            if len(self._fail) >= _CHILD_LIMIT:
-                self._fail.clear()
-            kid = self._fail[model] = self.failovers.labels(model)
-        kid.inc(count)
-
-    def stream_opened(self) -> None:
-        self._streams.inc()
-
-    def stream_closed(self) -> None:
-        self._streams.dec()
-
-    def _request_children(self, key: tuple[str, str, str, int]) -> _ReqKids:
-        if len(self._req) >= _CHILD_LIMIT:
-            self._req.clear()
-        fmt, model, provider, status = key
-        kids = (
-            self.requests.labels(fmt, model, provider, str(status)),
-            self.duration.labels(fmt, provider),
-            self.ttfb.labels(fmt, provider),
-        )
-        self._req[key] = kids
-        return kids
-
-    def _token_children(self, key: tuple[str, str]) -> _TokenKids:
-        if len(self._tok) >= _CHILD_LIMIT:
-            self._tok.clear()
-        provider, model = key
-        t = self.tokens
-        kids = (
-            t.labels(provider, model, "input"),
-            t.labels(provider, model, "output"),
-            t.labels(provider, model, "cached"),
-            t.labels(provider, model, "reasoning"),
-        )
-        self._tok[key] = kids
-        return kids
+    def fold(self) -> None:
+        """Move what requests added since the last fold into the metrics (before a scrape;
+        with several workers also once a second, so the others see it)."""
+        tally, self.tally = self.tally, Tally()
+        for (fmt, model, provider, status), sums in tally.requests.items():
+            self.requests.labels(fmt, model, provider, str(status)).inc(sums.count)
+            _add(self.duration.labels(fmt, provider), sums.buckets, sums.seconds)
+            if any(sums.ttfb_buckets):
+                _add(self.ttfb.labels(fmt, provider), sums.ttfb_buckets, sums.ttfb)
+        for (provider, model), counts in tally.tokens.items():
+            for kind, n in zip(_TOKEN_TYPES, counts, strict=True):
+                if n:
+                    self.tokens.labels(provider, model, kind).inc(n)
+        for (provider, outcome), n in tally.attempts.items():
+            self.attempts.labels(provider, outcome).inc(n)
+        for model, n in tally.failovers.items():
+            self.failovers.labels(model).inc(n)
+        self.streams.set(self.streams_open)
 
     # -- hooks and samples (not per request) --------------------------------------
 
@@ -247,6 +179,7 @@ class Metrics:
     def render(self) -> bytes:
         """The text exposition of every worker's metrics (blocking: reads files in
         multiprocess mode)."""
+        self.fold()
         if not self.multiproc_dir:
             return generate_latest(self.registry)
         registry = CollectorRegistry()
@@ -254,9 +187,24 @@ class Metrics:
         return generate_latest(registry)
 
     def process_exited(self) -> None:
-        """Clean exit of a worker: its live gauges stop counting (multiprocess mode)."""
+        """Clean exit of a worker: its counts are kept, its live gauges stop counting
+        (multiprocess mode)."""
+        self.fold()
         if self.multiproc_dir:
             _multiprocess.mark_process_dead(os.getpid(), self.multiproc_dir)  # type: ignore[no-untyped-call]
+
+
+def _add(histogram: Histogram, buckets: list[int], total: float) -> None:
+    """Add many observations at once: per-bucket counts (not cumulative) and their sum.
+
+    prometheus-client has no public call for this; its histogram keeps one value per
+    bucket (``_buckets``, same order as the bounds, ``+Inf`` last) and ``_sum``.
+    tests/router/observability/test_metrics.py checks the result against ``observe``."""
+    hist: Any = histogram
+    hist._sum.inc(total)
+    for value, n in zip(hist._buckets, buckets, strict=True):
+        if n:
+            value.inc(n)
 
 
 def credential_counts(

@@ -32,7 +32,7 @@ from ._usage_store import open_usage
 
 __all__ = ["OBSERVER", "Finished", "Observer", "client_key_id", "observer_context"]
 
-_SAMPLE_SECONDS = 5.0  # multiprocess mode: how stale another worker's gauges may be
+_SAMPLE_SECONDS = 1.0  # several workers: how stale another worker's numbers may be
 _MODEL_MAX = 200  # characters of a model name kept in a usage record
 
 
@@ -103,21 +103,22 @@ class Observer:
         seconds = time.perf_counter() - ctx.started
         metrics = self.metrics
         if metrics is not None:
+            tally = metrics.tally
             label = self.model_label(ctx.model)
             provider = ctx.provider or "none"
             ttfb = ctx.ttfb_ms / 1000 if ctx.ttfb_ms is not None else None
-            metrics.request_done(ctx.fmt.value, label, provider, ctx.status, seconds, ttfb)
+            tally.request(ctx.fmt.value, label, provider, ctx.status, seconds, ttfb)
             failed = 0
             if ctx.failures:
                 failed = len(ctx.failures)
                 for prov, outcome in ctx.failures:
-                    metrics.attempt(prov, outcome)
+                    tally.attempt(prov, outcome)
             if ctx.attempts > failed:
-                metrics.attempt(provider, "ok")
+                tally.attempt(provider, "ok")
             if ctx.attempts > 1:
-                metrics.failover(label, ctx.attempts - 1)
+                tally.failover(label, ctx.attempts - 1)
             if ctx.tokens_in is not None:
-                metrics.tokens_done(
+                tally.tokens_used(
                     provider,
                     label,
                     ctx.tokens_in,
@@ -151,11 +152,11 @@ class Observer:
 
     def stream_opened(self) -> None:
         if self.metrics is not None:
-            self.metrics.stream_opened()
+            self.metrics.streams_open += 1
 
     def stream_closed(self) -> None:
         if self.metrics is not None:
-            self.metrics.stream_closed()
+            self.metrics.streams_open -= 1
 
     # -- hooks for other parts of the router --------------------------------------
 
@@ -201,6 +202,8 @@ class Observer:
         while True:
             await asyncio.sleep(_SAMPLE_SECONDS)
             self.sample()
+            if self.metrics is not None:
+                self.metrics.fold()
 
     # -- lifecycle --------------------------------------------------------------
 

@@ -214,8 +214,7 @@ class UsageRecorder:
                 log.warning("usage spool file skipped", path=str(path), error=str(exc))
                 continue
             try:
-                for i in range(0, len(rows), self.batch):
-                    await self.store.write(rows[i : i + self.batch])
+                await self.store.write(rows)  # one transaction: a retry cannot duplicate
             except UsageStoreError:
                 claimed.rename(path)
                 return

@@ -42,6 +42,8 @@ class UsageStoreError(Exception):
 
 
 class UsageStore(Protocol):
+    """``write`` is atomic: all of the rows or none."""
+
     def describe(self) -> str: ...
 
     async def open(self) -> None: ...
@@ -205,8 +207,14 @@ class PostgresUsageStore:
             raise UsageStoreError(f"postgres: {_why(exc)}") from None
 
     async def write(self, rows: Sequence[UsageRecord]) -> None:
+        """All of ``rows`` or none (one transaction)."""
         sql = insert_sql("postgres")
-        await self._call(lambda pool: pool.executemany(sql, rows))
+
+        async def work(pool: asyncpg.Pool) -> None:
+            async with pool.acquire() as conn, conn.transaction():
+                await conn.executemany(sql, rows)
+
+        await self._call(work)
 
     async def prune(self, before: float) -> int:
         status = await self._call(lambda pool: pool.execute(cutoff_sql("postgres"), before))

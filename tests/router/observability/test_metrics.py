@@ -181,3 +181,30 @@ async def test_metrics_off(start_router, tmp_path) -> None:
             assert (await http.get(f"{r.url}/metrics")).status_code == 404
             ok = await http.post(f"{r.url}/v1/chat/completions", json={"model": "gpt-x", "messages": MSG})
             assert ok.status_code == 200
+
+
+def test_folded_histograms_equal_observed_ones() -> None:
+    """``fold`` adds bucket counts through prometheus-client's internals: the exposition is
+    what observing each value would give."""
+    import random
+
+    from router.observability import Metrics
+    from router.observability._tally import LATENCY_BUCKETS
+
+    from ._support import samples as parse
+
+    metrics = Metrics()
+    rng = random.Random(8)
+    values = [rng.choice(LATENCY_BUCKETS) for _ in range(50)] + [rng.uniform(0, 400) for _ in range(500)]
+    for i, v in enumerate(values):
+        metrics.tally.request("openai", "m", "p", 200, v, None)
+        if i == 300:
+            metrics.fold()  # folds add up
+    ours = parse(metrics.render().decode())
+    for bound in (*LATENCY_BUCKETS, float("inf")):
+        le = "+Inf" if bound == float("inf") else str(float(bound))
+        expected = sum(1 for v in values if v <= bound)  # Prometheus buckets: le, cumulative
+        assert value(ours, "cliproxy_request_duration_seconds_bucket", le=le) == expected, bound
+    assert value(ours, "cliproxy_request_duration_seconds_count") == len(values)
+    assert abs(value(ours, "cliproxy_request_duration_seconds_sum") - sum(values)) < 1e-6
+    assert value(ours, "cliproxy_time_to_first_byte_seconds_count") == 0

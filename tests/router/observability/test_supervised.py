@@ -152,12 +152,21 @@ def test_usage_survives_stop_and_restart_and_metrics_sum_the_workers(running: Ru
     assert asyncio.run(_load(suite.url, plan)) == {200: LOAD}
     logs = [suite.base / "logs" / f"router_0{i}.log" for i in range(2)]
 
-    # Any worker answers the scrape for both (multiprocess mode).
-    for _ in range(4):
+    # Any worker answers the scrape for both (multiprocess mode); the other one's
+    # numbers may be up to a second old (each folds its tally once a second).
+    def scraped() -> dict[str, Any]:
         with httpx.Client(timeout=10) as http:
-            m = samples(http.get(f"{suite.url}/metrics").text)
-        assert value(m, "cliproxy_requests_total", model="obs-model", status="200") == LOAD
-        assert value(m, "cliproxy_tokens_total", provider="obs-ok", type="input") == 3 * LOAD
+            return samples(http.get(f"{suite.url}/metrics").text)
+
+    def complete() -> bool:
+        m = scraped()
+        return (
+            value(m, "cliproxy_requests_total", model="obs-model", status="200") == LOAD
+            and value(m, "cliproxy_tokens_total", provider="obs-ok", type="input") == 3 * LOAD
+        )
+
+    assert wait_for(complete, 5), scraped()
+    assert all(complete() for _ in range(4))  # whichever worker answers
 
     def served() -> list[int]:  # access lines are written every 100 ms
         return [sum('"model":"obs-model"' in x for x in p.read_text().splitlines()) for p in logs]
