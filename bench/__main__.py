@@ -62,6 +62,7 @@ class Options:
     tool: str
     profile: float
     rounds: int
+    plain_only: bool = False
 
 
 @dataclass(slots=True)
@@ -166,6 +167,8 @@ def measure_all(run: Run, on_row: Callable[[Measurement], None]) -> str | None:
     plan = [("plain", b.plain, 1, n) for n in c1] + [("plain", b.plain, conc, home)]
     plan += [("stream", b.stream, 1, n) for n in c1] + [("stream", b.stream, conc, home)]
     plan.append(("paced", _paced(b.stream), run.opts.paced_concurrency, home))
+    if run.opts.plain_only:
+        plan = [p for p in plan if p[0] == "plain"]
     ok, reason = preflight(_url(run.services["router"]), b.translated, True)
     translated = [
         ("stream", b.translated, 1, 1),
@@ -179,7 +182,7 @@ def measure_all(run: Run, on_row: Callable[[Measurement], None]) -> str | None:
                 on_row(run.measure(target, target, body, mode, c, cpus))
             if mode == "plain":  # what usage recording and metrics cost (issue 8)
                 on_row(run.measure("router-off", "router-off", body, mode, c, cpus))
-        for mode, body, c, cpus in translated if ok else []:
+        for mode, body, c, cpus in translated if ok and not run.opts.plain_only else []:
             on_row(run.measure("translated", "router", body, mode, c, cpus))
     return None if ok else str(reason)
 
@@ -235,6 +238,11 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         help="then profile the router with py-spy under each load (default 8 s each)",
     )
     p.add_argument("--profile-only", action="store_true", help="skip the table, only profile")
+    p.add_argument(
+        "--plain-only",
+        action="store_true",
+        help="only the plain rows (e.g. usage+metrics on/off: --plain-only --rounds 5)",
+    )
     return p.parse_args(argv)  # fmt: skip
 
 
@@ -249,6 +257,7 @@ def _options(args: argparse.Namespace) -> Options:
         tool=tool,
         profile=args.profile or (8.0 if args.profile_only else 0.0),
         rounds=args.rounds or (1 if args.quick else 2),
+        plain_only=args.plain_only,
     )
 
 

@@ -21,7 +21,9 @@ from suite.logging import get_logger, setup_logging
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m router", description=__doc__)
     parser.add_argument("command", nargs="?", default="serve", choices=["serve", "check", "login"])
-    parser.add_argument("provider", nargs="?", choices=["claude", "codex", "ctonew"], help="login only")
+    parser.add_argument(
+        "provider", nargs="?", choices=["claude", "codex", "ctonew"], help="login only"
+    )
     parser.add_argument("--config", help="config file (default: $CLIPROXY_CONFIG or config.yaml)")
     login = parser.add_argument_group("login")
     login.add_argument("--paste", action="store_true", help="paste the code instead of a callback")

@@ -36,7 +36,7 @@ from ._keys import STATE
 from ._management import require_management
 from ._middleware import is_loopback
 
-__all__ = ["STATUS", "parse_usage_query", "setup"]
+__all__ = ["STATUS", "parse_usage_query", "setup", "status_page_guard"]
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 STATUS: web.AppKey[StatusSource] = web.AppKey("cliproxy_status", StatusSource)
@@ -62,7 +62,8 @@ class Unavailable(ProxyError):
     kind = "overloaded"
 
 
-def _local_or_allowed(request: web.Request) -> None:
+def status_page_guard(request: web.Request) -> None:
+    """The page and its files: loopback callers, or anyone with ``management.allow_remote``."""
     if not request.app[STATE].current.config.management.allow_remote and not is_loopback(
         request.remote
     ):
@@ -171,7 +172,7 @@ async def usage(request: web.Request) -> web.StreamResponse:
 
 def _asset_handler(data: bytes, content_type: str) -> Handler:
     async def serve(request: web.Request) -> web.StreamResponse:
-        _local_or_allowed(request)
+        status_page_guard(request)
         return web.Response(body=data, content_type=content_type, headers=_PAGE_HEADERS)
 
     return serve

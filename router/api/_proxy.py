@@ -26,12 +26,14 @@ from router.errors import (
 )
 from router.executors import Action, Executor, UpstreamCall
 from router.formats import (
+    SIGNATURE_TAG,
     Format,
     StreamWatcher,
     TokenUsage,
     error_body,
     ir,
     stream_error_event,
+    strip_foreign_signatures,
     usage_from_body,
 )
 from router.observability import OBSERVER
@@ -148,11 +150,17 @@ class _Plan:
         self._bodies: dict[Format, bytes] = {}
 
     def passthrough_body(self) -> bytes:
-        """The client's bytes as they came, unless the upstream knows the model by another name."""
+        """The client's bytes as they came, unless the upstream knows the model by another
+        name or they hold signatures tagged for another provider (after a failover)."""
         fwd = self.fwd
-        if fwd.fmt is Format.GEMINI or self.model == fwd.model:
+        body = fwd.body
+        if SIGNATURE_TAG in fwd.raw:
+            body = strip_foreign_signatures(fwd.fmt.value, body) or body
+        if body is fwd.body and (fwd.fmt is Format.GEMINI or self.model == fwd.model):
             return fwd.raw
-        return orjson.dumps({**fwd.body, "model": self.model})
+        if fwd.fmt is Format.GEMINI:
+            return orjson.dumps(body)
+        return orjson.dumps({**body, "model": self.model})
 
     def request_ir(self) -> ir.Request:
         if self._ir is None:

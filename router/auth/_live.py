@@ -46,6 +46,11 @@ class LiveAuth:
     def current(self) -> Token:
         return self._token
 
+    @property
+    def refreshing(self) -> bool:
+        """A refresh is under way (it holds the single-flight lock); for /status and /metrics."""
+        return self._lock.locked()
+
     async def token(self) -> Token:
         """A usable token: the one in memory while it is fresh (no I/O at all)."""
         tok = self._token

@@ -258,13 +258,23 @@ class AuthManager:
 
     async def _refresh_quietly(self, h: LiveAuth) -> None:
         try:
-            await self.refresh(h, h.current.access, force=False)
+            await self._refresh(h, h.current.access, False)
         except (RefreshFailed, StoreError):
             pass  # logged where it happened; the backoff decides the next try
 
     # -- the refresh itself --------------------------------------------------
 
     async def refresh(self, h: LiveAuth, stale: str, *, force: bool) -> Token:
+        """Refresh ``h`` unless done meanwhile. Runs in its own task, shielded: a client
+        that goes away mid-refresh must not cancel it after the provider rotated the
+        refresh token and before the new one is stored."""
+        if h._lock.locked() or not settled(h.current, stale, force, self.lead(h.type)):
+            task = spawn(self._refresh(h, stale, force), name=f"refresh-{h.name}")
+            task.add_done_callback(_retrieve)
+            return await asyncio.shield(task)
+        return h.current
+
+    async def _refresh(self, h: LiveAuth, stale: str, force: bool) -> Token:
         lead = self.lead(h.type)
         async with h._lock:
             if settled(h.current, stale, force, lead):
@@ -442,6 +452,12 @@ class AuthManager:
 
     def records(self) -> Mapping[str, AuthRecord]:
         return {name: h.record for name, h in self._handles.items()}
+
+
+def _retrieve(task: asyncio.Task[Token]) -> None:
+    """Mark the outcome seen (the caller may have gone away; it was logged already)."""
+    if not task.cancelled():
+        task.exception()
 
 
 def _uses_store(config: Config) -> bool:

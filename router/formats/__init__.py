@@ -5,6 +5,7 @@ JSON, so every piece can be tested without sockets.
 """
 
 from ._estimate import estimate_tokens
+from ._foreign import SIGNATURE_TAG, strip_foreign_signatures
 from ._sse import SSEParser
 from ._wire import (
     Format,
@@ -17,11 +18,13 @@ from ._wire import (
 
 __all__ = [
     "Format",
+    "SIGNATURE_TAG",
     "SSEParser",
     "StreamWatcher",
     "TokenUsage",
     "error_body",
     "estimate_tokens",
     "stream_error_event",
+    "strip_foreign_signatures",
     "usage_from_body",
 ]

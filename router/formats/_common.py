@@ -1,5 +1,5 @@
 """Helpers shared by the format modules: signatures, thinking levels, SSE frames,
-and the conversation clean-up every strict upstream needs."""
+request settings, and the conversation clean-up every strict upstream needs."""
 
 from __future__ import annotations
 

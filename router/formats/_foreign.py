@@ -54,14 +54,11 @@ def _foreign(signature: object, fmt: ir.Format) -> bool:
     return isinstance(signature, str) and import_signature(signature, fmt)[1] != fmt
 
 
-def _items(body: Body, key: str) -> list[Any] | None:
-    value = body.get(key)
-    return value if isinstance(value, list) else None
+Clean = Callable[[Any], tuple[Any, bool]]  # item -> (the item, new or None to drop; changed?)
 
 
-def _each(items: list[Any], clean: Callable[[Any], tuple[Any, bool]]) -> tuple[list[Any], bool]:
-    """``items`` through ``clean`` (-> new item or None to drop it, changed?): the new list
-    and whether anything changed."""
+def _each(items: list[Any], clean: Clean) -> tuple[list[Any], bool]:
+    """``items`` through ``clean``: the new list and whether anything changed."""
     out: list[Any] = []
     changed = False
     for item in items:
@@ -72,20 +69,25 @@ def _each(items: list[Any], clean: Callable[[Any], tuple[Any, bool]]) -> tuple[l
     return out, changed
 
 
+def _cleaned(body: Body, key: str, clean: Clean) -> dict[str, Any] | None:
+    """``body`` with its list under ``key`` through ``clean``; None when nothing changed."""
+    items = body.get(key)
+    if not isinstance(items, list):
+        return None
+    items, changed = _each(items, clean)
+    return {**body, key: items} if changed else None
+
+
 # --------------------------------------------------------------------------- Anthropic
 
 
 def _anthropic(body: Body) -> dict[str, Any] | None:
-    messages = _items(body, "messages")
-    if messages is None:
+    out = _cleaned(body, "messages", _anthropic_message)
+    if out is None:
         return None
-    messages, changed = _each(messages, _anthropic_message)
-    if not changed:
-        return None
-    out = {**body, "messages": messages}
     thinking = out.get("thinking")
     if isinstance(thinking, Mapping) and thinking.get("type") != "disabled":
-        if not _thinking_fits(messages):
+        if not _thinking_fits(out["messages"]):
             del out["thinking"]
             _drop_thinking_edits(out)
     return out
@@ -152,14 +154,6 @@ def _drop_thinking_edits(body: dict[str, Any]) -> None:
 # --------------------------------------------------------------------------- Chat
 
 
-def _openai_chat(body: Body) -> dict[str, Any] | None:
-    messages = _items(body, "messages")
-    if messages is None:
-        return None
-    messages, changed = _each(messages, _chat_message)
-    return {**body, "messages": messages} if changed else None
-
-
 def _chat_message(m: Any) -> tuple[Any, bool]:
     calls = m.get("tool_calls") if isinstance(m, Mapping) else None
     if not isinstance(calls, list):
@@ -189,14 +183,6 @@ def _without(m: Mapping[str, Any], key: str) -> dict[str, Any]:
 # --------------------------------------------------------------------------- Gemini
 
 _GEMINI_SIGNATURE_KEYS = ("thoughtSignature", "thought_signature")
-
-
-def _gemini(body: Body) -> dict[str, Any] | None:
-    contents = _items(body, "contents")
-    if contents is None:
-        return None
-    contents, changed = _each(contents, _gemini_content)
-    return {**body, "contents": contents} if changed else None
 
 
 def _gemini_content(content: Any) -> tuple[Any, bool]:
@@ -231,26 +217,19 @@ def _gemini_part(part: Any) -> tuple[Any, bool]:
 # --------------------------------------------------------------------------- Responses
 
 
-def _responses(body: Body) -> dict[str, Any] | None:
-    items = _items(body, "input")
-    if items is None:
-        return None
-    kept = [
-        item
-        for item in items
-        if not (
-            isinstance(item, Mapping)
-            and item.get("type") == "reasoning"
-            and _foreign(item.get("encrypted_content"), "responses")
-        )
-    ]
-    return {**body, "input": kept} if len(kept) != len(items) else None
+def _responses_item(item: Any) -> tuple[Any, bool]:
+    foreign = (
+        isinstance(item, Mapping)
+        and item.get("type") == "reasoning"
+        and _foreign(item.get("encrypted_content"), "responses")
+    )
+    return (None, True) if foreign else (item, False)
 
 
 _CLEANERS: dict[ir.Format, Callable[[Body], dict[str, Any] | None]] = {
     "anthropic": _anthropic,
-    "openai_chat": _openai_chat,
-    "gemini": _gemini,
-    "responses": _responses,
+    "openai_chat": lambda body: _cleaned(body, "messages", _chat_message),
+    "gemini": lambda body: _cleaned(body, "contents", _gemini_content),
+    "responses": lambda body: _cleaned(body, "input", _responses_item),
 }
 _FORMATS: dict[str, ir.Format] = {"openai": "openai_chat", **{f: f for f in _CLEANERS}}

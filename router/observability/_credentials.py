@@ -78,7 +78,7 @@ def _view(cred: Credential, now: float) -> CredentialView:
         st = "disabled"
     elif now < cred.cooling_until:
         st = "cooling"
-    elif live is not None and _refreshing(live):
+    elif live is not None and live.refreshing:
         st = "refreshing"
     else:
         st = "ready"
@@ -96,11 +96,6 @@ def _view(cred: Credential, now: float) -> CredentialView:
         expires_at=_expiry(rec),
         refresh_error=live.error or None,
     )
-
-
-def _refreshing(live: LiveAuth) -> bool:
-    # A refresh holds the credential's single-flight lock for as long as it runs.
-    return live._lock.locked()
 
 
 def _expiry(rec: AuthRecord) -> str | None:

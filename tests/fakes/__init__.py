@@ -17,6 +17,9 @@ Behaviours, consumed one per model request (``default`` when the queue is
 empty): ``Reply``, ``Fail``, ``FailAfter``, ``Hang``, ``ResetAfter``, ``Delay``.
 Each fake checks auth against ``api_keys`` (empty: accept anything) and
 validates bodies like the real API, answering its real 4xx bodies.
+Sign-in fakes (imported from their modules): ``tests.fakes.oauth.FakeOAuth``
+(Claude / OpenAI authorize and token endpoints) and
+``tests.fakes.ctonew.FakeCtoNew`` (Clerk, EngineLabs HTTP and its buffer socket).
 ``python -m tests.fakes PROVIDER --port N`` runs one out of process;
 ``tests.fakes.sdk`` drives any such endpoint with the official SDKs.
 """

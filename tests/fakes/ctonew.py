@@ -36,7 +36,7 @@ from typing import Any, Self
 import orjson
 from aiohttp import WSMsgType, web
 
-from .oauth import fake_jwt
+from .oauth import ISSUED, fake_jwt
 
 __all__ = ["CtoReply", "FakeCtoNew"]
 
@@ -153,6 +153,7 @@ class FakeCtoNew:
             {"id": "client_" + secrets.token_hex(8), "rotating_token": secrets.token_hex(16)}
         )
         self._by_cookie[cookie] = acc
+        ISSUED.add(cookie)
         return cookie
 
     def secrets(self) -> list[str]:
@@ -263,6 +264,7 @@ class FakeCtoNew:
             }
         )
         self._jwts[jwt] = (acc, exp)
+        ISSUED.add(jwt)
         resp = self._json({"object": "token", "jwt": jwt})
         if self.token_calls % self.rotate_every == 0:
             self._signed_out.add(acc.cookie)

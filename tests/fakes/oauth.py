@@ -33,7 +33,10 @@ from urllib.parse import parse_qs, urlencode
 import orjson
 from aiohttp import web
 
-__all__ = ["FakeOAuth", "fake_jwt"]
+__all__ = ["ISSUED", "FakeOAuth", "fake_jwt"]
+
+#: Every code, token and cookie any sign-in fake issued in this test run (leak checks).
+ISSUED: set[str] = set()
 
 CLAUDE_CLIENT_ID = "9d1c250a-e61b-44d9-88ed-5944d1962f5e"
 CODEX_CLIENT_ID = "app_EMoamEEZ73f0CkXaXp7hrann"
@@ -156,6 +159,7 @@ class FakeOAuth:
             return web.Response(status=400, text="; ".join(problems))
         code = secrets.token_urlsafe(32)
         self._issued.append(code)
+        ISSUED.add(code)
         self._codes[code] = {
             "challenge": q["code_challenge"],
             "redirect_uri": redirect,
@@ -295,4 +299,5 @@ class FakeOAuth:
         self.access.add(access)
         self._refresh[refresh] = email
         self._issued += [access, refresh] + ([body["id_token"]] if "id_token" in body else [])
+        ISSUED.update(self._issued)
         return body

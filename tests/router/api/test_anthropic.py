@@ -169,3 +169,37 @@ async def test_models_list_in_anthropic_shape(start_router) -> None:
         async with anthropic.AsyncAnthropic(base_url=r.url, api_key=KEY) as client:
             page = await client.models.list()
         assert [m.id for m in page.data] == ["claude-sonnet-5"]
+
+
+async def test_thinking_signed_by_another_provider_is_not_replayed(start_router) -> None:
+    """After a failover a client may hold thinking another provider signed; Anthropic
+    would refuse it, so passthrough drops those blocks and keeps everything else."""
+    from router.formats._common import export_signature
+
+    foreign = export_signature("sig-made-by-gemini", "gemini", "anthropic")
+    own = "native-anthropic-signature"
+    async with FakeAnthropic() as fake:
+        r = await _router(start_router, fake)
+        tool_use = {"type": "tool_use", "id": "toolu_9", "name": "ls", "input": {}}
+        body = {
+            "model": "claude-sonnet-5",
+            "max_tokens": 64,
+            "messages": [
+                {"role": "user", "content": "list"},
+                {"role": "assistant", "content": [
+                    {"type": "thinking", "thinking": "from gemini", "signature": foreign}, tool_use]},
+                {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_9", "content": "a b"}]},
+                {"role": "assistant", "content": [
+                    {"type": "thinking", "thinking": "mine", "signature": own},
+                    {"type": "text", "text": "done"}]},
+                {"role": "user", "content": "thanks"},
+            ],
+        }
+        async with httpx.AsyncClient() as http:
+            resp = await http.post(f"{r.url}/v1/messages", json=body, headers={"x-api-key": KEY})
+        assert resp.status_code == 200, resp.text
+        sent = fake.requests[-1].json
+        blocks = [b for m in sent["messages"] if isinstance(m["content"], list) for b in m["content"]]
+        signatures = [b.get("signature") for b in blocks if b["type"] == "thinking"]
+        assert foreign not in signatures and own in signatures
+        assert tool_use in blocks

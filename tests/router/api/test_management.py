@@ -12,9 +12,10 @@ import httpx
 import openai
 import psutil
 import pytest
-from aiohttp.test_utils import make_mocked_request
+from aiohttp.test_utils import TestServer, make_mocked_request
 
 from router.api._management import require_management
+from router.app import create_app
 from router.errors import Forbidden
 from tests.fakes import FakeAnthropic, FakeOpenAI, Reply
 from tests.fakes.ctonew import FakeCtoNew
@@ -29,8 +30,10 @@ from tests.router.auth._support import (
     start_router_process,
     write_cliproxy_file,
 )
+from tests.router.auth.conftest import no_secret_in_output
 
 GOOD = {"X-Management-Key": MANAGEMENT_KEY}
+pytestmark = pytest.mark.usefixtures(no_secret_in_output.__name__)
 
 
 def _outside_address() -> str | None:
@@ -82,10 +85,6 @@ async def test_remote_callers_get_403_unless_allowed(start_router, tmp_path: Pat
     outside = _outside_address()
     if outside is None:
         return  # no non-loopback interface here: the mocked peer above covers the rule
-    from aiohttp.test_utils import TestServer
-
-    from router.app import create_app
-
     for allow, expected in ((False, 403), (True, 200)):
         cfg = config(
             {},

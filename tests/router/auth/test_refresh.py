@@ -154,3 +154,30 @@ async def test_disabled_and_cooling_credentials_are_still_refreshed(
             await store.put(rec.with_data(expired="2020-01-01T00:00:00Z"), rec.version)
         await wait_for(lambda: oauth.refresh_calls == 2, what="both refreshed on schedule")
         assert state.auth.get(NAME).record.disabled  # refreshed, still disabled
+
+
+async def test_a_caller_going_away_mid_refresh_does_not_lose_the_rotated_token(
+    tmp_path: Path,
+) -> None:
+    async with FakeOAuth("claude") as oauth, FakeAnthropic() as api:
+        oauth.refresh_delay = 0.3
+        _, old_refresh = _stored(tmp_path, oauth, expires_in=-1)
+        manager = AuthManager(
+            config(provider_configs(claude=oauth, anthropic=api), {"dir": str(tmp_path / "auth")})
+        )
+        await manager.ensure_open(background=False)  # no scheduler: only the caller refreshes
+        try:
+            caller = asyncio.ensure_future(manager.get(NAME).token())
+            await wait_for(lambda: oauth.refresh_calls == 1, what="the refresh to start")
+            caller.cancel()  # e.g. the client disconnected
+            store = FileStore(tmp_path / "auth")
+
+            async def stored_new() -> bool:
+                rec = await store.get(NAME)
+                return rec is not None and rec.refresh_token != old_refresh
+
+            await wait_for(stored_new, what="the rotated token to be stored anyway")
+            rec = await store.get(NAME)
+            assert rec is not None and oauth.is_live_refresh(rec.refresh_token)
+        finally:
+            await manager.close()

@@ -159,3 +159,19 @@ async def test_usage_off_records_nothing(start_router, tmp_path) -> None:
             assert await _send(http, r.url, [(KEYS[0], "gpt-a", False)] * 3) == {200: 3}
             assert (await http.get(f"{r.url}/v1/usage", headers=MGMT)).status_code == 404
         assert not (tmp_path / "usage.sqlite3").exists()
+
+
+async def test_status_page_is_local_unless_allowed(start_router, tmp_path) -> None:
+    from unittest import mock
+
+    from aiohttp.test_utils import make_mocked_request
+
+    from router.api._observability import status_page_guard
+    from router.errors import Forbidden
+
+    async with FakeOpenAI() as oai:
+        r = await start_router(_config(oai.base_url, oai.base_url, tmp_path))
+        transport = mock.Mock()
+        transport.get_extra_info.side_effect = lambda n, d=None: ("192.0.2.7", 1) if n == "peername" else d
+        with pytest.raises(Forbidden):
+            status_page_guard(make_mocked_request("GET", "/status", app=r.app, transport=transport))
