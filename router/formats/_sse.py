@@ -36,8 +36,27 @@ class SSEParser:
                 buf += b"\r"
         elif not self._data and self._event is None:
             return self._fast(buf, out)
+        else:
+            # An event was split across reads: finish it line by line, then go fast again.
+            rest = self._finish_event(buf, out)
+            return out if rest is None else self._fast(rest, out)
         self._lines(buf, out)
         return out
+
+    def _finish_event(self, buf: bytes, out: list[tuple[str | None, bytes]]) -> bytes | None:
+        """Read lines up to the blank line that ends the pending event; return what follows
+        (None when the buffer ran out first, its tail kept for the next read)."""
+        start = 0
+        while True:
+            nl = buf.find(b"\n", start)
+            if nl < 0:
+                self._buf = buf[start:]
+                return None
+            line = buf[start:nl]
+            start = nl + 1
+            self._line(line, out)
+            if not line:
+                return buf[start:]
 
     def _fast(
         self, buf: bytes, out: list[tuple[str | None, bytes]]

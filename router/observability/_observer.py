@@ -27,7 +27,6 @@ from suite.tasks import spawn
 from ._credentials import credential_views
 from ._metrics import Metrics, credential_counts
 from ._usage import UsageRecorder
-from ._usage_sql import UsageRecord
 from ._usage_store import open_usage
 
 __all__ = ["OBSERVER", "Finished", "Observer", "client_key_id", "observer_context"]
@@ -129,7 +128,7 @@ class Observer:
         usage = self.usage
         if usage is not None and ctx.model is not None:
             usage.add(
-                UsageRecord(
+                (  # a UsageRow (UsageRecord names the fields)
                     time.time(),
                     ctx.request_id,
                     ctx.client or "local",

@@ -23,7 +23,7 @@ import orjson
 from suite.logging import get_logger
 from suite.tasks import spawn
 
-from ._usage_sql import UsageQuery, UsageRecord
+from ._usage_sql import UsageQuery, UsageRecord, UsageRow
 from ._usage_store import Row, UsageStore, UsageStoreError
 
 __all__ = ["UsageRecorder"]
@@ -54,7 +54,7 @@ class UsageRecorder:
         self.batch = batch
         self.limit = limit
         self.on_flush = on_flush  # (written, dropped, still pending)
-        self._pending: list[UsageRecord] = []
+        self._pending: list[UsageRow] = []
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
@@ -63,7 +63,7 @@ class UsageRecorder:
 
     # -- hot path ---------------------------------------------------------------
 
-    def add(self, record: UsageRecord) -> None:
+    def add(self, record: UsageRow) -> None:
         pending = self._pending
         pending.append(record)
         if len(pending) == self.batch:
@@ -206,7 +206,7 @@ class UsageRecorder:
             try:
                 path.rename(claimed)  # another router starting at once takes another file
                 rows = [
-                    UsageRecord(*orjson.loads(line))
+                    UsageRecord(*orjson.loads(line))[:]
                     for line in claimed.read_bytes().splitlines()
                     if line
                 ]

@@ -22,7 +22,7 @@ from suite.config import Config
 from ._usage_sql import (
     Dialect,
     UsageQuery,
-    UsageRecord,
+    UsageRow,
     cutoff_sql,
     errors_sql,
     insert_sql,
@@ -48,7 +48,7 @@ class UsageStore(Protocol):
 
     async def open(self) -> None: ...
 
-    async def write(self, rows: Sequence[UsageRecord]) -> None: ...
+    async def write(self, rows: Sequence[UsageRow]) -> None: ...
 
     async def prune(self, before: float) -> int: ...
 
@@ -114,7 +114,7 @@ class SQLiteUsageStore:
         assert self._db is not None
         return self._db
 
-    async def write(self, rows: Sequence[UsageRecord]) -> None:
+    async def write(self, rows: Sequence[UsageRow]) -> None:
         sql = insert_sql("sqlite")
 
         def work() -> None:
@@ -206,7 +206,7 @@ class PostgresUsageStore:
         except _PG_ERRORS as exc:
             raise UsageStoreError(f"postgres: {_why(exc)}") from None
 
-    async def write(self, rows: Sequence[UsageRecord]) -> None:
+    async def write(self, rows: Sequence[UsageRow]) -> None:
         """All of ``rows`` or none (one transaction)."""
         sql = insert_sql("postgres")
 
