@@ -5,7 +5,7 @@ from ._metrics import CREDENTIAL_STATES, Metrics
 from ._observer import OBSERVER, Finished, Observer, client_key_id, observer_context
 from ._status import StatusSource
 from ._usage import UsageRecorder
-from ._usage_sql import DIMENSIONS, METRICS, UsageQuery, UsageRecord
+from ._usage_sql import DIMENSIONS, METRICS, UsageQuery, UsageRecord, UsageRow
 from ._usage_store import (
     PostgresUsageStore,
     SQLiteUsageStore,
@@ -29,6 +29,7 @@ __all__ = [
     "UsageQuery",
     "UsageRecord",
     "UsageRecorder",
+    "UsageRow",
     "UsageStore",
     "UsageStoreError",
     "client_key_id",
