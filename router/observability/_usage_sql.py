@@ -108,12 +108,13 @@ def schema_sql(dialect: Dialect) -> list[str]:
     ]
 
 
-def insert_sql(dialect: Dialect) -> str:
+def insert_sql(dialect: Dialect, rows: int = 1) -> str:
+    """``INSERT`` of ``rows`` rows (several: SQLite only, parameters flattened)."""
     names = ", ".join(COLUMNS)
     if dialect == "sqlite":
-        marks = ", ".join("?" for _ in COLUMNS)
-    else:
-        marks = ", ".join(f"${i}" for i in range(1, len(COLUMNS) + 1))
+        one = "(" + ", ".join("?" for _ in COLUMNS) + ")"
+        return f"INSERT INTO {TABLE} ({names}) VALUES {', '.join([one] * rows)}"
+    marks = ", ".join(f"${i}" for i in range(1, len(COLUMNS) + 1))
     return f"INSERT INTO {TABLE} ({names}) VALUES ({marks})"
 
 

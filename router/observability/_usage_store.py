@@ -12,6 +12,7 @@ import asyncio
 import sqlite3
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from itertools import chain
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
@@ -33,6 +34,7 @@ from ._usage_sql import (
 __all__ = ["PostgresUsageStore", "SQLiteUsageStore", "UsageStore", "UsageStoreError", "open_usage"]
 
 T = TypeVar("T")
+_ROWS_PER_STATEMENT = 200  # x 17 columns: well under SQLite's 32766 parameters
 Row = dict[str, object]
 _PG_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, asyncio.TimeoutError)
 
@@ -115,13 +117,19 @@ class SQLiteUsageStore:
         return self._db
 
     async def write(self, rows: Sequence[UsageRow]) -> None:
-        sql = insert_sql("sqlite")
+        """One transaction. Rows go in 200 to a statement: ``executemany`` releases and
+        takes back the GIL around every row, and that ping-pong with the event loop's
+        thread cost more than the insert itself."""
+        one, many = insert_sql("sqlite"), insert_sql("sqlite", _ROWS_PER_STATEMENT)
 
         def work() -> None:
             db = self._conn()
             db.execute("BEGIN IMMEDIATE")
             try:
-                db.executemany(sql, rows)
+                full = len(rows) - len(rows) % _ROWS_PER_STATEMENT
+                for i in range(0, full, _ROWS_PER_STATEMENT):
+                    db.execute(many, list(chain.from_iterable(rows[i : i + _ROWS_PER_STATEMENT])))
+                db.executemany(one, rows[full:])
             except BaseException:
                 db.execute("ROLLBACK")
                 raise

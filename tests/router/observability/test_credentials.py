@@ -36,7 +36,9 @@ def _config(tmp_path: Path, oauth: FakeOAuth, api: FakeAnthropic):
     return cfg
 
 
-async def test_a_refresh_is_counted_and_the_credential_shows_its_expiry(start_router, tmp_path) -> None:
+async def test_a_refresh_is_counted_and_the_credential_shows_its_expiry(
+    start_router, tmp_path
+) -> None:
     async with FakeOAuth("claude") as oauth, FakeAnthropic() as api:
         access, refresh = oauth.issue()
         write_cliproxy_file(tmp_path / "auth", claude_record(access, refresh, time.time() - 60))
@@ -44,7 +46,9 @@ async def test_a_refresh_is_counted_and_the_credential_shows_its_expiry(start_ro
         r = await start_router(_config(tmp_path, oauth, api))
         states = lambda: [v.state for v in credential_views(r.app[STATE])]  # noqa: E731
         await wait_for(lambda: states() == ["refreshing"], what="a refresh under way")
-        await wait_for(lambda: oauth.refresh_calls == 1 and states() == ["ready"], what="the refresh")
+        await wait_for(
+            lambda: oauth.refresh_calls == 1 and states() == ["ready"], what="the refresh"
+        )
         async with httpx.AsyncClient(timeout=10) as http:
             m = await scrape(http, r.url)
             doc = (await http.get(f"{r.url}/status.json", headers=MGMT)).json()
@@ -60,10 +64,14 @@ async def test_a_refresh_is_counted_and_the_credential_shows_its_expiry(start_ro
 async def test_a_refused_refresh_is_a_failure_and_needs_a_login(start_router, tmp_path) -> None:
     async with FakeOAuth("claude") as oauth, FakeAnthropic() as api:
         access, refresh = oauth.issue()
-        write_cliproxy_file(tmp_path / "auth", claude_record(access, refresh + "-revoked", time.time() - 1))
+        write_cliproxy_file(
+            tmp_path / "auth", claude_record(access, refresh + "-revoked", time.time() - 1)
+        )
         r = await start_router(_config(tmp_path, oauth, api))
         auth = r.app[STATE].auth
-        await wait_for(lambda: auth.get("claude-user@example.com").record.refresh_refused, what="the refusal")
+        await wait_for(
+            lambda: auth.get("claude-user@example.com").record.refresh_refused, what="the refusal"
+        )
         async with httpx.AsyncClient(timeout=10) as http:
             m = await scrape(http, r.url)
             doc = (await http.get(f"{r.url}/status.json", headers=MGMT)).json()

@@ -28,9 +28,24 @@ MSG = [{"role": "user", "content": "hi"}]
 def _config(primary: str, secondary: str, oai: str, tmp_path):
     cfg = build_config(
         {
-            "primary": {"kind": "anthropic", "base_url": primary, "api_keys": ["k-p"], "models": ["claude-a"]},
-            "secondary": {"kind": "anthropic", "base_url": secondary, "api_keys": ["k-s"], "models": ["claude-a"]},
-            "oai": {"kind": "openai-compatible", "base_url": oai, "api_keys": ["k-o"], "models": ["gpt-t"]},
+            "primary": {
+                "kind": "anthropic",
+                "base_url": primary,
+                "api_keys": ["k-p"],
+                "models": ["claude-a"],
+            },
+            "secondary": {
+                "kind": "anthropic",
+                "base_url": secondary,
+                "api_keys": ["k-s"],
+                "models": ["claude-a"],
+            },
+            "oai": {
+                "kind": "openai-compatible",
+                "base_url": oai,
+                "api_keys": ["k-o"],
+                "models": ["gpt-t"],
+            },
         },
         [
             {"pattern": "^claude-", "providers": ["primary", "secondary"]},
@@ -75,11 +90,36 @@ async def test_scripted_mix_is_counted_exactly(start_router, tmp_path) -> None:
 
             requests = nonzero(m, "cliproxy_requests_total")
             assert requests == {
-                (("format", "anthropic"), ("model", "claude-a"), ("provider", "primary"), ("status", "200")): 1,
-                (("format", "anthropic"), ("model", "claude-a"), ("provider", "secondary"), ("status", "200")): 3,
-                (("format", "openai"), ("model", "claude-a"), ("provider", "secondary"), ("status", "200")): 1,
-                (("format", "openai"), ("model", "gpt-t"), ("provider", "oai"), ("status", "200")): 1,
-                (("format", "anthropic"), ("model", "other"), ("provider", "none"), ("status", "404")): 1,
+                (
+                    ("format", "anthropic"),
+                    ("model", "claude-a"),
+                    ("provider", "primary"),
+                    ("status", "200"),
+                ): 1,
+                (
+                    ("format", "anthropic"),
+                    ("model", "claude-a"),
+                    ("provider", "secondary"),
+                    ("status", "200"),
+                ): 3,
+                (
+                    ("format", "openai"),
+                    ("model", "claude-a"),
+                    ("provider", "secondary"),
+                    ("status", "200"),
+                ): 1,
+                (
+                    ("format", "openai"),
+                    ("model", "gpt-t"),
+                    ("provider", "oai"),
+                    ("status", "200"),
+                ): 1,
+                (
+                    ("format", "anthropic"),
+                    ("model", "other"),
+                    ("provider", "none"),
+                    ("status", "404"),
+                ): 1,
             }
             attempts = nonzero(m, "cliproxy_upstream_attempts_total")
             assert attempts == {
@@ -91,7 +131,8 @@ async def test_scripted_mix_is_counted_exactly(start_router, tmp_path) -> None:
             }
             assert nonzero(m, "cliproxy_failovers_total") == {(("model", "claude-a"),): 2}
             tokens = {
-                (dict(k)["provider"], dict(k)["type"]): v for k, v in nonzero(m, "cliproxy_tokens_total").items()
+                (dict(k)["provider"], dict(k)["type"]): v
+                for k, v in nonzero(m, "cliproxy_tokens_total").items()
             }
             assert tokens == {
                 ("primary", "input"): 10,
@@ -120,7 +161,12 @@ async def test_scripted_mix_is_counted_exactly(start_router, tmp_path) -> None:
             after = await scrape(http, r.url)
             new = set(after["cliproxy_requests_total"]) - before
             assert new == {
-                (("format", "anthropic"), ("model", "other"), ("provider", "secondary"), ("status", "200"))
+                (
+                    ("format", "anthropic"),
+                    ("model", "other"),
+                    ("provider", "secondary"),
+                    ("status", "200"),
+                )
             }
             text = (await http.get(f"{r.url}/metrics")).text
             assert "mystery" not in text and "claude-unlisted" not in text
@@ -132,7 +178,9 @@ async def test_stream_in_flight_and_refresh_hook(start_router, tmp_path) -> None
         one.default = Reply(text="slow stream", chunk_delay=0.15)
         body = {"model": "claude-a", "max_tokens": 9, "messages": MSG, "stream": True}
         async with httpx.AsyncClient(timeout=10) as http:
-            async with http.stream("POST", f"{r.url}/v1/messages", json=body, headers={"x-api-key": KEY}) as resp:
+            async with http.stream(
+                "POST", f"{r.url}/v1/messages", json=body, headers={"x-api-key": KEY}
+            ) as resp:
                 chunks = resp.aiter_bytes()
                 await chunks.__anext__()
                 assert value(await scrape(http, r.url), "cliproxy_streams_in_flight") == 1
@@ -145,13 +193,19 @@ async def test_stream_in_flight_and_refresh_hook(start_router, tmp_path) -> None
             obs.refresh_done("claude", False)
             m = await scrape(http, r.url)
         assert value(m, "cliproxy_credential_refreshes_total", provider="claude", result="ok") == 1
-        assert value(m, "cliproxy_credential_refreshes_total", provider="claude", result="failed") == 2
+        assert (
+            value(m, "cliproxy_credential_refreshes_total", provider="claude", result="failed") == 2
+        )
 
 
 def _request(app, peer: str, headers: dict[str, str] | None = None):
     transport = mock.Mock()
-    transport.get_extra_info.side_effect = lambda name, default=None: (peer, 1234) if name == "peername" else default
-    return make_mocked_request("GET", "/metrics", headers=headers or {}, app=app, transport=transport)
+    transport.get_extra_info.side_effect = lambda name, default=None: (
+        (peer, 1234) if name == "peername" else default
+    )
+    return make_mocked_request(
+        "GET", "/metrics", headers=headers or {}, app=app, transport=transport
+    )
 
 
 async def test_metrics_need_loopback_or_the_management_key(start_router, tmp_path) -> None:
@@ -162,11 +216,17 @@ async def test_metrics_need_loopback_or_the_management_key(start_router, tmp_pat
         resp = await metrics_handler(_request(app, "127.0.0.1"))
         assert resp.status == 200
         with pytest.raises(Forbidden):  # remote, and management.allow_remote is false
-            await metrics_handler(_request(app, "10.1.2.3", {"Authorization": f"Bearer {MANAGEMENT_KEY}"}))
-        app[STATE].reload(replace(cfg, management=ManagementConfig(key=MANAGEMENT_KEY, allow_remote=True)))
+            await metrics_handler(
+                _request(app, "10.1.2.3", {"Authorization": f"Bearer {MANAGEMENT_KEY}"})
+            )
+        app[STATE].reload(
+            replace(cfg, management=ManagementConfig(key=MANAGEMENT_KEY, allow_remote=True))
+        )
         with pytest.raises(Unauthorized):
             await metrics_handler(_request(app, "10.1.2.3"))
-        resp = await metrics_handler(_request(app, "10.1.2.4", {"Authorization": f"Bearer {MANAGEMENT_KEY}"}))
+        resp = await metrics_handler(
+            _request(app, "10.1.2.4", {"Authorization": f"Bearer {MANAGEMENT_KEY}"})
+        )
         assert resp.status == 200 and b"cliproxy_requests_total" in resp.body
 
 
@@ -176,10 +236,14 @@ async def test_metrics_off(start_router, tmp_path) -> None:
             {"oai": {"kind": "openai-compatible", "base_url": oai.base_url, "api_keys": ["k"]}},
             [{"pattern": "^gpt-", "providers": ["oai"]}],
         )
-        r = await start_router(replace(with_observability(cfg, tmp_path), metrics=MetricsConfig(enabled=False)))
+        r = await start_router(
+            replace(with_observability(cfg, tmp_path), metrics=MetricsConfig(enabled=False))
+        )
         async with httpx.AsyncClient() as http:
             assert (await http.get(f"{r.url}/metrics")).status_code == 404
-            ok = await http.post(f"{r.url}/v1/chat/completions", json={"model": "gpt-x", "messages": MSG})
+            ok = await http.post(
+                f"{r.url}/v1/chat/completions", json={"model": "gpt-x", "messages": MSG}
+            )
             assert ok.status_code == 200
 
 
@@ -195,7 +259,9 @@ def test_folded_histograms_equal_observed_ones() -> None:
 
     metrics = Metrics()
     rng = random.Random(8)
-    values = [rng.choice(LATENCY_BUCKETS) for _ in range(50)] + [rng.uniform(0, 400) for _ in range(500)]
+    values = [rng.choice(LATENCY_BUCKETS) for _ in range(50)] + [
+        rng.uniform(0, 400) for _ in range(500)
+    ]
     for i, v in enumerate(values):
         metrics.tally.request("openai", "m", "p", 200, v, None)
         if i == 300:

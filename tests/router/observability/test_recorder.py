@@ -125,7 +125,10 @@ async def test_postgres_store(postgres_dsn: str, tmp_path) -> None:  # noqa: F81
         for i in range(12):
             rec.add(record(i, model="a" if i % 3 else "b", status=200 if i else 502))
         rows = await rec.totals(UsageQuery(0, time.time() + 1, ("model", "day")))
-        assert [(r["model"], r["requests"], r["tokens_in"]) for r in rows] == [("a", 8, 16), ("b", 4, 8)]
+        assert [(r["model"], r["requests"], r["tokens_in"]) for r in rows] == [
+            ("a", 8, 16),
+            ("b", 4, 8),
+        ]
         assert rows[0]["day"] == time.strftime("%Y-%m-%d", time.gmtime())
         hours = await rec.totals(UsageQuery(0, time.time() + 1, ("hour",)))
         assert hours[0]["hour"] == int(time.time() // 3600 * 3600) and hours[0]["requests"] == 12

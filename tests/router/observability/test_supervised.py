@@ -143,7 +143,9 @@ async def _load(url: str, plan: list[tuple[str, bool]]) -> dict[int, int]:
 
 def _rows(db: Path) -> list[tuple[Any, ...]]:
     with sqlite3.connect(db) as conn:
-        return conn.execute("SELECT model, provider, status, tokens_in, tokens_out FROM cliproxy_usage").fetchall()
+        return conn.execute(
+            "SELECT model, provider, status, tokens_in, tokens_out FROM cliproxy_usage"
+        ).fetchall()
 
 
 def test_usage_survives_stop_and_restart_and_metrics_sum_the_workers(running: Running) -> None:
@@ -207,7 +209,9 @@ async def _browse(url: str, shot: Path) -> dict[str, Any]:
     from playwright.async_api import async_playwright
 
     async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=_chromium(), headless=True, args=["--no-sandbox"])
+        browser = await pw.chromium.launch(
+            executable_path=_chromium(), headless=True, args=["--no-sandbox"]
+        )
         try:
             ctx = await browser.new_context(viewport=PHONE, device_scale_factor=2, is_mobile=True)
             page = await ctx.new_page()

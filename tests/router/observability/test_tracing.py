@@ -21,8 +21,16 @@ async def test_request_id_names_every_failed_attempt(start_router, tmp_path, cap
     async with FakeAnthropic() as one, FakeAnthropic() as two:
         cfg = build_config(
             {
-                "primary": {"kind": "anthropic", "base_url": one.base_url, "api_keys": ["k-primary"]},
-                "secondary": {"kind": "anthropic", "base_url": two.base_url, "api_keys": ["k-second"]},
+                "primary": {
+                    "kind": "anthropic",
+                    "base_url": one.base_url,
+                    "api_keys": ["k-primary"],
+                },
+                "secondary": {
+                    "kind": "anthropic",
+                    "base_url": two.base_url,
+                    "api_keys": ["k-second"],
+                },
             },
             [{"pattern": "^claude-", "providers": ["primary", "secondary"]}],
             api_keys=[KEY],
@@ -33,7 +41,9 @@ async def test_request_id_names_every_failed_attempt(start_router, tmp_path, cap
         capsys.readouterr()
         with structlog.testing.capture_logs() as logs:
             async with httpx.AsyncClient() as http:
-                resp = await http.post(f"{r.url}/v1/messages", json=BODY, headers={"x-api-key": KEY})
+                resp = await http.post(
+                    f"{r.url}/v1/messages", json=BODY, headers={"x-api-key": KEY}
+                )
                 access_log.flush()
                 status = (await http.get(f"{r.url}/status.json", headers=MGMT)).json()
         assert resp.status_code == 429
@@ -47,7 +57,9 @@ async def test_request_id_names_every_failed_attempt(start_router, tmp_path, cap
         assert attempts[0]["credential"].startswith("primary/key1-")
         assert attempts[1]["credential"].startswith("secondary/key1-")
         cooling = [e for e in logs if e["event"] == "credential cooling down"]
-        assert [(e["request_id"], e["credential"]) for e in cooling] == [(rid, attempts[1]["credential"])]
+        assert [(e["request_id"], e["credential"]) for e in cooling] == [
+            (rid, attempts[1]["credential"])
+        ]
 
         lines = [json.loads(x) for x in capsys.readouterr().out.splitlines() if x.startswith("{")]
         (line,) = [x for x in lines if x.get("request_id") == rid]
@@ -59,4 +71,8 @@ async def test_request_id_names_every_failed_attempt(start_router, tmp_path, cap
 
         # The status page's "last errors" carry the same id.
         (err,) = [e for e in status["errors"] if e["request_id"] == rid]
-        assert (err["status"], err["provider"], err["credential"]) == (429, "secondary", line["credential"])
+        assert (err["status"], err["provider"], err["credential"]) == (
+            429,
+            "secondary",
+            line["credential"],
+        )

@@ -25,8 +25,18 @@ MSG = [{"role": "user", "content": "hi"}]
 def _config(oai: str, ant: str, tmp_path):
     cfg = build_config(
         {
-            "oai": {"kind": "openai-compatible", "base_url": oai, "api_keys": ["k-o"], "models": ["gpt-a"]},
-            "ant": {"kind": "anthropic", "base_url": ant, "api_keys": ["k-a"], "models": ["claude-b"]},
+            "oai": {
+                "kind": "openai-compatible",
+                "base_url": oai,
+                "api_keys": ["k-o"],
+                "models": ["gpt-a"],
+            },
+            "ant": {
+                "kind": "anthropic",
+                "base_url": ant,
+                "api_keys": ["k-a"],
+                "models": ["claude-b"],
+            },
         },
         [{"pattern": "^gpt-", "providers": ["oai"]}, {"pattern": "^claude-", "providers": ["ant"]}],
         api_keys=KEYS,
@@ -34,7 +44,9 @@ def _config(oai: str, ant: str, tmp_path):
     return with_observability(cfg, tmp_path)
 
 
-async def _send(http: httpx.AsyncClient, url: str, plan: list[tuple[str, str, bool]]) -> Counter[int]:
+async def _send(
+    http: httpx.AsyncClient, url: str, plan: list[tuple[str, str, bool]]
+) -> Counter[int]:
     """Send ``(key, model, stream)`` requests, 8 at a time; the statuses seen."""
     sem = asyncio.Semaphore(8)
     statuses: Counter[int] = Counter()
@@ -49,7 +61,9 @@ async def _send(http: httpx.AsyncClient, url: str, plan: list[tuple[str, str, bo
                 if stream:
                     body["stream_options"] = {"include_usage": True}
                 resp = await http.post(
-                    f"{url}/v1/chat/completions", json=body, headers={"Authorization": f"Bearer {key}"}
+                    f"{url}/v1/chat/completions",
+                    json=body,
+                    headers={"Authorization": f"Bearer {key}"},
                 )
             statuses[resp.status_code] += 1
 
@@ -72,7 +86,9 @@ async def test_totals_by_model_provider_and_key_as_json_and_csv(start_router, tm
         async with httpx.AsyncClient(timeout=30) as http:
             statuses = await _send(http, r.url, plan)
             assert statuses == {200: 60, 404: 3}
-            got = await http.get(f"{r.url}/v1/usage", params={"group_by": "model,provider"}, headers=MGMT)
+            got = await http.get(
+                f"{r.url}/v1/usage", params={"group_by": "model,provider"}, headers=MGMT
+            )
             assert got.status_code == 200, got.text
             data = got.json()
             rows = {(x["model"], x["provider"]): x for x in data["rows"]}
@@ -97,7 +113,11 @@ async def test_totals_by_model_provider_and_key_as_json_and_csv(start_router, tm
                 await http.get(f"{r.url}/v1/usage?group_by=day,provider&format=csv", headers=MGMT)
             ).text
             table = list(csv.DictReader(io.StringIO(text)))
-            assert {x["provider"]: int(x["requests"]) for x in table} == {"oai": 35, "ant": 25, "": 3}
+            assert {x["provider"]: int(x["requests"]) for x in table} == {
+                "oai": 35,
+                "ant": 25,
+                "": 3,
+            }
             assert {x["day"] for x in table} == {time.strftime("%Y-%m-%d", time.gmtime())}
             assert sum(int(x["tokens_out"]) for x in table) == 35 * 2 + 25 * 7
 
@@ -105,13 +125,21 @@ async def test_totals_by_model_provider_and_key_as_json_and_csv(start_router, tm
             assert {x["credential"].split("/")[0] for x in creds["rows"]} == {"oai", "ant", ""}
 
             # The window is honoured.
-            past = (await http.get(f"{r.url}/v1/usage?from=2001-01-01&to=2001-01-31", headers=MGMT)).json()
+            past = (
+                await http.get(f"{r.url}/v1/usage?from=2001-01-01&to=2001-01-31", headers=MGMT)
+            ).json()
             assert past["rows"] == [] and past["total"]["requests"] == 0
 
 
 @pytest.mark.parametrize(
     "query",
-    ["group_by=colour", "format=xml", "from=yesterday", "from=2030-01-02&to=2030-01-01", "group_by=day,day"],
+    [
+        "group_by=colour",
+        "format=xml",
+        "from=yesterday",
+        "from=2030-01-02&to=2030-01-01",
+        "group_by=day,day",
+    ],
 )
 async def test_bad_queries_are_400(start_router, tmp_path, query: str) -> None:
     async with FakeOpenAI() as oai:
@@ -134,13 +162,17 @@ async def test_usage_needs_the_management_key(start_router, tmp_path) -> None:
             assert MANAGEMENT_KEY not in page.text
 
 
-async def test_records_survive_a_restart_and_stream_records_have_ttfb(start_router, tmp_path) -> None:
+async def test_records_survive_a_restart_and_stream_records_have_ttfb(
+    start_router, tmp_path
+) -> None:
     async with FakeOpenAI() as oai:
         oai.default = Reply(text="one two three", usage=(4, 3))
         cfg = _config(oai.base_url, oai.base_url, tmp_path)
         first = await start_router(cfg)
         async with httpx.AsyncClient(timeout=30) as http:
-            assert await _send(http, first.url, [(KEYS[0], "gpt-a", i % 2 == 0) for i in range(40)]) == {200: 40}
+            assert await _send(
+                http, first.url, [(KEYS[0], "gpt-a", i % 2 == 0) for i in range(40)]
+            ) == {200: 40}
             assert first.app[OBSERVER].usage is not None
             await first.server.close()  # a clean stop: cleanup writes what is queued
             second = await start_router(cfg)
@@ -172,6 +204,8 @@ async def test_status_page_is_local_unless_allowed(start_router, tmp_path) -> No
     async with FakeOpenAI() as oai:
         r = await start_router(_config(oai.base_url, oai.base_url, tmp_path))
         transport = mock.Mock()
-        transport.get_extra_info.side_effect = lambda n, d=None: ("192.0.2.7", 1) if n == "peername" else d
+        transport.get_extra_info.side_effect = lambda n, d=None: (
+            ("192.0.2.7", 1) if n == "peername" else d
+        )
         with pytest.raises(Forbidden):
             status_page_guard(make_mocked_request("GET", "/status", app=r.app, transport=transport))
