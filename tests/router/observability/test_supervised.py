@@ -253,6 +253,13 @@ def test_status_page_in_chromium(running: Running, tmp_path: Path) -> None:
     if "obs-model" not in running.sent:
         pytest.skip("needs the usage test's records (run the module)")
     assert asyncio.run(_load(suite.url, [("obs-cool", False)] * COOL)) == {429: COOL}
+
+    def recorded() -> int:  # each worker writes its records within a second
+        with httpx.Client(timeout=10) as http:
+            got = http.get(f"{suite.url}/v1/usage?group_by=none", headers=MGMT).json()
+        return int(got["total"]["requests"])
+
+    assert wait_for(lambda: recorded() == LOAD + COOL, 5), recorded()
     shot = tmp_path / "status-phone.png"
     facts = asyncio.run(_browse(suite.url, shot))
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
