@@ -54,8 +54,10 @@ status: install ## table of programs, state, pid, uptime, restarts, RSS/CPU, hea
 logs: install ## tail the router log (scripts/logs.sh NAME [-f] [-n N] for others)
 	@./scripts/logs.sh router -n 50
 
-test: install-test browsers postgres ## ruff, then the whole pytest suite
+test: install-test browsers postgres ## ruff, format check, mypy --strict, then the whole pytest suite
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy router suite webai aistudio bench
 	@mkdir -p logs
 	@set -o pipefail; rc=0; \
 	  $(PY) -m pytest tests -q -p no:cacheprovider 2>&1 | tee logs/pytest.log || rc=$$?; \
@@ -92,7 +94,7 @@ postgres: ## install Debian's postgresql when missing (as root)
 lint: install-test ## ruff check, ruff format --check, mypy --strict
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy router suite webai aistudio
+	$(VENV)/bin/mypy router suite webai aistudio bench
 
 bench: install-test ## load test: fake upstream, bare relay and router side by side
 	@command -v wrk >/dev/null || { \

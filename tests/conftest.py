@@ -42,10 +42,15 @@ def build_config(
     server: dict[str, Any] | None = None,
 ) -> Config:
     """A validated Config from plain dicts (no environment is read)."""
-    srv: dict[str, Any] = {"api_keys": api_keys or [], "timeouts": {"connect": 2, "first_byte": 5, "idle": 5}}
+    srv: dict[str, Any] = {
+        "api_keys": api_keys or [],
+        "timeouts": {"connect": 2, "first_byte": 5, "idle": 5},
+    }
     srv.update(server or {})
     return private_usage(
-        parse_config({"server": srv, "providers": providers, "models": {"routing": routing}}, environ={})
+        parse_config(
+            {"server": srv, "providers": providers, "models": {"routing": routing}}, environ={}
+        )
     )
 
 

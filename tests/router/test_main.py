@@ -33,31 +33,52 @@ async def _wait_healthy(url: str, proc: asyncio.subprocess.Process, limit: float
     raise AssertionError("router did not become healthy")
 
 
-async def test_process_logs_one_json_access_line_per_request_without_secrets(tmp_path: Path) -> None:
+async def test_process_logs_one_json_access_line_per_request_without_secrets(
+    tmp_path: Path,
+) -> None:
     async with FakeAnthropic(api_keys=(UPSTREAM_KEY,)) as fake:
         port = unused_port()
         cfg = {
             "server": {"port": port, "api_keys": [CLIENT_KEY]},
-            "providers": {"a": {"kind": "anthropic", "base_url": fake.base_url, "api_keys": [UPSTREAM_KEY]}},
+            "providers": {
+                "a": {"kind": "anthropic", "base_url": fake.base_url, "api_keys": [UPSTREAM_KEY]}
+            },
             "models": {"routing": [{"pattern": "^claude", "providers": ["a"]}]},
         }
         path = tmp_path / "config.yaml"
         path.write_text(yaml.safe_dump(cfg))
         env = {**os.environ, "CLIPROXY_CONFIG": str(path)}
         proc = await asyncio.create_subprocess_exec(  # noqa: TID251
-            sys.executable, "-m", "router", cwd=ROOT, env=env,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+            sys.executable,
+            "-m",
+            "router",
+            cwd=ROOT,
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
         )
         url = f"http://127.0.0.1:{port}"
         try:
             took = await _wait_healthy(url, proc)
             print(f"start to healthy: {took * 1000:.0f} ms")
             fake.enqueue(Reply(text="ok"), Fail(429, retry_after=30))
-            body = {"model": "claude-x", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}
+            body = {
+                "model": "claude-x",
+                "max_tokens": 5,
+                "messages": [{"role": "user", "content": "hi"}],
+            }
             async with httpx.AsyncClient(timeout=10) as http:
-                ok = await http.post(f"{url}/v1/messages", json=body, headers={"x-api-key": CLIENT_KEY})
-                bad = await http.post(f"{url}/v1/messages", json=body, headers={"Authorization": f"Bearer {CLIENT_KEY}x"})
-                ok2 = await http.post(f"{url}/v1/messages", json=body, headers={"x-api-key": CLIENT_KEY})
+                ok = await http.post(
+                    f"{url}/v1/messages", json=body, headers={"x-api-key": CLIENT_KEY}
+                )
+                bad = await http.post(
+                    f"{url}/v1/messages",
+                    json=body,
+                    headers={"Authorization": f"Bearer {CLIENT_KEY}x"},
+                )
+                ok2 = await http.post(
+                    f"{url}/v1/messages", json=body, headers={"x-api-key": CLIENT_KEY}
+                )
         finally:
             proc.send_signal(signal.SIGTERM)
             out, _ = await asyncio.wait_for(proc.communicate(), timeout=20)
@@ -89,13 +110,23 @@ async def test_sigterm_lets_a_running_stream_finish_then_exits(tmp_path: Path) -
         path = tmp_path / "config.yaml"
         path.write_text(yaml.safe_dump(cfg))
         proc = await asyncio.create_subprocess_exec(  # noqa: TID251
-            sys.executable, "-m", "router", cwd=ROOT, env={**os.environ, "CLIPROXY_CONFIG": str(path)},
-            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+            sys.executable,
+            "-m",
+            "router",
+            cwd=ROOT,
+            env={**os.environ, "CLIPROXY_CONFIG": str(path)},
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
         )
         url = f"http://127.0.0.1:{port}"
         try:
             await _wait_healthy(url, proc)
-            body = {"model": "claude-x", "max_tokens": 5, "stream": True, "messages": [{"role": "user", "content": "hi"}]}
+            body = {
+                "model": "claude-x",
+                "max_tokens": 5,
+                "stream": True,
+                "messages": [{"role": "user", "content": "hi"}],
+            }
             async with httpx.AsyncClient(timeout=20) as http:
                 async with http.stream("POST", f"{url}/v1/messages", json=body) as resp:
                     chunks = resp.aiter_bytes()
@@ -120,23 +151,34 @@ async def test_sighup_reloads_rules_and_keeps_the_old_config_when_broken(tmp_pat
         port = unused_port()
 
         def config(target: str) -> str:
-            return yaml.safe_dump({
-                "server": {"port": port},
-                "providers": {
-                    "one": {"kind": "anthropic", "base_url": one.base_url, "api_keys": ["k"]},
-                    "two": {"kind": "anthropic", "base_url": two.base_url, "api_keys": ["k"]},
-                },
-                "models": {"routing": [{"pattern": "^claude", "providers": [target]}]},
-            })
+            return yaml.safe_dump(
+                {
+                    "server": {"port": port},
+                    "providers": {
+                        "one": {"kind": "anthropic", "base_url": one.base_url, "api_keys": ["k"]},
+                        "two": {"kind": "anthropic", "base_url": two.base_url, "api_keys": ["k"]},
+                    },
+                    "models": {"routing": [{"pattern": "^claude", "providers": [target]}]},
+                }
+            )
 
         path = tmp_path / "config.yaml"
         path.write_text(config("one"))
         proc = await asyncio.create_subprocess_exec(  # noqa: TID251
-            sys.executable, "-m", "router", cwd=ROOT, env={**os.environ, "CLIPROXY_CONFIG": str(path)},
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+            sys.executable,
+            "-m",
+            "router",
+            cwd=ROOT,
+            env={**os.environ, "CLIPROXY_CONFIG": str(path)},
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
         )
         url = f"http://127.0.0.1:{port}/v1/messages"
-        body = {"model": "claude-x", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}
+        body = {
+            "model": "claude-x",
+            "max_tokens": 5,
+            "messages": [{"role": "user", "content": "hi"}],
+        }
 
         async def answer(http: httpx.AsyncClient) -> str:
             return str((await http.post(url, json=body)).json()["content"][0]["text"])

@@ -19,8 +19,17 @@ def _write(path: Path, anth_url: str, oa_url: str, claude_to: str) -> None:
         "usage": {"path": str(path.parent / "usage.sqlite3")},  # not the default data dir
         "providers": {
             # The provider changes with the rule, so its old connection pool is retired.
-            "anth": {"kind": "anthropic", "base_url": anth_url, "api_keys": ["k1"], "headers": {"x-gen": claude_to}},
-            "anth2": {"kind": "anthropic", "base_url": oa_url.replace("/v1", ""), "api_keys": ["k2"]},
+            "anth": {
+                "kind": "anthropic",
+                "base_url": anth_url,
+                "api_keys": ["k1"],
+                "headers": {"x-gen": claude_to},
+            },
+            "anth2": {
+                "kind": "anthropic",
+                "base_url": oa_url.replace("/v1", ""),
+                "api_keys": ["k2"],
+            },
         },
         "models": {"routing": [{"pattern": "^claude", "providers": [claude_to]}]},
     }
@@ -39,7 +48,11 @@ async def test_reload_switches_rules_and_keeps_old_config_when_broken(tmp_path: 
         server = TestServer(app, host="127.0.0.1")
         await server.start_server()
         url = f"http://127.0.0.1:{server.port}/v1/messages"
-        body = {"model": "claude-x", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}
+        body = {
+            "model": "claude-x",
+            "max_tokens": 5,
+            "messages": [{"role": "user", "content": "hi"}],
+        }
         try:
             async with httpx.AsyncClient(timeout=10) as http:
                 async with http.stream("POST", url, json={**body, "stream": True}) as inflight:

@@ -11,8 +11,17 @@ def _table(keys_a=("a1", "a2"), keys_b=("b1",)) -> tuple[RoutingTable, Credentia
     config = parse_config(
         {
             "providers": {
-                "a": {"kind": "openai-compatible", "base_url": "http://127.0.0.1:1/v1", "api_keys": list(keys_a), "models": ["gpt-x", "other"]},
-                "b": {"kind": "anthropic", "base_url": "http://127.0.0.1:2", "api_keys": list(keys_b)},
+                "a": {
+                    "kind": "openai-compatible",
+                    "base_url": "http://127.0.0.1:1/v1",
+                    "api_keys": list(keys_a),
+                    "models": ["gpt-x", "other"],
+                },
+                "b": {
+                    "kind": "anthropic",
+                    "base_url": "http://127.0.0.1:2",
+                    "api_keys": list(keys_b),
+                },
                 "empty": {"kind": "gemini", "base_url": "http://127.0.0.1:3"},
             },
             "models": {
@@ -91,8 +100,16 @@ def test_state_survives_reload() -> None:
     cred = table.candidates(route, now=0.0)[0][0].credential
     cred.rate_limited(0.0, 50.0, CooldownConfig())
     config = parse_config(
-        {"providers": {"a": {"kind": "openai-compatible", "base_url": "http://127.0.0.1:1/v1", "api_keys": ["a1"]}},
-         "models": {"routing": [{"pattern": ".", "providers": ["a"]}]}},
+        {
+            "providers": {
+                "a": {
+                    "kind": "openai-compatible",
+                    "base_url": "http://127.0.0.1:1/v1",
+                    "api_keys": ["a1"],
+                }
+            },
+            "models": {"routing": [{"pattern": ".", "providers": ["a"]}]},
+        },
         environ={},
     )
     creds = pool.sync(config.providers.values())

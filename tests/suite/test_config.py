@@ -24,7 +24,9 @@ def test_shipped_config_loads_without_any_environment() -> None:
 def test_env_expansion_and_defaults() -> None:
     data = {
         "server": {"api_keys": ["${K1}", "${K2:-fallback}", "${K3:-}"], "port": "${PORT:-9000}"},
-        "providers": {"p": {"kind": "anthropic", "api_keys": ["${AK}"], "base_url": "http://127.0.0.1:1"}},
+        "providers": {
+            "p": {"kind": "anthropic", "api_keys": ["${AK}"], "base_url": "http://127.0.0.1:1"}
+        },
         "models": {"routing": [{"pattern": ".*", "providers": ["p"]}]},
     }
     config = parse_config(data, environ={"K1": "one", "AK": "secret"})
@@ -57,9 +59,21 @@ def test_missing_variable_in_an_unused_provider_is_not_an_error() -> None:
         ({"serverr": {}}, "serverr", "unknown key"),
         ({"providers": {"x": {"kind": "nope"}}}, "providers.x.kind", "unknown kind"),
         ({"providers": {"x": {}}}, "providers.x.kind", "required"),
-        ({"providers": {"x": {"kind": "gemini", "base_url": "ftp://x"}}}, "providers.x.base_url", "http"),
-        ({"models": {"routing": [{"pattern": "(", "providers": []}]}}, "models.routing[0].pattern", "regular expression"),
-        ({"models": {"routing": [{"pattern": "a", "providers": ["ghost"]}]}}, "models.routing[0].providers[0]", "ghost"),
+        (
+            {"providers": {"x": {"kind": "gemini", "base_url": "ftp://x"}}},
+            "providers.x.base_url",
+            "http",
+        ),
+        (
+            {"models": {"routing": [{"pattern": "(", "providers": []}]}},
+            "models.routing[0].pattern",
+            "regular expression",
+        ),
+        (
+            {"models": {"routing": [{"pattern": "a", "providers": ["ghost"]}]}},
+            "models.routing[0].providers[0]",
+            "ghost",
+        ),
         ({"server": {"api_keys": [1]}}, "server.api_keys[0]", "string"),
         ({"auth": {"store": "postgres"}}, "auth.dsn", "required"),
         ({"logging": {"level": "loud"}}, "logging.level", "expected"),
@@ -84,7 +98,9 @@ def test_bad_file_exits_nonzero_with_one_line_and_no_traceback(tmp_path: Path) -
         cwd=ROOT,
     )
     assert proc.returncode == 2
-    assert proc.stderr.strip().splitlines() == ["config: server.port: expected a whole number, got [1, 2]"]
+    assert proc.stderr.strip().splitlines() == [
+        "config: server.port: expected a whole number, got [1, 2]"
+    ]
     assert "Traceback" not in proc.stderr
 
 

@@ -190,7 +190,9 @@ def test_logs_rotate_at_max_bytes_keeping_backups(started: Started) -> None:
             get(started.suite.url, "/v1/models")
         sent += 50
         wait_for(lambda: (logs / "router.log.2").exists(), 0.3)
-    assert (logs / "router.log.2").exists(), sorted((p.name, p.stat().st_size) for p in logs.iterdir())
+    assert (logs / "router.log.2").exists(), sorted(
+        (p.name, p.stat().st_size) for p in logs.iterdir()
+    )
     for _ in range(250):  # ~42 KiB more: at least two more rotations, past `backups`
         get(started.suite.url, "/v1/models")
     sent += 250

@@ -81,13 +81,21 @@ def served() -> Iterator[_Served]:
 
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**40), 2**40) | st.floats(allow_nan=False) | st.text(max_size=20),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**40), 2**40)
+    | st.floats(allow_nan=False)
+    | st.text(max_size=20),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4)
+    ),
     max_leaves=20,
 )
 message = st.fixed_dictionaries(
-    {"role": st.sampled_from(["user", "assistant", "system", "tool", "model", "x"]),
-     "content": st.one_of(st.text(max_size=30), json_values)}
+    {
+        "role": st.sampled_from(["user", "assistant", "system", "tool", "model", "x"]),
+        "content": st.one_of(st.text(max_size=30), json_values),
+    }
 )
 bodies = st.one_of(
     json_values,
@@ -97,7 +105,13 @@ bodies = st.one_of(
             "messages": st.one_of(st.lists(message, max_size=3), json_values),
             "max_tokens": st.one_of(st.integers(-5, 10**6), json_values),
             "stream": st.one_of(st.booleans(), json_values),
-            "contents": st.one_of(st.lists(st.fixed_dictionaries({"role": st.text(max_size=6), "parts": json_values}), max_size=3), json_values),
+            "contents": st.one_of(
+                st.lists(
+                    st.fixed_dictionaries({"role": st.text(max_size=6), "parts": json_values}),
+                    max_size=3,
+                ),
+                json_values,
+            ),
             "tools": json_values,
         },
     ),
@@ -121,18 +135,35 @@ endpoints = st.sampled_from(
         ("POST", "/nope"),
     ]
 )
-header_values = st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=40).map(str.strip)
-auth_headers = st.sampled_from(["Authorization", "x-api-key", "x-goog-api-key", "anthropic-version", "anthropic-beta", "Content-Type"])
+header_values = st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=40).map(
+    str.strip
+)
+auth_headers = st.sampled_from(
+    [
+        "Authorization",
+        "x-api-key",
+        "x-goog-api-key",
+        "anthropic-version",
+        "anthropic-beta",
+        "Content-Type",
+    ]
+)
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=300,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(
     endpoint=endpoints,
     body=st.one_of(bodies.map(orjson.dumps), st.binary(max_size=200)),
     extra=st.dictionaries(auth_headers, header_values, max_size=3),
     good_key=st.booleans(),
 )
-def test_no_input_makes_a_5xx(served: _Served, endpoint: tuple[str, str], body: bytes, extra: dict[str, str], good_key: bool) -> None:
+def test_no_input_makes_a_5xx(
+    served: _Served, endpoint: tuple[str, str], body: bytes, extra: dict[str, str], good_key: bool
+) -> None:
     method, path = endpoint
     headers = {**extra}
     if good_key:

@@ -20,15 +20,27 @@ KEY = "client-gemini-key"
 
 async def _router(start_router, *fakes: FakeGemini):
     providers = {
-        f"g{i}": {"kind": "gemini", "base_url": f.base_url, "api_keys": [f"AIza-upstream-{i}"], "models": ["gemini-test"]}
+        f"g{i}": {
+            "kind": "gemini",
+            "base_url": f.base_url,
+            "api_keys": [f"AIza-upstream-{i}"],
+            "models": ["gemini-test"],
+        }
         for i, f in enumerate(fakes)
     }
-    config = build_config(providers, [{"pattern": "^gemini-", "providers": list(providers)}], api_keys=[KEY])
+    config = build_config(
+        providers, [{"pattern": "^gemini-", "providers": list(providers)}], api_keys=[KEY]
+    )
     return await start_router(config)
 
 
 def _client(url: str, key: str = KEY) -> genai.Client:
-    return genai.Client(api_key=key, http_options=types.HttpOptions(base_url=url, retry_options=types.HttpRetryOptions(attempts=1)))
+    return genai.Client(
+        api_key=key,
+        http_options=types.HttpOptions(
+            base_url=url, retry_options=types.HttpRetryOptions(attempts=1)
+        ),
+    )
 
 
 async def test_generate_content(start_router) -> None:
@@ -50,7 +62,12 @@ async def test_stream_generate_content_sse(start_router) -> None:
         fake.default = Reply(text="alpha beta gamma delta")
         r = await _router(start_router, fake)
         client = _client(r.url)
-        parts = [c.text async for c in await client.aio.models.generate_content_stream(model="gemini-test", contents="hi")]
+        parts = [
+            c.text
+            async for c in await client.aio.models.generate_content_stream(
+                model="gemini-test", contents="hi"
+            )
+        ]
         await client.aio.aclose()
         assert "".join(p for p in parts if p) == "alpha beta gamma delta"
         assert len(parts) >= 4
@@ -63,11 +80,17 @@ async def test_stream_without_alt_sse_is_a_json_array(start_router) -> None:
         r = await _router(start_router, fake)
         body = {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}
         async with httpx.AsyncClient() as http:
-            resp = await http.post(f"{r.url}/v1beta/models/gemini-test:streamGenerateContent", json=body, headers={"x-goog-api-key": KEY})
+            resp = await http.post(
+                f"{r.url}/v1beta/models/gemini-test:streamGenerateContent",
+                json=body,
+                headers={"x-goog-api-key": KEY},
+            )
         assert resp.status_code == 200
         chunks = resp.json()
         assert isinstance(chunks, list) and chunks[-1]["candidates"][0]["finishReason"] == "STOP"
-        text = "".join(p["text"] for c in chunks for p in c["candidates"][0]["content"]["parts"] if "text" in p)
+        text = "".join(
+            p["text"] for c in chunks for p in c["candidates"][0]["content"]["parts"] if "text" in p
+        )
         assert text == "x y z"
 
 
@@ -79,7 +102,9 @@ async def test_gemini_cli_requests_pass_through(start_router) -> None:
                 captured = json.loads((FIXTURES / "gemini-cli" / name).read_text())
                 model = captured["path"].split("/models/")[1].split(":")[0]
                 path = captured["path"].replace(model, "gemini-test")
-                resp = await http.post(f"{r.url}{path}", json=captured["body"], headers={"x-goog-api-key": KEY})
+                resp = await http.post(
+                    f"{r.url}{path}", json=captured["body"], headers={"x-goog-api-key": KEY}
+                )
                 assert resp.status_code == 200, resp.text
                 assert fake.requests[-1].json == captured["body"]
 
@@ -101,7 +126,9 @@ async def test_stream_cut_becomes_an_error_chunk(start_router) -> None:
         r = await _router(start_router, fake)
         client = _client(r.url)
         with pytest.raises(genai_errors.APIError):
-            async for _ in await client.aio.models.generate_content_stream(model="gemini-test", contents="hi"):
+            async for _ in await client.aio.models.generate_content_stream(
+                model="gemini-test", contents="hi"
+            ):
                 pass
         await client.aio.aclose()
 
@@ -110,7 +137,9 @@ async def test_count_tokens_and_models(start_router) -> None:
     async with FakeGemini() as fake:
         r = await _router(start_router, fake)
         client = _client(r.url)
-        counted = await client.aio.models.count_tokens(model="gemini-test", contents="count these words")
+        counted = await client.aio.models.count_tokens(
+            model="gemini-test", contents="count these words"
+        )
         names = [m.name async for m in await client.aio.models.list()]
         got = await client.aio.models.get(model="gemini-test")
         await client.aio.aclose()
@@ -123,8 +152,16 @@ async def test_errors_in_gemini_shape(start_router) -> None:
     async with FakeGemini() as fake:
         r = await _router(start_router, fake)
         async with httpx.AsyncClient() as http:
-            bad = await http.post(f"{r.url}/v1beta/models/gemini-test:generateContent", json={"contents": []}, headers={"x-goog-api-key": KEY})
-            unknown = await http.post(f"{r.url}/v1beta/models/llama:generateContent", json={"contents": [{"parts": [{"text": "x"}]}]}, headers={"x-goog-api-key": KEY})
+            bad = await http.post(
+                f"{r.url}/v1beta/models/gemini-test:generateContent",
+                json={"contents": []},
+                headers={"x-goog-api-key": KEY},
+            )
+            unknown = await http.post(
+                f"{r.url}/v1beta/models/llama:generateContent",
+                json={"contents": [{"parts": [{"text": "x"}]}]},
+                headers={"x-goog-api-key": KEY},
+            )
             nokey = await http.post(f"{r.url}/v1beta/models/gemini-test:generateContent", json={})
         assert bad.status_code == 400 and bad.json()["error"]["status"] == "INVALID_ARGUMENT"
         assert "contents" in bad.json()["error"]["message"]

@@ -13,7 +13,9 @@ from router.errors import Unauthorized
 
 def _request(peer: str, headers: dict[str, str] | None = None, path: str = "/v1/models"):
     transport = mock.Mock()
-    transport.get_extra_info.side_effect = lambda name, default=None: (peer, 1234) if name == "peername" else default
+    transport.get_extra_info.side_effect = lambda name, default=None: (
+        (peer, 1234) if name == "peername" else default
+    )
     return make_mocked_request("GET", path, headers=headers or {}, transport=transport)
 
 

@@ -14,8 +14,14 @@ KEY = "sk-client-openai"
 
 async def _router(start_router, fake: FakeOpenAI, **rule_extra):
     config = build_config(
-        {"oa": {"kind": "openai-compatible", "base_url": fake.base_url, "api_keys": ["sk-up-1", "sk-up-2"],
-                "models": ["gpt-test"]}},
+        {
+            "oa": {
+                "kind": "openai-compatible",
+                "base_url": fake.base_url,
+                "api_keys": ["sk-up-1", "sk-up-2"],
+                "models": ["gpt-test"],
+            }
+        },
         [{"pattern": "^gpt-", "providers": ["oa"], **rule_extra}],
         api_keys=[KEY],
     )
@@ -31,9 +37,14 @@ async def test_non_stream(start_router) -> None:
         fake.default = Reply(text="plain answer", usage=(9, 3))
         r = await _router(start_router, fake)
         async with _client(r.url) as client:
-            out = await client.chat.completions.create(model="gpt-test", messages=[{"role": "user", "content": "hi"}])
+            out = await client.chat.completions.create(
+                model="gpt-test", messages=[{"role": "user", "content": "hi"}]
+            )
         assert out.choices[0].message.content == "plain answer"
-        assert out.usage is not None and (out.usage.prompt_tokens, out.usage.completion_tokens) == (9, 3)
+        assert out.usage is not None and (out.usage.prompt_tokens, out.usage.completion_tokens) == (
+            9,
+            3,
+        )
         assert fake.requests[-1].headers["Authorization"] in ("Bearer sk-up-1", "Bearer sk-up-2")
 
 
@@ -43,7 +54,9 @@ async def test_stream_with_usage(start_router) -> None:
         r = await _router(start_router, fake)
         async with _client(r.url) as client:
             stream = await client.chat.completions.create(
-                model="gpt-test", messages=[{"role": "user", "content": "hi"}], stream=True,
+                model="gpt-test",
+                messages=[{"role": "user", "content": "hi"}],
+                stream=True,
                 stream_options={"include_usage": True},
             )
             parts, usage = [], None
@@ -61,16 +74,23 @@ async def test_keys_take_turns(start_router) -> None:
         r = await _router(start_router, fake)
         async with _client(r.url) as client:
             for _ in range(4):
-                await client.chat.completions.create(model="gpt-test", messages=[{"role": "user", "content": "x"}])
+                await client.chat.completions.create(
+                    model="gpt-test", messages=[{"role": "user", "content": "x"}]
+                )
         used = [req.headers["Authorization"] for req in fake.requests]
         assert used.count("Bearer sk-up-1") == 2 and used.count("Bearer sk-up-2") == 2
 
 
 async def test_parallel_tool_calls_stream(start_router) -> None:
     async with FakeOpenAI() as fake:
-        fake.default = Reply(tool_calls=(ToolCall("call_a", "f", {"x": 1}), ToolCall("call_b", "g", {"y": "z"})))
+        fake.default = Reply(
+            tool_calls=(ToolCall("call_a", "f", {"x": 1}), ToolCall("call_b", "g", {"y": "z"}))
+        )
         r = await _router(start_router, fake)
-        tools = [{"type": "function", "function": {"name": n, "parameters": {"type": "object"}}} for n in ("f", "g")]
+        tools = [
+            {"type": "function", "function": {"name": n, "parameters": {"type": "object"}}}
+            for n in ("f", "g")
+        ]
         async with _client(r.url) as client:
             async with client.chat.completions.stream(
                 model="gpt-test", messages=[{"role": "user", "content": "x"}], tools=tools
@@ -80,7 +100,8 @@ async def test_parallel_tool_calls_stream(start_router) -> None:
                 final = await stream.get_final_completion()
         calls = final.choices[0].message.tool_calls or []
         assert [(c.id, c.function.name, c.function.arguments) for c in calls] == [
-            ("call_a", "f", '{"x":1}'), ("call_b", "g", '{"y":"z"}')
+            ("call_a", "f", '{"x":1}'),
+            ("call_b", "g", '{"y":"z"}'),
         ] or [(c.id, c.function.name) for c in calls] == [("call_a", "f"), ("call_b", "g")]
         assert final.choices[0].finish_reason == "tool_calls"
 
@@ -94,7 +115,9 @@ async def test_alias(start_router) -> None:
         )
         r = await start_router(config)
         async with _client(r.url) as client:
-            await client.chat.completions.create(model="my-fast", messages=[{"role": "user", "content": "x"}])
+            await client.chat.completions.create(
+                model="my-fast", messages=[{"role": "user", "content": "x"}]
+            )
             listed = [m.id async for m in client.models.list()]
         assert fake.requests[-1].json["model"] == "meta-llama/llama-3.3-70b"
         assert listed == ["my-fast"]
@@ -106,16 +129,26 @@ async def test_alias(start_router) -> None:
         ({"messages": [{"role": "user", "content": "x"}]}, "model"),
         ({"model": "gpt-test"}, "messages"),
         ({"model": "gpt-test", "messages": []}, "messages"),
-        ({"model": "gpt-test", "messages": [{"role": "wizard", "content": "x"}]}, "messages[0].role"),
+        (
+            {"model": "gpt-test", "messages": [{"role": "wizard", "content": "x"}]},
+            "messages[0].role",
+        ),
         ({"model": 5, "messages": [{"role": "user", "content": "x"}]}, "model"),
-        ({"model": "gpt-test", "messages": [{"role": "user", "content": "x"}], "stream": "yes"}, "stream"),
+        (
+            {"model": "gpt-test", "messages": [{"role": "user", "content": "x"}], "stream": "yes"},
+            "stream",
+        ),
     ],
 )
 async def test_bad_input_is_400_naming_the_field(start_router, body: dict, param: str) -> None:
     async with FakeOpenAI() as fake:
         r = await _router(start_router, fake)
         async with httpx.AsyncClient() as http:
-            resp = await http.post(f"{r.url}/v1/chat/completions", json=body, headers={"Authorization": f"Bearer {KEY}"})
+            resp = await http.post(
+                f"{r.url}/v1/chat/completions",
+                json=body,
+                headers={"Authorization": f"Bearer {KEY}"},
+            )
         assert resp.status_code == 400
         assert resp.json()["error"]["param"] == param
         assert resp.json()["error"]["type"] == "invalid_request_error"
@@ -127,7 +160,9 @@ async def test_missing_and_wrong_key_are_401(start_router) -> None:
         r = await _router(start_router, fake)
         async with _client(r.url, key="nope") as client:
             with pytest.raises(openai.AuthenticationError):
-                await client.chat.completions.create(model="gpt-test", messages=[{"role": "user", "content": "x"}])
+                await client.chat.completions.create(
+                    model="gpt-test", messages=[{"role": "user", "content": "x"}]
+                )
         async with httpx.AsyncClient() as http:
             resp = await http.post(f"{r.url}/v1/chat/completions", json={})
         assert resp.status_code == 401 and resp.json()["error"]["code"] == "invalid_api_key"

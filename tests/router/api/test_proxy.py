@@ -16,8 +16,17 @@ MSG = [{"role": "user", "content": "hi"}]
 def _two(primary_url: str, secondary_url: str, **primary_extra) -> object:
     return build_config(
         {
-            "primary": {"kind": "anthropic", "base_url": primary_url, "api_keys": ["k-primary"], **primary_extra},
-            "secondary": {"kind": "anthropic", "base_url": secondary_url, "api_keys": ["k-secondary"]},
+            "primary": {
+                "kind": "anthropic",
+                "base_url": primary_url,
+                "api_keys": ["k-primary"],
+                **primary_extra,
+            },
+            "secondary": {
+                "kind": "anthropic",
+                "base_url": secondary_url,
+                "api_keys": ["k-secondary"],
+            },
         },
         [{"pattern": "^claude-", "providers": ["primary", "secondary"]}],
         api_keys=[KEY],
@@ -41,7 +50,9 @@ async def test_secondary_serves_when_primary_fails(start_router, failure, stream
         r = await start_router(_two(one.base_url, two.base_url, timeouts={"first_byte": 0.5}))
         async with _client(r.url) as client:
             if stream:
-                async with client.messages.stream(model="claude-x", max_tokens=9, messages=MSG) as s:
+                async with client.messages.stream(
+                    model="claude-x", max_tokens=9, messages=MSG
+                ) as s:
                     text = "".join([t async for t in s.text_stream])
             else:
                 msg = await client.messages.create(model="claude-x", max_tokens=9, messages=MSG)
@@ -59,7 +70,9 @@ async def test_refused_connection_fails_over(start_router) -> None:
         assert msg.content[0].text == "alive"
 
 
-async def test_rate_limited_key_cools_down_and_all_cooling_is_429_with_retry_after(start_router) -> None:
+async def test_rate_limited_key_cools_down_and_all_cooling_is_429_with_retry_after(
+    start_router,
+) -> None:
     async with FakeAnthropic() as one, FakeAnthropic() as two:
         one.enqueue(Fail(429, retry_after=40))
         two.enqueue(Fail(429, retry_after=20))
@@ -126,7 +139,9 @@ async def test_stream_cut_after_first_chunk_ends_with_error_event(start_router) 
         async with _client(r.url) as client:
             one.enqueue(ResetAfter(chunks=3))
             with pytest.raises(anthropic.APIStatusError):
-                async with client.messages.stream(model="claude-x", max_tokens=9, messages=MSG) as s:
+                async with client.messages.stream(
+                    model="claude-x", max_tokens=9, messages=MSG
+                ) as s:
                     async for _ in s.text_stream:
                         pass
 
@@ -148,7 +163,11 @@ async def test_body_over_the_limit_is_413(start_router) -> None:
             server={"max_body_bytes": 2048},
         )
         r = await start_router(config)
-        big = {"model": "claude-x", "max_tokens": 5, "messages": [{"role": "user", "content": "x" * 5000}]}
+        big = {
+            "model": "claude-x",
+            "max_tokens": 5,
+            "messages": [{"role": "user", "content": "x" * 5000}],
+        }
         async with httpx.AsyncClient() as http:
             resp = await http.post(f"{r.url}/v1/messages", json=big, headers={"x-api-key": KEY})
         assert resp.status_code == 413
