@@ -261,7 +261,12 @@ def test_status_page_in_chromium(running: Running, tmp_path: Path) -> None:
 
     assert wait_for(lambda: recorded() == LOAD + COOL, 5), recorded()
     shot = tmp_path / "status-phone.png"
-    facts = asyncio.run(_browse(suite.url, shot))
+    # Each worker shows its own cooldowns (docs/observability.md); a worker that got none
+    # of the 429s shows none, so look again (bounded) until the page came from one that did.
+    for _ in range(4):
+        facts = asyncio.run(_browse(suite.url, shot))
+        if facts["cooling"]:
+            break
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     for name in ("status-phone.png", "status-phone-top.png"):  # kept for a look after the run
         shutil.copy(tmp_path / name, ARTIFACTS / name)
