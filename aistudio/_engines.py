@@ -8,12 +8,14 @@ path here is launch options only; the Chromium engine runs the tests.
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 from typing import Any, Protocol
 
 from playwright.async_api import Browser, Playwright, async_playwright
 
 from suite.config import env_flag
+from suite.logging import get_logger
 
 from ._settings import BrowserSettings
 
@@ -25,6 +27,8 @@ __all__ = [
     "choose_engine",
     "has_display",
 ]
+
+log = get_logger("aistudio.engines")
 
 _CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 
@@ -81,7 +85,11 @@ class ChromiumEngine:
     async def stop(self) -> None:
         if self._pw is not None:
             pw, self._pw = self._pw, None
-            await pw.stop()
+            try:
+                async with asyncio.timeout(15):
+                    await pw.stop()
+            except TimeoutError:
+                log.warning("playwright did not stop within 15 s")
 
 
 class CamoufoxEngine:

@@ -214,16 +214,23 @@ class BrowserPool:
             await self.add_profile(name)
 
     async def close(self) -> None:
+        """Save and close everything; the engine (the Playwright driver) is stopped whatever
+        failed before it, or its process would outlive the pool."""
         self.closed = True
-        for prof in list(self.profiles.values()):
-            await self._save(prof)
-            await self._close_profile(prof)
-        if self.browser is not None:
-            try:
-                await self.browser.close()
-            except PlaywrightError:
-                pass
-        await self.engine.stop()
+        try:
+            for prof in list(self.profiles.values()):
+                try:
+                    await self._save(prof)
+                    await self._close_profile(prof)
+                except (PlaywrightError, OSError) as exc:
+                    log.warning("closing a profile failed", profile=prof.name, error=str(exc))
+            if self.browser is not None:
+                try:
+                    await self.browser.close()
+                except PlaywrightError:
+                    pass
+        finally:
+            await self.engine.stop()
 
     # -- taking and giving back pages -----------------------------------------------------
 

@@ -173,8 +173,12 @@ class Service:
                 await task
             except (asyncio.CancelledError, Exception):  # noqa: B036 - shutting down anyway
                 pass
-        await self.relay.close()
-        if self.pool is not None:
-            await self.pool.close()
-        if self._runner is not None:
-            await self._runner.cleanup()
+        try:
+            await self.relay.close()
+        finally:
+            try:
+                if self.pool is not None:
+                    await self.pool.close()
+            finally:
+                if self._runner is not None:
+                    await self._runner.cleanup()

@@ -137,10 +137,16 @@ async def make_stack(tmp_path: Path, start_router: StartRouter) -> AsyncIterator
         return stack
 
     yield make
+    errors: list[BaseException] = []
     for stack in stacks:
         for svc in list(stack.services):
-            await svc.stop()
+            try:  # one failing stop must not leave the other services' browsers running
+                await svc.stop()
+            except Exception as exc:
+                errors.append(exc)
         await stack.site.close()
+    if errors:
+        raise errors[0]
 
 
 async def wait_until(check: Callable[[], bool], timeout: float = 10.0, step: float = 0.05) -> bool:
