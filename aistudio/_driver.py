@@ -25,6 +25,8 @@ from ._settings import PageSettings
 
 __all__ = ["Delta", "LoginRequired", "PageBroken", "PageDriver"]
 
+_STOP_WAIT_MS = 5000  # how long a cancelled page may take to wind down
+
 _POLL = 1.0  # fallback check while waiting for the observer
 
 
@@ -233,11 +235,14 @@ class PageDriver:
         return RequestError(502, f"AI Studio: {text}")
 
     async def stop(self) -> None:
-        """Press the stop button if the page is still generating (cancel)."""
+        """Press the stop button if the page is still generating (cancel), then wait (bounded)
+        until the page says it has finished (the stop button goes away), so the page is not
+        reset under a generation that is still winding down."""
         self._rid = ""
         try:
             stop = self.page.locator(self.settings.selectors.stop).first
             if await stop.count():
                 await _press(stop)
+                await stop.wait_for(state="hidden", timeout=_STOP_WAIT_MS)
         except PlaywrightError:
-            pass
+            pass  # a page that will not say it stopped is reset (or replaced) anyway
