@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, TypeAlias
+from typing import Any, ClassVar, Self, TypeAlias
 
 import orjson
 
@@ -168,44 +168,34 @@ class StreamChunk:
 
 @dataclass(frozen=True, slots=True)
 class _Empty:
+    """A frame with an empty payload: nothing to read, nothing to write."""
+
     def to_json(self) -> dict[str, Any]:
         return {}
+
+    @classmethod
+    def from_json(cls, p: Mapping[str, Any]) -> Self:
+        return cls()
 
 
 @dataclass(frozen=True, slots=True)
 class StreamEnd(_Empty):
     TYPE: ClassVar[str] = "stream_end"
 
-    @classmethod
-    def from_json(cls, p: Mapping[str, Any]) -> StreamEnd:
-        return cls()
-
 
 @dataclass(frozen=True, slots=True)
 class Cancel(_Empty):
     TYPE: ClassVar[str] = "cancel"
-
-    @classmethod
-    def from_json(cls, p: Mapping[str, Any]) -> Cancel:
-        return cls()
 
 
 @dataclass(frozen=True, slots=True)
 class Ping(_Empty):
     TYPE: ClassVar[str] = "ping"
 
-    @classmethod
-    def from_json(cls, p: Mapping[str, Any]) -> Ping:
-        return cls()
-
 
 @dataclass(frozen=True, slots=True)
 class Pong(_Empty):
     TYPE: ClassVar[str] = "pong"
-
-    @classmethod
-    def from_json(cls, p: Mapping[str, Any]) -> Pong:
-        return cls()
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,7 @@ Errors use the platform shape ``{"error": {"message", "type", "param",
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from aiohttp import web
@@ -221,35 +221,28 @@ class FakeOpenAI(FakeServer):
     # -- handlers ---------------------------------------------------------
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:
-        denied = self._check_auth(request)
-        if denied is not None:
-            return denied
-        body = request_json(request)
-        if body is None:
-            return self._error(400, _BAD_JSON, "invalid_request_error", None)
-        problem = check_chat(body)
-        if problem is not None:
-            return self._problem(problem)
-        refused = self._unknown_model(body["model"])
-        if refused is not None:
-            return refused
-        call = self.new_call(request, body["model"], body.get("stream") is True, body, "chat")
-        return await self.answer(request, call)
+        return await self._model_request(request, check_chat, "chat")
 
     async def _responses(self, request: web.Request) -> web.StreamResponse:
+        return await self._model_request(request, check_responses, "responses")
+
+    async def _model_request(
+        self, request: web.Request, check: Callable[[Any], Problem | None], api: str
+    ) -> web.StreamResponse:
+        """Auth, JSON, the API's own validation and the model check, then the answer."""
         denied = self._check_auth(request)
         if denied is not None:
             return denied
         body = request_json(request)
         if body is None:
             return self._error(400, _BAD_JSON, "invalid_request_error", None)
-        problem = check_responses(body)
+        problem = check(body)
         if problem is not None:
             return self._problem(problem)
         refused = self._unknown_model(body["model"])
         if refused is not None:
             return refused
-        call = self.new_call(request, body["model"], body.get("stream") is True, body, "responses")
+        call = self.new_call(request, body["model"], body.get("stream") is True, body, api)
         return await self.answer(request, call)
 
     async def _codex(self, request: web.Request) -> web.StreamResponse:
