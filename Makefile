@@ -54,13 +54,19 @@ status: install ## table of programs, state, pid, uptime, restarts, RSS/CPU, hea
 logs: install ## tail the router log (scripts/logs.sh NAME [-f] [-n N] for others)
 	@./scripts/logs.sh router -n 50
 
+# pytest-timeout fails a test after 120 s and tests/conftest.py ends the run, with every
+# stack, when one test takes 240 s; this bound (SIGINT: pytest prints where it was) covers
+# what lies outside any test, such as collection or the interpreter's exit.
+PYTEST_LIMIT ?= 2400
+
 test: install-test browsers postgres ## ruff, format check, mypy --strict, then the whole pytest suite
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy router suite webai aistudio bench
 	@mkdir -p logs
 	@set -o pipefail; rc=0; \
-	  $(PY) -m pytest tests -q -p no:cacheprovider 2>&1 | tee logs/pytest.log || rc=$$?; \
+	  timeout -s INT -k 60 $(PYTEST_LIMIT) $(PY) -m pytest tests -q -p no:cacheprovider 2>&1 \
+	    | tee logs/pytest.log || rc=$$?; \
 	  echo "pytest: $$(grep -E '^=*.* (passed|failed|error|errors|no tests ran)( |,|$$)' logs/pytest.log | tail -n 1 | tr -d '=' | sed 's/^ *//')"; \
 	  exit $$rc
 

@@ -12,14 +12,16 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
+from typing import Any
 
 from playwright.async_api import Browser, BrowserContext
 from playwright.async_api import Error as PlaywrightError
 
 from suite.logging import get_logger
 from suite.relay_protocol import ProfileState
+from suite.tasks import spawn
 
 from ._driver import LoginRequired, PageBroken, PageDriver
 from ._engines import Engine
@@ -76,6 +78,7 @@ class BrowserPool:
         self.restarts = 0
         self.replaced_pages = 0
         self.closed = False
+        self._background: set[asyncio.Task[None]] = set()
 
     # -- what the outside sees -----------------------------------------------------
 
@@ -128,9 +131,17 @@ class BrowserPool:
         if self.closed:
             return
         log.warning("browser went away; relaunching")
-        from suite.tasks import spawn
+        self._in_background(self.restart_browser(), "aistudio-browser-restart")
 
-        spawn(self.restart_browser(), name="aistudio-browser-restart")
+    def _in_background(self, coro: Coroutine[Any, Any, None], name: str) -> None:
+        """Page resets and relaunches run as tasks the pool owns, so closing can cancel them
+        before it closes the contexts they are opening pages in."""
+        if self.closed:
+            coro.close()
+            return
+        task = spawn(coro, name=name)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def add_profile(self, name: str) -> Profile:
         """Open (or reopen) ``name``'s context and its pages."""
@@ -171,7 +182,10 @@ class BrowserPool:
         assert prof.context is not None
         page = await prof.context.new_page()
         driver = PageDriver(page, self.settings.page)
-        await driver.setup()
+        if not self.closed:
+            await driver.setup()
+        if self.closed:  # no page is set up in a context that is closing
+            raise PageBroken("the pool is closing")
         await driver.open()
         return Slot(prof.name, driver)
 
@@ -214,23 +228,40 @@ class BrowserPool:
             await self.add_profile(name)
 
     async def close(self) -> None:
-        """Save and close everything; the engine (the Playwright driver) is stopped whatever
-        failed before it, or its process would outlive the pool."""
+        """Let page resets finish, save and close everything, within ``close_timeout``.
+
+        A reset still opening a page when its context closes can leave both Playwright
+        calls waiting on the driver for ever, so resets go first (each stops at its next
+        step once ``closed`` is set). Whatever hangs, the bound holds and the engine (the
+        Playwright driver, and with it the browser) is stopped, or its processes would
+        outlive the pool; a service that cannot stop is worse than a missed last save.
+        """
         self.closed = True
+        limit = self.settings.browser.close_timeout
         try:
-            for prof in list(self.profiles.values()):
-                try:
-                    await self._save(prof)
-                    await self._close_profile(prof)
-                except (PlaywrightError, OSError) as exc:
-                    log.warning("closing a profile failed", profile=prof.name, error=str(exc))
-            if self.browser is not None:
-                try:
-                    await self.browser.close()
-                except PlaywrightError:
-                    pass
+            if self._background:
+                _, late = await asyncio.wait(self._background, timeout=limit / 2)
+                for task in late:
+                    task.cancel()
+            async with asyncio.timeout(limit / 2):
+                await self._close_all()
+        except TimeoutError:
+            log.warning("the browser did not close in time; stopping its driver", seconds=limit)
         finally:
             await self.engine.stop()
+
+    async def _close_all(self) -> None:
+        for prof in list(self.profiles.values()):
+            try:
+                await self._save(prof)
+                await self._close_profile(prof)
+            except (PlaywrightError, OSError) as exc:
+                log.warning("closing a profile failed", profile=prof.name, error=str(exc))
+        if self.browser is not None:
+            try:
+                await self.browser.close()
+            except PlaywrightError:
+                pass
 
     # -- taking and giving back pages -----------------------------------------------------
 
@@ -268,11 +299,16 @@ class BrowserPool:
                 except TimeoutError:
                     continue
 
+    def give_back(self, slot: Slot) -> None:
+        """Reset the page to a new chat in the background (it stays busy until then), so the
+        reload is never on a request's latency path and a cancelled request cannot cut it short."""
+        self._in_background(self.release(slot), "aistudio-page-reset")
+
     async def release(self, slot: Slot) -> None:
         """Reset the page to a new chat, then hand it to the next request."""
         prof = self.profiles.get(slot.profile)
         try:
-            if prof is None or slot not in prof.slots:
+            if prof is None or slot not in prof.slots or self.closed:
                 return
             if slot.driver.crashed:
                 await self._replace(prof, slot)
@@ -308,6 +344,8 @@ class BrowserPool:
             await slot.driver.page.close()
         except PlaywrightError:
             pass
+        if self.closed:
+            return
         if prof.context is None or self.browser is None or not self.browser.is_connected():
             return  # the browser restart reopens every page
         try:

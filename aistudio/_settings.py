@@ -79,6 +79,7 @@ class BrowserSettings:
     idle_reload_seconds: float = 900.0
     save_interval_seconds: float = 600.0
     acquire_timeout: float = 300.0  # a request waits at most this long for a free page
+    close_timeout: float = 10.0  # stopping: page resets, last profile saves, browser close
 
 
 @dataclass(frozen=True, slots=True)

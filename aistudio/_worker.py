@@ -23,11 +23,10 @@ from suite.relay_protocol import (
     StreamEnd,
     StreamStart,
 )
-from suite.tasks import spawn
 
 from ._driver import LoginRequired, PageBroken
 from ._gemini import Job, RequestError, StreamRenderer, build_job, full_response, parse_target
-from ._pool import BrowserPool, NoPage, Slot
+from ._pool import BrowserPool, NoPage
 
 __all__ = ["Send", "serve_request"]
 
@@ -91,7 +90,7 @@ async def _generate(pool: BrowserPool, job: Job, stream: bool, sse: bool, send: 
                 raise last from None
             continue
         except RequestError as exc:
-            _give_back(pool, slot)
+            pool.give_back(slot)
             if exc.status == 429 and not started:
                 pool.rest(slot.profile)
                 avoid.add(slot.profile)
@@ -101,12 +100,12 @@ async def _generate(pool: BrowserPool, job: Job, stream: bool, sse: bool, send: 
             raise
         except asyncio.CancelledError:
             await slot.driver.stop()
-            _give_back(pool, slot)
+            pool.give_back(slot)
             raise
         except BaseException:
-            _give_back(pool, slot)
+            pool.give_back(slot)
             raise
-        _give_back(pool, slot)  # the page resets while the answer goes out
+        pool.give_back(slot)  # the page resets while the answer goes out
         if not stream:
             await send(
                 HttpResponse(200, _JSON_HEADERS, full_response(job, render.text, render.thoughts))
@@ -118,9 +117,3 @@ async def _generate(pool: BrowserPool, job: Job, stream: bool, sse: bool, send: 
         await send(StreamEnd())
         return
     raise last or RequestError(502, "no page could answer")
-
-
-def _give_back(pool: BrowserPool, slot: Slot) -> None:
-    """Reset the page to a new chat in the background (it stays busy until then), so the
-    reload is never on a request's latency path and a cancelled request cannot cut it short."""
-    spawn(pool.release(slot), name="aistudio-page-reset")

@@ -294,7 +294,7 @@ def _aistudio(config: Config, python: str) -> Program | None:
         autostart=prov.enabled,
         health_url=loopback_url(host, int(port), "/healthz") if port else None,
         environment={"CLIPROXY_CONFIG": str(source), "PYTHONUNBUFFERED": "1"},
-        stopwaitsecs=20,  # closing browsers and saving profiles
+        stopwaitsecs=30,  # browser.close_timeout (10 s) + stopping the driver (at most 15 s)
         priority=200,
     )
 

@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import atexit
+import faulthandler
+import gc
+import io
+import os
 import shutil
+import sys
 import tempfile
-from collections.abc import AsyncIterator, Awaitable, Callable
+import threading
+import types
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator
 from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
@@ -17,6 +24,68 @@ from aiohttp.test_utils import TestServer
 
 from router.app import create_app
 from suite.config import Config, UsageConfig, parse_config
+
+# A test that is still running after this long (setup, call and teardown together)
+# is stuck: its stacks and asyncio tasks are printed and the run ends at once, so a
+# hang costs minutes with a diagnosis, not the whole CI budget. pytest-timeout fails
+# a test at 120 s, but it stops watching once a test has raised (its timer is
+# cancelled when pytest reports the exception), and a hang in the teardown that
+# follows would go unnoticed.
+HARD_LIMIT_S = 240.0
+
+
+def _await_chains() -> str:
+    """Every suspended coroutine and async generator, outermost first, followed down the
+    chain of what it awaits (a task's own stack stops at its first frame)."""
+    live = [
+        o
+        for o in gc.get_objects()
+        if type(o) in (types.CoroutineType, types.AsyncGeneratorType)  # type(): proxies raise
+        and (o.cr_frame if type(o) is types.CoroutineType else o.ag_frame) is not None
+    ]
+    awaited = {id(getattr(o, "cr_await", None) or getattr(o, "ag_await", None)) for o in live}
+    out = io.StringIO()
+    for root in (o for o in live if id(o) not in awaited):
+        out.write("--- awaiting:\n")
+        node: Any = root
+        while node is not None:
+            frame = getattr(node, "cr_frame", None) or getattr(node, "ag_frame", None)
+            if frame is not None:
+                code = frame.f_code
+                out.write(f"  {code.co_filename}:{frame.f_lineno} in {code.co_name}\n")
+            node = getattr(node, "cr_await", None) or getattr(node, "ag_await", None)
+    return out.getvalue()
+
+
+def _dump_and_exit(item: pytest.Item) -> None:
+    """On the timer thread: stop pytest's capturing (as pytest-timeout's thread method
+    does) so the text reaches the real stderr, then end the run."""
+    try:
+        text = f"\n!!! {item.nodeid} still running after {HARD_LIMIT_S:.0f} s\n"
+        try:
+            text += _await_chains()
+        except Exception as exc:  # the tasks changed under us: the thread stacks still help
+            text += f"(asyncio tasks unavailable: {exc!r})\n"
+        capture = item.config.pluginmanager.getplugin("capturemanager")
+        if capture is not None:
+            capture.suspend_global_capture(in_=True)
+        sys.stderr.write(text)
+        sys.stderr.flush()
+        faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
+        sys.stderr.flush()
+    finally:
+        os._exit(3)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item) -> Generator[None, None, None]:
+    timer = threading.Timer(HARD_LIMIT_S, _dump_and_exit, (item,))
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
 
 
 @cache

@@ -141,3 +141,47 @@ async def test_idle_pages_reload_and_profiles_are_resaved(make_stack: MakeStack)
     saved = __import__("json").loads(path.read_text())
     assert any(c["name"] == "SID" for c in saved["cookies"])
     assert (await ask(stack))[0] == "Hello from the fake AI Studio page."
+
+
+async def test_stopping_lets_a_page_reset_finish_and_opens_no_page_after(
+    make_stack: MakeStack,
+) -> None:
+    stack = await make_stack(pages=1, instances=1)
+    await capacity(stack, 1)
+    svc = stack.services[0]
+    pool = svc.pool
+    assert pool is not None
+    stack.site.chat_delay = 2.0  # the reset after the answer takes 2 s to load
+    before = stack.site.chat_loads
+    assert (await ask(stack))[0] == "Hello from the fake AI Studio page."
+    # The page is being reset to a new chat in the background: its load is at the site.
+    assert await wait_until(lambda: stack.site.chat_loads > before and pool.busy() == 1, 10)
+    loads = stack.site.chat_loads
+    began = time.monotonic()
+    await stack.stop_service(svc)
+    took = time.monotonic() - began
+    # The reset was allowed to finish: the page was not closed under it (which made the
+    # reset replace it with a new page in a context that was closing), and nothing new
+    # was opened once stopping began.
+    assert pool.replaced_pages == 0
+    assert stack.site.chat_loads == loads
+    assert took < svc.settings.browser.close_timeout + 15, took
+    assert chromium_browsers() == []
+
+
+async def test_stopping_is_bounded_when_the_browser_is_frozen(make_stack: MakeStack) -> None:
+    stack = await make_stack(pages=1, instances=1, services=0)
+    browser = dataclasses.replace(stack.settings.browser, close_timeout=2.0)
+    svc = await stack.add_service(browser=browser)
+    await capacity(stack, 1)
+    (frozen,) = chromium_browsers()
+    frozen.suspend()  # answers nothing: saving the profile and closing the context hang
+    try:
+        began = time.monotonic()
+        await asyncio.wait_for(stack.stop_service(svc), 30)
+        took = time.monotonic() - began
+    finally:
+        if frozen.is_running():
+            frozen.resume()
+    assert took < 2.0 + 15 + 2, took  # close_timeout, then stopping the driver (≤ 15 s)
+    assert await wait_until(lambda: not frozen.is_running(), 10)  # the driver took it down

@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import secrets
 import time
@@ -76,6 +77,8 @@ class FakeAIStudio:
     default: Answer = field(default_factory=Answer)
     models: list[str] = field(default_factory=lambda: list(_MODELS))
     auto_signin_ms: int | None = None  # the sign-in page submits itself (a user in a test)
+    chat_delay: float = 0.0  # seconds the chat page takes to arrive (a slow reload)
+    chat_loads: int = 0  # chat page requests received
     host: str = "127.0.0.1"
     port: int = 0
     calls: list[GenerateCall] = field(default_factory=list)
@@ -168,6 +171,9 @@ class FakeAIStudio:
         if not self._signed_in(request):
             back = quote(self.url, safe="")
             raise web.HTTPFound(f"http://{self.signin_host}:{self.port}/signin?continue={back}")
+        self.chat_loads += 1
+        if self.chat_delay:
+            await asyncio.sleep(self.chat_delay)
         return web.Response(text=chat_page(self.models), content_type="text/html")
 
     async def _signin_form(self, request: web.Request) -> web.StreamResponse:
