@@ -65,7 +65,7 @@ test: install-test browsers postgres ## ruff, format check, mypy --strict, then 
 	$(VENV)/bin/mypy router suite webai aistudio bench
 	@mkdir -p logs
 	@set -o pipefail; rc=0; \
-	  timeout -s INT -k 60 $(PYTEST_LIMIT) $(PY) -m pytest tests -q -p no:cacheprovider 2>&1 \
+	  timeout -s INT -k 60 $(PYTEST_LIMIT) $(PY) -m pytest tests -q -p no:cacheprovider --durations=10 2>&1 \
 	    | tee logs/pytest.log || rc=$$?; \
 	  echo "pytest: $$(grep -E '^=*.* (passed|failed|error|errors|no tests ran)( |,|$$)' logs/pytest.log | tail -n 1 | tr -d '=' | sed 's/^ *//')"; \
 	  exit $$rc

@@ -28,6 +28,7 @@ __all__ = ["LoginFailed", "login"]
 
 log = get_logger("aistudio.login")
 _POLL = 0.5
+_CLOSE_SECONDS = 10.0
 
 
 class LoginFailed(Exception):
@@ -81,6 +82,7 @@ async def login(settings: Settings, store: ProfileStore, engine: Engine, profile
         return path
     finally:
         try:
-            await browser.close()
-        except PlaywrightError:
-            pass
+            async with asyncio.timeout(_CLOSE_SECONDS):
+                await browser.close()
+        except (PlaywrightError, TimeoutError):
+            pass  # a browser that will not close goes down with the engine
