@@ -14,6 +14,7 @@ import hashlib
 import time
 from collections.abc import AsyncIterator
 from functools import lru_cache
+from pathlib import Path
 from typing import Protocol
 
 from aiohttp import web
@@ -22,15 +23,18 @@ from router.formats import Format
 from router.routing import RoutingTable
 from router.state import RouterState
 from suite.config import Config
+from suite.logging import get_logger
 from suite.tasks import spawn
 
 from ._credentials import credential_views
 from ._metrics import Metrics, credential_counts
+from ._peers import publish_views, withdraw_views
 from ._usage import UsageRecorder
 from ._usage_store import open_usage
 
 __all__ = ["OBSERVER", "Finished", "Observer", "client_key_id", "observer_context"]
 
+log = get_logger("router.observability")
 _SAMPLE_SECONDS = 1.0  # several workers: how stale another worker's numbers may be
 _MODEL_MAX = 200  # characters of a model name kept in a usage record
 
@@ -73,6 +77,8 @@ class Observer:
         self.state = state
         self.started_at = time.time()
         self.metrics = Metrics(multiproc_dir) if config.metrics.enabled else None
+        # Several workers share this directory: each publishes its credential views there.
+        self.peers_dir = Path(multiproc_dir) if multiproc_dir else None
         self.usage: UsageRecorder | None = None
         if config.usage.enabled:
             self.usage = UsageRecorder(
@@ -203,14 +209,25 @@ class Observer:
             self.sample()
             if self.metrics is not None:
                 self.metrics.fold()
+            await self._publish()
+
+    async def _publish(self) -> None:
+        if self.peers_dir is None:
+            return
+        views = credential_views(self.state)
+        try:
+            await asyncio.to_thread(publish_views, self.peers_dir, views, time.time())
+        except OSError as exc:  # the status page then shows only each worker's own
+            log.warning("could not publish credential states", error=str(exc))
 
     # -- lifecycle --------------------------------------------------------------
 
     async def start(self) -> None:
         if self.usage is not None:
             await self.usage.start()
-        if self.metrics is not None and self.metrics.multiproc_dir:
+        if self.peers_dir is not None:  # several workers
             self.sample()
+            await self._publish()
             self._sampler = spawn(self._sample_forever(), name="metrics-sampler")
 
     async def close(self) -> None:
@@ -223,6 +240,9 @@ class Observer:
             await self.usage.close()
         if self.metrics is not None:
             self.metrics.process_exited()
+        if self.peers_dir is not None:
+            with contextlib.suppress(OSError):
+                withdraw_views(self.peers_dir)
 
 
 OBSERVER: web.AppKey[Observer] = web.AppKey("cliproxy_observer", Observer)

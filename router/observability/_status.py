@@ -20,6 +20,7 @@ from suite.status import collect
 
 from ._credentials import credential_views
 from ._observer import Observer
+from ._peers import merge_views, peer_views
 from ._usage_sql import UsageQuery
 from ._usage_store import UsageStoreError
 
@@ -43,6 +44,9 @@ class StatusSource:
         state = self.obs.state
         snap = state.current
         views = credential_views(state)
+        if self.obs.peers_dir is not None:  # several workers: each one's cooldowns count
+            peers = await asyncio.to_thread(peer_views, self.obs.peers_dir, time.time())
+            views = merge_views(views, peers)
         providers = []
         for name, prov in snap.config.providers.items():
             providers.append(

@@ -1,0 +1,98 @@
+"""Several workers: every worker's view of the credentials, for any worker's status page.
+
+Each router worker keeps its own cooldowns (a 429 rests a credential in the
+worker that saw it), and a status page comes from whichever worker took the
+connection. So that the page shows them all, each worker writes its views
+every second to ``credentials-<pid>.json`` in the shared run directory (the
+one the metrics of several workers already share); the page merges its own
+views with its peers', keeping for each credential the most restrictive
+state. Files not refreshed for ``STALE_SECONDS`` belong to workers that are
+gone and are ignored. Only states, accounts and expiry are written, never a
+token.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from ._credentials import CredentialView
+
+__all__ = ["STALE_SECONDS", "merge_views", "peer_views", "publish_views", "withdraw_views"]
+
+STALE_SECONDS = 10.0
+_PREFIX = "credentials-"
+# How much a state keeps a credential from serving: the merge shows the worst one.
+_SEVERITY = {"ready": 0, "refreshing": 1, "cooling": 2, "disabled": 3, "login_required": 4}
+
+
+def _own(directory: Path) -> Path:
+    return directory / f"{_PREFIX}{os.getpid()}.json"
+
+
+def publish_views(directory: Path, views: Sequence[CredentialView], now: float) -> None:
+    """Write this worker's views (waits as wall-clock times), atomically."""
+    doc = {"at": now, "views": [{**v.to_json(), "until": now + v.wait_s} for v in views]}
+    path = _own(directory)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(orjson.dumps(doc))
+    os.replace(tmp, path)
+
+
+def withdraw_views(directory: Path) -> None:
+    """A worker that stops takes its file away (a killed one's goes stale)."""
+    _own(directory).unlink(missing_ok=True)
+
+
+def peer_views(directory: Path, now: float) -> list[CredentialView]:
+    """The views the other live workers published; unreadable or stale files are skipped."""
+    own = _own(directory).name
+    out: list[CredentialView] = []
+    for path in directory.glob(f"{_PREFIX}*.json"):
+        if path.name == own:
+            continue
+        try:
+            doc = orjson.loads(path.read_bytes())
+            if now - float(doc["at"]) > STALE_SECONDS:
+                continue
+            out.extend(_view(item, now) for item in doc["views"])
+        except (OSError, orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            continue  # being replaced, or not ours: the next look gets it
+    return out
+
+
+def _view(item: dict[str, Any], now: float) -> CredentialView:
+    return CredentialView(
+        provider=str(item["provider"]),
+        id=str(item["id"]),
+        state=str(item["state"]),
+        wait_s=round(max(0.0, float(item["until"]) - now), 1),
+        reason=item.get("reason"),
+        account=item.get("account"),
+        expires_at=item.get("expires_at"),
+        refresh_error=item.get("refresh_error"),
+    )
+
+
+def _rank(view: CredentialView) -> tuple[int, float]:
+    return (_SEVERITY.get(view.state, 0), view.wait_s)
+
+
+def merge_views(
+    own: Sequence[CredentialView], peers: Iterable[CredentialView]
+) -> list[CredentialView]:
+    """``own``'s credentials, each in the most restrictive state any worker reports."""
+    worst: dict[str, CredentialView] = {}
+    for view in peers:
+        seen = worst.get(view.id)
+        if seen is None or _rank(view) > _rank(seen):
+            worst[view.id] = view
+    out = []
+    for view in own:
+        peer = worst.get(view.id)
+        out.append(peer if peer is not None and _rank(peer) > _rank(view) else view)
+    return out
