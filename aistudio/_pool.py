@@ -134,8 +134,8 @@ class BrowserPool:
         self._in_background(self.restart_browser(), "aistudio-browser-restart")
 
     def _in_background(self, coro: Coroutine[Any, Any, None], name: str) -> None:
-        """Page resets and relaunches run as tasks the pool owns, so closing can cancel them
-        before it closes the contexts they are opening pages in."""
+        """Page resets and relaunches run as tasks the pool owns, so closing can let them
+        finish (and cancel the late ones) before it closes the contexts they work in."""
         if self.closed:
             coro.close()
             return
