@@ -9,10 +9,11 @@ file and no other user can read the session cookies.
 from __future__ import annotations
 
 import json
-import os
 import re
 from pathlib import Path
 from typing import Any
+
+from suite.files import write_private
 
 __all__ = ["ProfileStore", "valid_profile_name"]
 
@@ -59,22 +60,5 @@ class ProfileStore:
     def save(self, name: str, state: dict[str, Any]) -> Path:
         """Write atomically with mode 0600 (the directory is created 0700)."""
         target = self.path(name)
-        self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(state, fh, indent=1)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.chmod(tmp, 0o600)
-            os.replace(tmp, target)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-        dir_fd = os.open(self.dir, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        write_private(target, json.dumps(state, indent=1), durable=True)
         return target

@@ -31,6 +31,7 @@ from typing import Any, TextIO
 import psutil
 from supervisor import childutils
 
+from suite.files import write_private
 from suite.logging import get_logger, setup_logging
 from suite.probe import ProbeResult, probe
 from suite.programs import HEALTHCHECK
@@ -273,9 +274,7 @@ class Listener:
             "interval_seconds": self.interval,
             **self.tracker.to_json(),
         }
-        tmp = self.state_path.with_name(f".{self.state_path.name}.tmp")
-        tmp.write_text(json.dumps(data, indent=2))
-        os.replace(tmp, self.state_path)
+        write_private(self.state_path, json.dumps(data, indent=2))
 
     def run(self) -> None:
         """Serve events and probe on schedule until supervisord closes stdin."""

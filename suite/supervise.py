@@ -32,6 +32,7 @@ from pathlib import Path
 import psutil
 
 from suite.config import Config, ConfigError, load_config
+from suite.files import write_private
 from suite.probe import probe
 from suite.programs import HEALTHCHECK, Manifest, build_manifest, resolve_run_dir
 from suite.rpc import RPC_ERRORS, Supervisor, supervisord_pid
@@ -72,15 +73,6 @@ def saved_manifest(run_dir: str | None) -> Manifest | None:
         return None
 
 
-def _write_private(path: Path, text: str) -> None:
-    """Atomic write, mode 0600: the conf names paths and the manifest commands."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
-
-
 def prepare(manifest: Manifest) -> None:
     """Create the run dir (0700) and log dir, write supervisord.conf and suite.json."""
     paths = manifest.paths
@@ -88,8 +80,8 @@ def prepare(manifest: Manifest) -> None:
     paths.run_dir.chmod(0o700)
     paths.log_dir.mkdir(parents=True, exist_ok=True)
     paths.health_state.unlink(missing_ok=True)  # counts belong to one supervisord's life
-    _write_private(paths.conf, render(manifest))
-    _write_private(paths.manifest, json.dumps(manifest.to_json(), indent=2) + "\n")
+    write_private(paths.conf, render(manifest))
+    write_private(paths.manifest, json.dumps(manifest.to_json(), indent=2) + "\n")
 
 
 def _fresh_dir(path: Path) -> None:

@@ -18,10 +18,8 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import os
 import re
 import stat
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,11 +27,12 @@ from typing import Any
 
 import orjson
 
+from suite.files import write_private
 from suite.logging import get_logger, redact
 
 from ._settings import PSID, PSIDTS
 
-__all__ = ["CookieStore", "Secrets", "SessionCookies", "private_dir", "write_private"]
+__all__ = ["CookieStore", "Secrets", "SessionCookies"]
 
 log = get_logger("webai.cookies")
 
@@ -109,7 +108,9 @@ class CookieStore:
         }
         if self._seed:
             doc["config_seed"] = self._seed  # which config cookies this file started from
-        write_private(self.path, orjson.dumps(doc, option=orjson.OPT_INDENT_2) + b"\n")
+        write_private(
+            self.path, orjson.dumps(doc, option=orjson.OPT_INDENT_2) + b"\n", durable=True
+        )
         self._saved = cookies
         return True
 
@@ -155,34 +156,3 @@ def _parse(doc: Any) -> SessionCookies | None:
                 values[str(item.get("name"))] = item["value"]
     psid = values.get(PSID, "").strip()
     return SessionCookies(psid, values.get(PSIDTS, "").strip()) if psid else None
-
-
-def write_private(path: Path, data: bytes) -> None:
-    """Atomically replace ``path`` with ``data``, mode 0600 (its directory, if new: 0700)."""
-    private_dir(path.parent)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
-
-
-def private_dir(path: Path) -> None:
-    """Create ``path`` (and missing parents) mode 0700; an existing one is left as it is."""
-    if path.is_dir():
-        return
-    if not path.parent.is_dir():
-        private_dir(path.parent)
-    path.mkdir(mode=0o700, exist_ok=True)

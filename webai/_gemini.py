@@ -25,11 +25,12 @@ from collections.abc import AsyncGenerator
 from pathlib import Path
 from typing import Any
 
+from suite.files import private_dir
 from suite.logging import get_logger
 from suite.tasks import spawn
 
 from ._chain import BackendHealth, Delta
-from ._cookies import CookieStore, Secrets, SessionCookies, private_dir
+from ._cookies import CookieStore, Secrets, SessionCookies
 from ._errors import (
     AuthFailed,
     BackendError,

@@ -20,6 +20,8 @@ from typing import Any
 
 import orjson
 
+from suite.files import write_private
+
 from ._credentials import CredentialView
 
 __all__ = ["STALE_SECONDS", "merge_views", "peer_views", "publish_views", "withdraw_views"]
@@ -37,10 +39,7 @@ def _own(directory: Path) -> Path:
 def publish_views(directory: Path, views: Sequence[CredentialView], now: float) -> None:
     """Write this worker's views (waits as wall-clock times), atomically."""
     doc = {"at": now, "views": [{**v.to_json(), "until": now + v.wait_s} for v in views]}
-    path = _own(directory)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(orjson.dumps(doc))
-    os.replace(tmp, path)
+    write_private(_own(directory), orjson.dumps(doc))
 
 
 def withdraw_views(directory: Path) -> None:
