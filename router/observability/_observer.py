@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import hashlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Protocol
@@ -26,7 +26,7 @@ from suite.config import Config
 from suite.logging import get_logger
 from suite.tasks import spawn
 
-from ._credentials import credential_views
+from ._credentials import CredentialView, credential_views
 from ._metrics import Metrics, credential_counts
 from ._peers import publish_views, withdraw_views
 from ._usage import UsageRecorder
@@ -172,12 +172,13 @@ class Observer:
 
     # -- gauges -----------------------------------------------------------------
 
-    def sample(self) -> None:
+    def sample(self, views: Sequence[CredentialView] | None = None) -> None:
         """Set the gauges of things that are states, not events (credentials, relay)."""
         metrics = self.metrics
         if metrics is None:
             return
-        views = credential_views(self.state)
+        if views is None:
+            views = credential_views(self.state)
         providers = [n for n, p in self.state.current.config.providers.items() if p.enabled]
         metrics.set_credentials(
             credential_counts(providers, ((v.provider, v.state) for v in views))
@@ -203,20 +204,20 @@ class Observer:
                 self.metrics.usage_dropped.inc(dropped)
             self.metrics.set_usage(pending)
 
-    async def _sample_forever(self) -> None:
+    async def _sample_forever(self, peers_dir: Path) -> None:
         while True:
             await asyncio.sleep(_SAMPLE_SECONDS)
-            self.sample()
-            if self.metrics is not None:
-                self.metrics.fold()
-            await self._publish()
+            await self._tick(peers_dir)
 
-    async def _publish(self) -> None:
-        if self.peers_dir is None:
-            return
+    async def _tick(self, peers_dir: Path) -> None:
+        """Several workers, once a second: this worker's gauges into the shared metric
+        files, and its credential states for the other workers' status pages."""
         views = credential_views(self.state)
+        self.sample(views)
+        if self.metrics is not None:
+            self.metrics.fold()
         try:
-            await asyncio.to_thread(publish_views, self.peers_dir, views, time.time())
+            await asyncio.to_thread(publish_views, peers_dir, views, time.time())
         except OSError as exc:  # the status page then shows only each worker's own
             log.warning("could not publish credential states", error=str(exc))
 
@@ -226,9 +227,8 @@ class Observer:
         if self.usage is not None:
             await self.usage.start()
         if self.peers_dir is not None:  # several workers
-            self.sample()
-            await self._publish()
-            self._sampler = spawn(self._sample_forever(), name="metrics-sampler")
+            await self._tick(self.peers_dir)
+            self._sampler = spawn(self._sample_forever(self.peers_dir), name="metrics-sampler")
 
     async def close(self) -> None:
         if self._sampler is not None:
