@@ -23,7 +23,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from router.app import create_app
-from suite.config import Config, UsageConfig, parse_config
+from suite.config import Config, UsageConfig, env_flag, parse_config
 
 # A test that is still running after this long (setup, call and teardown together)
 # is stuck: its stacks and asyncio tasks are printed and the run ends at once, so a
@@ -86,6 +86,18 @@ def pytest_runtest_protocol(item: pytest.Item) -> Generator[None, None, None]:
         yield
     finally:
         timer.cancel()
+
+
+def chromium_path() -> str:
+    """Debian's Chromium, which the aistudio and status-page tests drive; without it they
+    skip on a developer machine and fail in CI (``CI`` set), where ``make test`` installs it."""
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if path is None:
+        msg = "Debian's chromium is not installed (make test installs it as root: apt-get install chromium)"
+        if env_flag("CI"):
+            pytest.fail(msg)
+        pytest.skip(msg)
+    return path
 
 
 @cache

@@ -8,7 +8,6 @@ site. Without Chromium the tests skip on a developer machine and FAIL in CI
 from __future__ import annotations
 
 import dataclasses
-import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,21 +16,11 @@ from typing import Any
 import pytest
 
 from aistudio import ProfileStore, Service, Settings, settings_from_config
-from suite.config import Config, env_flag, parse_config
-from tests.conftest import RunningRouter, StartRouter
+from suite.config import Config, parse_config
+from tests.conftest import RunningRouter, StartRouter, chromium_path
 from tests.fakes.aistudio_site import Answer, FakeAIStudio
 
 MODEL = "gemini-2.5-pro-aistudio"
-
-
-def chromium_path() -> str:
-    path = shutil.which("chromium") or shutil.which("chromium-browser")
-    if path is None:
-        msg = "Debian's chromium is not installed (make test installs it as root: apt-get install chromium)"
-        if env_flag("CI"):
-            pytest.fail(msg)
-        pytest.skip(msg)
-    return path
 
 
 def aistudio_config(

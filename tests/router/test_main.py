@@ -20,6 +20,19 @@ CLIENT_KEY = "sk-client-SECRET-abcdef123456"
 UPSTREAM_KEY = "sk-ant-UPSTREAM-SECRET-987654321"
 
 
+async def _start_router(config: Path, *, output: bool = True) -> asyncio.subprocess.Process:
+    """``python -m router`` on ``config``; stdout and stderr in one pipe, or discarded."""
+    return await asyncio.create_subprocess_exec(  # noqa: TID251
+        sys.executable,
+        "-m",
+        "router",
+        cwd=ROOT,
+        env={**os.environ, "CLIPROXY_CONFIG": str(config)},
+        stdout=asyncio.subprocess.PIPE if output else asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.STDOUT if output else asyncio.subprocess.DEVNULL,
+    )
+
+
 async def _wait_healthy(url: str, proc: asyncio.subprocess.Process, limit: float = 20.0) -> float:
     started = time.perf_counter()
     async with httpx.AsyncClient(timeout=1) as http:
@@ -47,16 +60,7 @@ async def test_process_logs_one_json_access_line_per_request_without_secrets(
         }
         path = tmp_path / "config.yaml"
         path.write_text(yaml.safe_dump(cfg))
-        env = {**os.environ, "CLIPROXY_CONFIG": str(path)}
-        proc = await asyncio.create_subprocess_exec(  # noqa: TID251
-            sys.executable,
-            "-m",
-            "router",
-            cwd=ROOT,
-            env=env,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-        )
+        proc = await _start_router(path)
         url = f"http://127.0.0.1:{port}"
         try:
             took = await _wait_healthy(url, proc)
@@ -109,15 +113,7 @@ async def test_sigterm_lets_a_running_stream_finish_then_exits(tmp_path: Path) -
         }
         path = tmp_path / "config.yaml"
         path.write_text(yaml.safe_dump(cfg))
-        proc = await asyncio.create_subprocess_exec(  # noqa: TID251
-            sys.executable,
-            "-m",
-            "router",
-            cwd=ROOT,
-            env={**os.environ, "CLIPROXY_CONFIG": str(path)},
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.DEVNULL,
-        )
+        proc = await _start_router(path, output=False)
         url = f"http://127.0.0.1:{port}"
         try:
             await _wait_healthy(url, proc)
@@ -164,15 +160,7 @@ async def test_sighup_reloads_rules_and_keeps_the_old_config_when_broken(tmp_pat
 
         path = tmp_path / "config.yaml"
         path.write_text(config("one"))
-        proc = await asyncio.create_subprocess_exec(  # noqa: TID251
-            sys.executable,
-            "-m",
-            "router",
-            cwd=ROOT,
-            env={**os.environ, "CLIPROXY_CONFIG": str(path)},
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-        )
+        proc = await _start_router(path)
         url = f"http://127.0.0.1:{port}/v1/messages"
         body = {
             "model": "claude-x",

@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 import pytest
 
-from suite.config import env_flag
+from tests.conftest import chromium_path
 from tests.fakes import Fail, FakeOpenAI, Reply
 from tests.fakes._base import FakeServer
 from tests.suite.conftest import Suite, force_cleanup, make_suite, wait_for
@@ -224,22 +224,12 @@ def test_usage_survives_stop_and_restart_and_metrics_sum_the_workers(running: Ru
     running.sent["obs-model"] = LOAD
 
 
-def _chromium() -> str:
-    path = shutil.which("chromium") or shutil.which("chromium-browser")
-    if path is None:
-        msg = "Debian's chromium is not installed (make test installs it as root)"
-        if env_flag("CI"):
-            pytest.fail(msg)
-        pytest.skip(msg)
-    return path
-
-
 async def _browse(url: str, shot: Path) -> dict[str, Any]:
     from playwright.async_api import async_playwright
 
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(
-            executable_path=_chromium(), headless=True, args=["--no-sandbox"]
+            executable_path=chromium_path(), headless=True, args=["--no-sandbox"]
         )
         try:
             ctx = await browser.new_context(viewport=PHONE, device_scale_factor=2, is_mobile=True)
