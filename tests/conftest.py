@@ -5,13 +5,16 @@ from __future__ import annotations
 import atexit
 import faulthandler
 import gc
+import http.client
 import io
 import os
 import shutil
 import sys
 import tempfile
 import threading
+import time
 import types
+import urllib.parse
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator
 from dataclasses import dataclass, replace
 from functools import cache
@@ -163,3 +166,69 @@ async def start_router() -> AsyncIterator[StartRouter]:
     yield start
     for server in servers:
         await server.close()
+
+
+class HealthWatch:
+    """Probes ``/healthz`` from a thread of its own while an attack runs.
+
+    The probe must not share the router's event loop: a blocked loop would
+    delay the probe and the attack alike and hide the stall. A plain socket
+    client in a thread measures what an outside caller sees. ``worst`` is the
+    slowest answer (a probe that got no answer within ``timeout`` counts as
+    ``timeout``); ``count`` how many probes ran, so a test can check that the
+    watch really covered the attack.
+    """
+
+    def __init__(self, url: str, *, every: float = 0.02, timeout: float = 2.0) -> None:
+        parsed = urllib.parse.urlsplit(url)
+        self._host = parsed.hostname or "127.0.0.1"
+        self._port = parsed.port or 80
+        self._every = every
+        self._timeout = timeout
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="healthz-watch", daemon=True)
+        self.latencies: list[float] = []
+        self.failures = 0
+
+    def _probe(self) -> float:
+        started = time.perf_counter()
+        conn = http.client.HTTPConnection(self._host, self._port, timeout=self._timeout)
+        try:
+            conn.request("GET", "/healthz")
+            resp = conn.getresponse()
+            resp.read()
+            if resp.status != 200:
+                self.failures += 1
+        except OSError:
+            self.failures += 1
+            return self._timeout
+        finally:
+            conn.close()
+        return time.perf_counter() - started
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.latencies.append(self._probe())
+            self._stop.wait(self._every)
+
+    @property
+    def worst(self) -> float:
+        return max(self.latencies, default=0.0)
+
+    @property
+    def count(self) -> int:
+        return len(self.latencies)
+
+    def __enter__(self) -> HealthWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(self._timeout + 1)
+
+    def assert_fast(self, limit: float = 0.1, min_probes: int = 3) -> None:
+        """Every probe answered 200 within ``limit`` seconds, and enough of them ran."""
+        assert self.count >= min_probes, f"only {self.count} health probes ran"
+        assert self.failures == 0, f"{self.failures} health probes failed"
+        assert self.worst < limit, f"/healthz took {self.worst * 1000:.0f} ms during the attack"
