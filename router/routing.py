@@ -14,10 +14,7 @@ from dataclasses import dataclass
 from router.auth import Credential
 from suite.config import Config, ProviderConfig
 
-__all__ = ["API_KEY_KINDS", "Candidate", "Route", "Rule", "RoutingTable"]
-
-# Kinds whose credentials are the provider's own api_keys.
-API_KEY_KINDS = frozenset({"anthropic", "openai-compatible", "gemini"})
+__all__ = ["Candidate", "Route", "Rule", "RoutingTable"]
 
 _META = re.compile(r"(?<!\\)[*+?\[\](){}|]")
 _CACHE_LIMIT = 4096

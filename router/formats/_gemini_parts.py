@@ -27,7 +27,6 @@ from ._json import (
     guess_media_type,
     int_of,
     obj,
-    opt_str,
     req_str,
     safe_id,
 )
@@ -249,7 +248,3 @@ def model_parts_out(content: tuple[ir.Part, ...], *, client: bool) -> list[dict[
         if calls and "thoughtSignature" not in calls[0]:
             calls[0]["thoughtSignature"] = SKIP_SIGNATURE
     return parts
-
-
-def opt_text(m: Raw, key: str, path: str) -> str:
-    return opt_str(m, key, path) or ""

@@ -28,7 +28,6 @@ from .ir import JSONObject, JSONValue
 __all__ = ["clean_for_gemini", "from_gemini"]
 
 _MAX_DEPTH = 40
-_SCALARS = ("string", "number", "integer", "boolean")
 _FORMATS = {
     "string": {"enum", "date-time"},
     "number": {"float", "double"},
