@@ -27,6 +27,7 @@ __all__ = [
     "DEFAULT_BASE_URLS",
     "EXECUTOR_KINDS",
     "HealthConfig",
+    "LimitsConfig",
     "LoggingConfig",
     "ManagementConfig",
     "MetricsConfig",
@@ -89,6 +90,24 @@ class CooldownConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class LimitsConfig:
+    """What one client may cost the router (``server.limits``, docs/operations.md).
+
+    A client that holds a connection without finishing its request, or opens
+    many, must not use up descriptors and memory that other clients and
+    ``/healthz`` need: headers are bounded in size and time, bodies in time,
+    idle keep-alive connections in time, and connections in number.
+    """
+
+    max_connections: int = 1024
+    max_header_bytes: int = 65536
+    header_seconds: float = 10.0
+    body_seconds: float = 300.0
+    body_idle_seconds: float = 30.0
+    keepalive_seconds: float = 60.0
+
+
+@dataclass(frozen=True, slots=True)
 class ServerConfig:
     host: str = "127.0.0.1"
     port: int = 8317
@@ -98,6 +117,7 @@ class ServerConfig:
     timeouts: TimeoutsConfig = field(default_factory=TimeoutsConfig)
     cooldown: CooldownConfig = field(default_factory=CooldownConfig)
     shutdown_grace_seconds: float = 60.0
+    limits: LimitsConfig = field(default_factory=LimitsConfig)
 
 
 @dataclass(frozen=True, slots=True)
@@ -326,6 +346,7 @@ def _server(sec: Section) -> ServerConfig:
         "timeouts",
         "cooldown",
         "shutdown_grace_seconds",
+        "limits",
     )
     keys = tuple(k for k in sec.strings("api_keys") if k and not isinstance(k, Missing))
     host = sec.string("host", "127.0.0.1")
@@ -347,6 +368,34 @@ def _server(sec: Section) -> ServerConfig:
             auth_failure_seconds=cd.number("auth_failure_seconds", 600.0),
         ),
         shutdown_grace_seconds=sec.number("shutdown_grace_seconds", 60.0),
+        limits=_limits(sec.section("limits")),
+    )
+
+
+def _limits(sec: Section) -> LimitsConfig:
+    sec.only(
+        "max_connections",
+        "max_header_bytes",
+        "header_seconds",
+        "body_seconds",
+        "body_idle_seconds",
+        "keepalive_seconds",
+    )
+    base = LimitsConfig()
+
+    def seconds(name: str, default: float) -> float:
+        value = sec.number(name, default)
+        if not value <= 86400:  # also refuses NaN and infinity: timers need a number
+            raise ConfigError(sec.key(name), f"must be at most 86400 seconds, got {value!r}")
+        return value
+
+    return LimitsConfig(
+        max_connections=sec.integer("max_connections", base.max_connections, minimum=16),
+        max_header_bytes=sec.integer("max_header_bytes", base.max_header_bytes, minimum=4096),
+        header_seconds=seconds("header_seconds", base.header_seconds),
+        body_seconds=seconds("body_seconds", base.body_seconds),
+        body_idle_seconds=seconds("body_idle_seconds", base.body_idle_seconds),
+        keepalive_seconds=seconds("keepalive_seconds", base.keepalive_seconds),
     )
 
 
