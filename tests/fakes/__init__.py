@@ -20,6 +20,9 @@ validates bodies like the real API, answering its real 4xx bodies.
 Sign-in fakes (imported from their modules): ``tests.fakes.oauth.FakeOAuth``
 (Claude / OpenAI authorize and token endpoints) and
 ``tests.fakes.ctonew.FakeCtoNew`` (Clerk, EngineLabs HTTP and its buffer socket).
+``MisbehavingUpstream`` (``tests.fakes.misbehave``) breaks HTTP and the wire formats
+on purpose (hangs, stalls, bad chunk sizes, endless lines, huge bodies, HTML
+pages, echoed keys, 5xx storms), chosen per request by model name or path.
 ``python -m tests.fakes PROVIDER --port N`` runs one out of process;
 ``tests.fakes.sdk`` drives any such endpoint with the official SDKs.
 """
@@ -28,6 +31,7 @@ from ._base import Recorded, unused_port
 from ._behaviours import Behaviour, Delay, Fail, FailAfter, Hang, Reply, ResetAfter, ToolCall
 from .anthropic import FakeAnthropic, thinking_signature
 from .gemini import FakeGemini, thought_signature
+from .misbehave import MisbehavingUpstream, Misbehaviour
 from .openai import FakeOpenAI
 
 __all__ = [
@@ -39,6 +43,8 @@ __all__ = [
     "FakeGemini",
     "FakeOpenAI",
     "Hang",
+    "MisbehavingUpstream",
+    "Misbehaviour",
     "Recorded",
     "Reply",
     "ResetAfter",
