@@ -1,5 +1,6 @@
 """Credentials: API keys, and the stored OAuth / cto.new sign-ins with their refresh."""
 
+from ._backends import open_store
 from ._cli import login_command
 from ._credential import Credential, CredentialPool, TokenSource, key_fingerprint
 from ._files import FileStore
@@ -7,7 +8,7 @@ from ._login import LoginFlow, Logins, parse_pasted_code
 from ._manager import AuthManager, LiveAuth
 from ._oauth import LoginError, RefreshFailed
 from ._record import KIND_TYPES, AuthRecord, InvalidName, Token, check_name, record_name
-from ._store import Conflict, Store, StoreError, open_store
+from ._store import Conflict, Store, StoreError
 
 __all__ = [
     "AuthManager",

@@ -16,7 +16,7 @@ import aiohttp
 import orjson
 
 from ._oauth import ClerkProfile, LoginError, RefreshFailed
-from ._record import AuthRecord, jwt_claims, record_name, rfc3339
+from ._record import AuthRecord, expiry, jwt_claims, record_name, rfc3339
 
 __all__ = ["clerk_login", "clerk_refresh", "parse_client_cookie"]
 
@@ -133,14 +133,15 @@ async def _token(
 
 def _fields(jwt: str, sid: str, cookie: str) -> dict[str, Any]:
     claims = jwt_claims(jwt)
-    org = claims.get("org_id") or (claims.get("o") or {}).get("id") or ""
+    short = claims.get("o")
+    org = claims.get("org_id") or (short.get("id") if isinstance(short, dict) else "") or ""
     exp = claims.get("exp")
     now = time.time()
     out = {
         "client_cookie": cookie,
         "session_id": sid,
         "access_token": jwt,
-        "expired": rfc3339(float(exp) if isinstance(exp, int | float) else now + 60),
+        "expired": rfc3339(expiry(float(exp), now) if isinstance(exp, int | float) else now + 60),
         "last_refresh": rfc3339(now),
     }
     if claims.get("sub"):
@@ -167,10 +168,14 @@ async def clerk_refresh(
             status, jwt, cookie, body = await _token(session, profile, cookie, sid)
     except (aiohttp.ClientError, TimeoutError) as exc:
         raise RefreshFailed(f"clerk unreachable ({type(exc).__name__})", refused=False) from None
+    # A cookie Clerk rotated is stored even when the answer is of no use otherwise.
+    rotated = {"client_cookie": cookie} if cookie != record.client_cookie else {}
     if status in (401, 403):
-        raise RefreshFailed(f"clerk answered {status}: {_clerk_error(body)}", refused=True)
+        raise RefreshFailed(
+            f"clerk answered {status}: {_clerk_error(body)}", refused=True, rotated=rotated
+        )
     if status != 200 or not jwt:
-        raise RefreshFailed(f"clerk answered {status}", refused=False)
+        raise RefreshFailed(f"clerk answered {status}", refused=False, rotated=rotated)
     return {**record.data, **_fields(jwt, sid, cookie)}
 
 

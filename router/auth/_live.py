@@ -3,37 +3,60 @@
 ``token()`` is the hot path: no I/O while the token is fresh; inside the
 refresh lead it starts a background refresh and still answers; only when the
 token has (nearly) lapsed does the caller wait for the single-flight refresh.
+
+A failed refresh backs off per credential: ``BACKOFF_BASE_SECONDS`` after the
+first failure, doubling with each one after, at most ``BACKOFF_MAX_SECONDS``
+(longer when the provider's ``Retry-After`` says so). Until then neither the
+background loop nor a request calls the provider again for this credential.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from ._oauth import RefreshFailed
 from ._record import AuthRecord, Token
 
-if TYPE_CHECKING:
-    from ._manager import AuthManager
+__all__ = ["BACKOFF_BASE_SECONDS", "BACKOFF_MAX_SECONDS", "LiveAuth", "Refresher", "settled"]
 
-__all__ = ["LiveAuth", "settled"]
-
+BACKOFF_BASE_SECONDS = 2.0
+BACKOFF_MAX_SECONDS = 300.0
 _MARGIN_SECONDS = 5.0  # below this a request waits for the refresh instead of racing it
 
 
+class Refresher(Protocol):
+    """What a ``LiveAuth`` asks of its owner (the ``AuthManager``)."""
+
+    def lead(self, type_: str) -> float:
+        """How long before expiry a token of ``type_`` is refreshed."""
+        ...
+
+    def kick(self, h: LiveAuth) -> None:
+        """Refresh ``h`` in the background (once, however often asked)."""
+        ...
+
+    async def refresh(self, h: LiveAuth, stale: str, *, force: bool) -> Token:
+        """Refresh ``h`` now, single-flight, unless someone just did."""
+        ...
+
+
 class LiveAuth:
-    """One stored credential as requests see it. ``name`` is safe to log."""
+    """One stored credential as requests see it. ``name`` is safe to log.
 
-    __slots__ = ("name", "type", "record", "_token", "_lock", "_m", "failures", "retry_at", "error")
+    ``lock`` is the single-flight lock: held while the credential is refreshed
+    or re-read from the store, so the two never interleave."""
 
-    def __init__(self, manager: AuthManager, record: AuthRecord) -> None:
-        self._m = manager
+    __slots__ = ("name", "type", "record", "lock", "failures", "retry_at", "error", "_token", "_m")
+
+    def __init__(self, owner: Refresher, record: AuthRecord) -> None:
+        self._m = owner
         self.name = record.name
         self.type = record.type
         self.record = record
         self._token = record.token()
-        self._lock = asyncio.Lock()
+        self.lock = asyncio.Lock()
         self.failures = 0
         self.retry_at = 0.0
         self.error = ""
@@ -49,7 +72,28 @@ class LiveAuth:
     @property
     def refreshing(self) -> bool:
         """A refresh is under way (it holds the single-flight lock); for /status and /metrics."""
-        return self._lock.locked()
+        return self.lock.locked()
+
+    # -- backoff ----------------------------------------------------------------
+
+    def failed(self, reason: str, retry_after: float | None = None) -> float:
+        """Note a failed refresh; the seconds until the next try is allowed."""
+        self.failures += 1
+        wait = min(BACKOFF_MAX_SECONDS, BACKOFF_BASE_SECONDS * 2.0 ** min(self.failures - 1, 16))
+        if retry_after:
+            wait = max(wait, min(retry_after, BACKOFF_MAX_SECONDS))
+        self.retry_at = time.time() + wait
+        self.error = reason
+        return wait
+
+    def recovered(self) -> None:
+        """A refresh worked (or a new login / an operator reset the credential)."""
+        self.failures, self.retry_at, self.error = 0, 0.0, ""
+
+    def backing_off(self, now: float | None = None) -> bool:
+        return (time.time() if now is None else now) < self.retry_at
+
+    # -- what requests call -----------------------------------------------------
 
     async def token(self) -> Token:
         """A usable token: the one in memory while it is fresh (no I/O at all)."""
@@ -65,14 +109,17 @@ class LiveAuth:
         if now < self.retry_at:
             if tok.access and now < tok.expires_at:
                 return tok
-            raise RefreshFailed(
-                f"refresh failing, retry in {self.retry_at - now:.0f}s: {self.error}", refused=False
-            )
+            raise self.waiting(now)
         return await self._m.refresh(self, tok.access, force=False)
 
     async def refreshed(self, stale: Token) -> Token:
         """After the upstream said 401 to ``stale``: refresh once (unless someone just did)."""
         return await self._m.refresh(self, stale.access, force=True)
+
+    def waiting(self, now: float | None = None) -> RefreshFailed:
+        """The error for a caller that arrives while refreshes are backing off."""
+        left = self.retry_at - (time.time() if now is None else now)
+        return RefreshFailed(f"refresh failing, retry in {left:.0f}s: {self.error}", refused=False)
 
 
 def settled(tok: Token, stale: str, force: bool, lead: float) -> bool:

@@ -27,18 +27,16 @@ from suite.config import Config
 from suite.logging import get_logger
 from suite.tasks import spawn
 
+from ._backends import open_store
 from ._clerk import clerk_refresh
 from ._live import LiveAuth, settled
 from ._oauth import Profiles, RefreshFailed, profiles_from_config, refresh_oauth
 from ._record import KIND_TYPES, AuthRecord, Token, check_name
-from ._store import Conflict, Store, StoreError, open_store
+from ._store import Conflict, Store, StoreError
 
 __all__ = ["AuthManager", "LiveAuth"]
 
 log = get_logger("router.auth")
-
-_BACKOFF_BASE = 2.0
-_BACKOFF_MAX = 300.0
 
 
 class AuthManager:
@@ -53,7 +51,6 @@ class AuthManager:
         self.on_change: Callable[[], object] | None = None
         # Told of every refresh at the provider: (record type, succeeded) - for /metrics.
         self.on_refresh: Callable[[str, bool], object] | None = None
-        self.refresh_calls = 0
         self._handles: dict[str, LiveAuth] = {}
         self._unreadable: dict[str, tuple[str, str]] = {}  # name -> (version, reason)
         self._session: aiohttp.ClientSession | None = None
@@ -195,7 +192,7 @@ class AuthManager:
             bad = self._unreadable.get(name)
             if bad is not None and bad[0] == version:
                 continue
-            if h is not None and h._lock.locked():
+            if h is not None and h.lock.locked():
                 continue  # a refresh is writing it; the next poll reads the result
             changed |= await self._load(name, version, h)
         for name in [n for n in self._handles if n not in versions]:
@@ -212,7 +209,7 @@ class AuthManager:
             if h is None:
                 rec = await self.store.get(name)
             else:
-                async with h._lock:
+                async with h.lock:
                     rec = await self.store.get(name)
         except StoreError as exc:
             self._unreadable[name] = (version, str(exc))
@@ -228,7 +225,7 @@ class AuthManager:
             return True
         before = h.record.state
         h.update(rec)
-        h.retry_at, h.error = 0.0, ""
+        h.recovered()  # changed elsewhere (a new login, a hand edit): worth trying again
         return before != rec.state
 
     async def _run(self) -> None:
@@ -241,7 +238,7 @@ class AuthManager:
             now = time.time()
             for h in list(self._handles.values()):
                 tok = h.current
-                if h.record.refresh_refused or now < h.retry_at:
+                if h.record.refresh_refused or h.backing_off(now):
                     continue
                 if not tok.access or now >= tok.expires_at - self.lead(h.type):
                     self.kick(h)
@@ -268,7 +265,7 @@ class AuthManager:
         """Refresh ``h`` unless done meanwhile. Runs in its own task, shielded: a client
         that goes away mid-refresh must not cancel it after the provider rotated the
         refresh token and before the new one is stored."""
-        if h._lock.locked() or not settled(h.current, stale, force, self.lead(h.type)):
+        if h.lock.locked() or not settled(h.current, stale, force, self.lead(h.type)):
             task = spawn(self._refresh(h, stale, force), name=f"refresh-{h.name}")
             task.add_done_callback(_retrieve)
             return await asyncio.shield(task)
@@ -276,19 +273,18 @@ class AuthManager:
 
     async def _refresh(self, h: LiveAuth, stale: str, force: bool) -> Token:
         lead = self.lead(h.type)
-        async with h._lock:
+        async with h.lock:
             if settled(h.current, stale, force, lead):
                 return h.current
             if h.record.refresh_refused:
                 raise RefreshFailed(h.record.disabled_reason or "refresh refused", refused=True)
+            if h.backing_off():
+                raise h.waiting()  # a 401 storm must not get round the backoff either
             try:
                 async with self.store.lock(h.name):
                     return await self._refresh_locked(h, stale, force, lead)
             except StoreError as exc:
                 self._backoff(h, f"credential store: {exc}")
-                log.warning(
-                    "credential refresh could not use the store", credential=h.name, error=str(exc)
-                )
                 raise RefreshFailed(f"credential store unavailable: {exc}", refused=False) from None
 
     async def _refresh_locked(self, h: LiveAuth, stale: str, force: bool, lead: float) -> Token:
@@ -299,76 +295,82 @@ class AuthManager:
             h.update(current)  # another process refreshed (or someone edited it)
             if settled(h.current, stale, force, lead):
                 return h.current
+        else:
+            current = h.record  # the same, or newer: rotated tokens a failing store refused
         if current.refresh_refused:
             raise RefreshFailed(current.disabled_reason or "refresh refused", refused=True)
-        self.refresh_calls += 1
         try:
             data = await self._provider_refresh(current)
         except RefreshFailed as exc:
-            if self.on_refresh is not None:
-                self.on_refresh(h.type, False)
+            if exc.rotated:  # stored before anything else can go wrong
+                h.update(await self._store_rotated(h, current, {**current.data, **exc.rotated}))
+            self._refresh_done(h, False)
             if exc.refused:
-                await self._refused(h, current, exc.message)
+                await self._refused(h, h.record, exc.message)
             else:
                 self._backoff(h, exc.message, exc.retry_after)
-                log.warning(
-                    "credential refresh failed; will retry",
-                    credential=h.name,
-                    error=exc.message,
-                    retry_in=round(h.retry_at - time.time(), 1),
-                )
             raise
-        if self.on_refresh is not None:
-            self.on_refresh(h.type, True)
-        saved = await self._store_rotated(h, current, data)
-        h.update(saved)  # stored first, handed out second
-        h.failures, h.retry_at, h.error = 0, 0.0, ""
-        log.info(
-            "credential refreshed",
-            credential=h.name,
-            expires_in=round(h.current.expires_at - time.time()),
-        )
+        h.update(await self._store_rotated(h, current, data))  # stored first, handed out second
+        self._refresh_done(h, True)
+        left = h.current.expires_at - time.time()
+        if left <= 0:  # a token that is dead on arrival would be fetched again at every poll
+            self._backoff(h, "the provider answered with a token that has already expired")
+            raise h.waiting()
+        h.recovered()
+        log.info("credential refreshed", credential=h.name, expires_in=round(left))
         return h.current
 
+    def _refresh_done(self, h: LiveAuth, ok: bool) -> None:
+        if self.on_refresh is not None:
+            self.on_refresh(h.type, ok)
+
     async def _store_rotated(
-        self, h: LiveAuth, current: AuthRecord, data: dict[str, Any]
+        self, h: LiveAuth, current: AuthRecord, data: Mapping[str, Any]
     ) -> AuthRecord:
         """Write the new tokens. The provider already rotated them, so they must not be
         lost: a record edited meanwhile gets them merged in; a store that fails keeps
         them in memory (and says so loudly) rather than dropping them."""
         record = AuthRecord(current.name, current.type, data, current.version)
         tokens = {k: v for k, v in data.items() if current.data.get(k) != v}
-        for _ in range(3):
-            try:
-                return await self.store.put(record, record.version)
-            except Conflict:
-                latest = await self.store.get(current.name)
-                if latest is None:
-                    raise RefreshFailed("the credential was deleted", refused=True) from None
-                record = AuthRecord(
-                    latest.name, latest.type, {**latest.data, **tokens}, latest.version
-                )
-            except StoreError as exc:
-                log.error(
-                    "rotated token NOT stored; kept in memory only",
-                    credential=h.name,
-                    error=str(exc),
-                )
-                return record
-        return await self.store.put(record, None)
+        try:
+            for _ in range(3):
+                try:
+                    return await self.store.put(record, record.version)
+                except Conflict:
+                    latest = await self.store.get(current.name)
+                    if latest is None:
+                        raise RefreshFailed("the credential was deleted", refused=True) from None
+                    record = AuthRecord(
+                        latest.name, latest.type, {**latest.data, **tokens}, latest.version
+                    )
+            return await self.store.put(record, None)
+        except StoreError as exc:
+            log.error(
+                "rotated token NOT stored; kept in memory only", credential=h.name, error=str(exc)
+            )
+            return record
 
     async def _provider_refresh(self, record: AuthRecord) -> dict[str, Any]:
-        if record.type == "ctonew":
-            return await clerk_refresh(self.session(), self.profiles.ctonew, record)
-        return await refresh_oauth(self.session(), self.profiles.oauth(record.type), record)
+        """The provider's new token fields. Whatever goes wrong is a RefreshFailed, so that
+        it backs off: an exception escaping here once meant a new try at every poll."""
+        try:
+            if record.type == "ctonew":
+                return await clerk_refresh(self.session(), self.profiles.ctonew, record)
+            return await refresh_oauth(self.session(), self.profiles.oauth(record.type), record)
+        except RefreshFailed:
+            raise
+        except Exception as exc:  # any failure must back off, not repeat at every poll
+            log.error("credential refresh failed unexpectedly", error=type(exc).__name__)
+            raise RefreshFailed(f"refresh failed ({type(exc).__name__})", refused=False) from None
 
     def _backoff(self, h: LiveAuth, reason: str, retry_after: float | None = None) -> None:
-        h.failures += 1
-        wait = min(_BACKOFF_MAX, _BACKOFF_BASE * 2 ** (h.failures - 1))
-        if retry_after:
-            wait = max(wait, min(retry_after, _BACKOFF_MAX))
-        h.retry_at = time.time() + wait
-        h.error = reason
+        wait = h.failed(reason, retry_after)
+        log.warning(
+            "credential refresh failed; will retry",
+            credential=h.name,
+            error=reason,
+            retry_in=round(wait, 1),
+        )
 
     async def _refused(self, h: LiveAuth, current: AuthRecord, reason: str) -> None:
         log.warning(
@@ -396,7 +398,7 @@ class AuthManager:
             self._handles[saved.name] = LiveAuth(self, saved)
         else:
             h.update(saved)
-            h.failures, h.retry_at, h.error = 0, 0.0, ""
+            h.recovered()
         self._unreadable.pop(saved.name, None)
         log.info("credential saved", credential=saved.name, store=self.store.describe(saved.name))
         self._changed()
@@ -445,7 +447,7 @@ class AuthManager:
             self._handles[name] = LiveAuth(self, saved)
         else:
             h.update(saved)
-            h.failures, h.retry_at, h.error = 0, 0.0, ""
+            h.recovered()
         log.info("credential " + ("disabled" if disabled else "enabled"), credential=name)
         self._changed()
         return saved

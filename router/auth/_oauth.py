@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import math
 import secrets
 import time
 from collections.abc import Mapping
@@ -23,7 +24,7 @@ import orjson
 
 from suite.config import Config
 
-from ._record import AuthRecord, jwt_claims, record_name, rfc3339
+from ._record import AuthRecord, expiry, expiry_in, jwt_claims, record_name, rfc3339
 
 __all__ = [
     "ClerkProfile",
@@ -48,13 +49,24 @@ class LoginError(Exception):
 
 class RefreshFailed(Exception):
     """A refresh that did not work. ``refused``: the provider rejected the
-    credential (a new login is needed); else a network/5xx problem to retry."""
+    credential (a new login is needed); else a network/5xx problem to retry.
+    ``rotated``: secrets the provider rotated all the same (a new refresh token
+    in an answer we could not use, a new cookie): they must be stored, or the
+    next try presents a secret the provider has already retired."""
 
-    def __init__(self, message: str, *, refused: bool, retry_after: float | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        refused: bool,
+        retry_after: float | None = None,
+        rotated: Mapping[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.refused = refused
         self.retry_after = retry_after
+        self.rotated: Mapping[str, str] = rotated or {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,8 +217,16 @@ async def _post(
             body = orjson.loads(raw) if raw else {}
         except orjson.JSONDecodeError:
             body = {"error": raw[:200].decode("utf-8", "replace")}
-        wait = float(retry) if retry and retry.replace(".", "", 1).isdigit() else None
-        return resp.status, body if isinstance(body, dict) else {}, wait
+        return resp.status, body if isinstance(body, dict) else {}, _seconds(retry)
+
+
+def _seconds(header: str | None) -> float | None:
+    """A ``Retry-After`` in seconds (the date form is not used by token endpoints)."""
+    try:
+        wait = float(header or "")
+    except ValueError:
+        return None
+    return wait if math.isfinite(wait) and wait >= 0 else None
 
 
 def _oauth_error(body: Mapping[str, Any]) -> str:
@@ -222,18 +242,16 @@ def _record_data(type_: str, body: Mapping[str, Any], old: Mapping[str, Any]) ->
     """Stored fields from a token response; the old refresh token stays if none came back."""
     now = time.time()
     access = str(body.get("access_token") or "")
-    expires_in = body.get("expires_in")
-    if isinstance(expires_in, int | float) and expires_in > 0:
-        expires = now + float(expires_in)
-    else:
+    expires = expiry_in(body.get("expires_in"), now)
+    if expires is None:
         exp = jwt_claims(access).get("exp")
-        expires = float(exp) if isinstance(exp, int | float) else now + 3600
+        expires = expiry(float(exp), now) if isinstance(exp, int | float) else 0.0
     data: dict[str, Any] = {
         **old,
         "type": type_,
         "access_token": access,
         "refresh_token": str(body.get("refresh_token") or old.get("refresh_token") or ""),
-        "expired": rfc3339(expires),
+        "expired": rfc3339(expires or now + 3600),
         "last_refresh": rfc3339(now),
     }
     if body.get("id_token"):
@@ -310,8 +328,26 @@ async def refresh_oauth(
         raise RefreshFailed(
             f"token endpoint unreachable ({type(exc).__name__})", refused=False
         ) from None
-    if status == 200 and body.get("access_token"):
-        return _record_data(profile.type, body, record.data)
+    if status == 200:
+        # The provider has rotated the refresh token the moment it answered: take the
+        # new one out first, so that it is stored whatever else is wrong with the answer.
+        new = body.get("refresh_token")
+        rotated = {"refresh_token": new} if isinstance(new, str) and new else {}
+        access = body.get("access_token")
+        if not isinstance(access, str) or not access:
+            raise RefreshFailed(
+                "token endpoint answered 200 without an access token",
+                refused=False,
+                rotated=rotated,
+            )
+        try:
+            return _record_data(profile.type, body, record.data)
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise RefreshFailed(
+                f"token endpoint answer unusable ({type(exc).__name__})",
+                refused=False,
+                rotated=rotated,
+            ) from None
     reason = f"token endpoint answered {status}: {_oauth_error(body)}"
     refused = 400 <= status < 500 and status not in (408, 429)
     raise RefreshFailed(reason, refused=refused, retry_after=wait)

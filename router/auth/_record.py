@@ -11,6 +11,7 @@ kept as they are, so a file written by CLIProxyAPI survives our rewrites.
 from __future__ import annotations
 
 import base64
+import math
 import re
 import time
 from collections.abc import Mapping
@@ -27,6 +28,8 @@ __all__ = [
     "InvalidName",
     "Token",
     "check_name",
+    "expiry",
+    "expiry_in",
     "jwt_claims",
     "record_name",
     "rfc3339",
@@ -40,8 +43,16 @@ KIND_TYPES: Mapping[str, str] = {
 }
 TYPES = frozenset(KIND_TYPES.values())
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9@._+\-]{0,199}$")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9@._+\-]{0,199}")  # whole name: fullmatch
 _ACCOUNT_UNSAFE = re.compile(r"[^A-Za-z0-9@._+\-]")
+_DOTS = re.compile(r"\.{2,}")
+
+# A token lives hours (Claude), days (Codex) or a minute (cto.new). An expiry
+# further ahead than this is taken as this far ahead, so a wild value (a
+# provider's ``expires_in: 1e20``, a hand-edited file) can neither overflow
+# a date nor keep a token from ever being refreshed.
+MAX_LIFETIME_SECONDS = 366 * 86400.0
+_LAST_TIMESTAMP = 253402300799.0  # 9999-12-31T23:59:59Z, the last second a date can show
 
 
 class InvalidName(ValueError):
@@ -50,7 +61,7 @@ class InvalidName(ValueError):
 
 def check_name(name: str) -> str:
     """``name`` if it is a safe credential name (``<type>-<account>``), else InvalidName."""
-    if not _NAME.match(name) or ".." in name or name.endswith(".json"):
+    if not _NAME.fullmatch(name) or ".." in name or name.endswith(".json"):
         raise InvalidName(f"invalid credential name {name!r}")
     prefix = name.split("-", 1)[0]
     if prefix not in TYPES or "-" not in name:
@@ -59,26 +70,69 @@ def check_name(name: str) -> str:
 
 
 def record_name(type_: str, account: str) -> str:
-    safe = _ACCOUNT_UNSAFE.sub("_", account.strip()).strip(".") or "account"
-    return check_name(f"{type_}-{safe[:180]}")
+    """A valid name for ``type_``'s ``account`` (an email, an id), made safe rather than
+    refused: an account the provider accepted must always be storable. Characters a
+    name cannot hold become ``_``, as do runs of dots (``a..b`` would read as a path)."""
+    safe = _ACCOUNT_UNSAFE.sub("_", account.strip())
+    safe = _DOTS.sub(lambda m: "_" * len(m.group()), safe)[:180].strip(".")
+    if safe.endswith(".json"):
+        safe = safe[:-5] + "_json"
+    return check_name(f"{type_}-{safe or 'account'}")
+
+
+def expiry(when: float, now: float | None = None) -> float:
+    """``when`` (epoch seconds) inside the range a token can live: at most
+    ``MAX_LIFETIME_SECONDS`` ahead; 0 (unknown: refresh) for NaN or before 1970."""
+    if math.isnan(when) or when <= 0:
+        return 0.0
+    now = time.time() if now is None else now
+    return min(when, now + MAX_LIFETIME_SECONDS)
+
+
+def expiry_in(seconds: Any, now: float) -> float | None:
+    """The expiry a token answer's ``expires_in`` (a number, or digits in a string)
+    announces, clamped; None when it is absent, not a number or not positive."""
+    if isinstance(seconds, str):
+        try:
+            seconds = float(seconds.strip())
+        except ValueError:
+            return None
+    if not isinstance(seconds, int | float) or isinstance(seconds, bool):
+        return None
+    if math.isnan(seconds) or seconds <= 0:
+        return None
+    return now + min(float(seconds), MAX_LIFETIME_SECONDS)
 
 
 def rfc3339(ts: float) -> str:
+    """``ts`` as an RFC 3339 UTC time; any float gives a date (clamped to 1970..9999)."""
+    ts = 0.0 if math.isnan(ts) else min(max(ts, 0.0), _LAST_TIMESTAMP)
     return datetime.fromtimestamp(ts, UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
 def _parse_time(value: Any) -> float:
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value) / (1000.0 if value > 1e12 else 1.0)
-    if not isinstance(value, str) or not value:
+    """Epoch seconds of a stored expiry: RFC 3339, epoch seconds or milliseconds
+    (number or numeric string); anything else (``"nan"``, a year past 9999) is 0."""
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            value = float(text)
+        except ValueError:
+            return _parse_date(text)
+    if not isinstance(value, int | float) or isinstance(value, bool):
         return 0.0
+    number = float(value)
+    return expiry(number / 1000.0 if number > 1e12 else number)
+
+
+def _parse_date(text: str) -> float:
     try:
-        when = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError:
+        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        return expiry(when.timestamp())
+    except (ValueError, OverflowError, OSError):
         return 0.0
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return when.timestamp()
 
 
 def jwt_claims(token: str) -> dict[str, Any]:
@@ -162,8 +216,7 @@ class AuthRecord:
         """Epoch seconds the access token lapses; 0 when unknown (treated as expired)."""
         when = _parse_time(self.data.get("expired"))
         if not when and self.access_token:
-            exp = jwt_claims(self.access_token).get("exp")
-            when = float(exp) if isinstance(exp, int | float) else 0.0
+            when = _parse_time(jwt_claims(self.access_token).get("exp"))
         return when
 
     @property

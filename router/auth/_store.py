@@ -1,4 +1,4 @@
-"""The credential store interface: files (default) or PostgreSQL.
+"""The credential store interface; its back-ends are `_files` and `_postgres`.
 
 Every change goes read → modify → ``put(record, expect=version)`` inside
 ``lock(name)``: the lock makes one writer at a time across processes (a
@@ -12,11 +12,9 @@ from collections.abc import Mapping
 from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
-from suite.config import AuthConfig
-
 from ._record import AuthRecord
 
-__all__ = ["Conflict", "Store", "StoreError", "open_store"]
+__all__ = ["Conflict", "Store", "StoreError"]
 
 
 class StoreError(Exception):
@@ -55,14 +53,3 @@ class Store(Protocol):
         ...
 
     def describe(self, name: str) -> str: ...
-
-
-def open_store(config: AuthConfig, *, poll_seconds: float = 1.0) -> Store:
-    """The configured store, not yet opened (no I/O here)."""
-    if config.store == "postgres":
-        from ._postgres import PostgresStore
-
-        return PostgresStore(config.dsn)
-    from ._files import FileStore
-
-    return FileStore(config.dir)
