@@ -54,7 +54,7 @@ def fake_jwt(claims: dict[str, Any]) -> str:
 
 class FakeOAuth:
     def __init__(
-        self, flavour: str, *, email: str = "user@example.com", expires_in: int = 3600
+        self, flavour: str, *, email: str = "user@example.com", expires_in: float = 3600
     ) -> None:
         assert flavour in ("claude", "codex")
         self.flavour = flavour
@@ -67,6 +67,8 @@ class FakeOAuth:
         self.exchange_calls = 0
         self.refresh_delay = 0.0
         self.fail_refresh: int | None = None  # answer refreshes with this status (e.g. 503)
+        # Fields laid over every refresh answer (a misbehaving endpoint: {"access_token": None}).
+        self.refresh_extra: dict[str, Any] = {}
         self.requests: list[tuple[str, str, dict[str, str]]] = []  # (path, content type, fields)
         self._codes: dict[str, dict[str, str]] = {}
         self._issued: list[str] = []  # every code and token handed out (for leak checks)
@@ -260,7 +262,8 @@ class FakeOAuth:
         if email is None:
             return self._refuse(400, "invalid_grant", "Refresh token not found or invalid")
         self._used.add(token)
-        return web.Response(body=orjson.dumps(self._tokens(email)), content_type="application/json")
+        body = {**self._tokens(email), **self.refresh_extra}
+        return web.Response(body=orjson.dumps(body), content_type="application/json")
 
     def _tokens(self, email: str) -> dict[str, Any]:
         now = int(time.time())
