@@ -26,7 +26,7 @@ __all__ = [
     "parse_target",
 ]
 
-_PATH = re.compile(r"/models/([^/:]+):([A-Za-z]+)$")
+_PATH = re.compile(r"/models/([^/:]+):([A-Za-z]+)\Z")
 
 
 class RequestError(Exception):

@@ -17,12 +17,12 @@ from suite.files import write_private
 
 __all__ = ["ProfileStore", "valid_profile_name"]
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")  # fullmatch: no trailing newline
 _PREFIX = "aistudio-"
 
 
 def valid_profile_name(name: str) -> bool:
-    return bool(_NAME.match(name))
+    return bool(_NAME.fullmatch(name))
 
 
 class ProfileStore:

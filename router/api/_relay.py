@@ -21,7 +21,7 @@ from ._middleware import is_loopback
 
 __all__ = ["aistudio_login", "relay_services", "relay_socket"]
 
-_PROFILE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
+_PROFILE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")  # fullmatch: no trailing newline
 _LOGIN_TIMEOUT = 300.0
 
 
@@ -39,7 +39,7 @@ async def aistudio_login(request: web.Request) -> web.StreamResponse:
     except orjson.JSONDecodeError:
         raise BadRequest('body must be JSON: {"profile": NAME}') from None
     profile = body.get("profile", "default") if isinstance(body, dict) else None
-    if not isinstance(profile, str) or not _PROFILE.match(profile):
+    if not isinstance(profile, str) or not _PROFILE.fullmatch(profile):
         raise BadRequest(
             "profile: letters, digits, '.', '_', '@' or '-' (at most 64)", param="profile"
         )

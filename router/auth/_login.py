@@ -32,7 +32,7 @@ from suite.tasks import spawn
 from ._clerk import clerk_login
 from ._manager import AuthManager
 from ._oauth import LoginError, Pkce, authorize_url, exchange_code
-from ._record import AuthRecord
+from ._record import AuthRecord, InvalidName
 from ._store import StoreError
 
 __all__ = ["LoginFlow", "Logins", "parse_pasted_code"]
@@ -176,15 +176,25 @@ class Logins:
     # -- internals -------------------------------------------------------------
 
     async def _complete(self, flow: LoginFlow, code: str, *, in_listener: bool = False) -> None:
+        """Exchange the code and store the credential. The flow always ends here, done
+        or error with a message: a login left pending can only time out, and the user
+        would wait for nothing."""
         profile = self.manager.profiles.oauth(flow.provider)
         try:
             record = await exchange_code(
                 self.manager.session(), profile, flow.pkce, code, flow.redirect_uri
             )
             saved = await self.manager.save(record)
-        except (LoginError, StoreError) as exc:
-            await self._finish(flow, "error", str(exc), in_listener=in_listener)
-            raise LoginError(str(exc)) from None
+        except (LoginError, StoreError, InvalidName) as exc:
+            message = str(exc)
+        except Exception as exc:  # whatever failed, the login must end
+            log.error("login failed unexpectedly", provider=flow.provider, error=type(exc).__name__)
+            message = f"{flow.provider}: the sign-in failed ({type(exc).__name__}); try again"
+        else:
+            message = ""
+        if message:
+            await self._finish(flow, "error", message, in_listener=in_listener)
+            raise LoginError(message)
         flow.record = saved
         flow.saved_to = self.manager.store.describe(saved.name)
         log.info("login completed", provider=flow.provider, credential=saved.name)
