@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, date, datetime, timedelta
@@ -83,25 +84,49 @@ async def metrics(request: web.Request) -> web.StreamResponse:
 # -- /v1/usage ------------------------------------------------------------------
 
 
+#: The instants a usage query may name: 1970-01-01 up to the end of 9998 (a day
+#: later still has a calendar date, and every timestamp converts back to one).
+_EARLIEST = 0.0
+_LATEST = datetime(9999, 1, 1, tzinfo=UTC).timestamp()
+
+
 def _instant(text: str, name: str, *, end: bool) -> float:
-    """Unix seconds, or ISO 8601 (a bare date as ``to`` means the end of that day, UTC)."""
+    """Unix seconds, or ISO 8601 (a bare date as ``to`` means the end of that day, UTC).
+
+    ``nan``, ``inf`` and dates outside 1970..9998 are refused: they would pass the
+    ``from < to`` check (nan compares false) or overflow the calendar later."""
     try:
-        return float(text)
+        seconds = float(text)
     except ValueError:
-        pass
+        seconds = _iso_instant(text, name, end=end)
+    if not _EARLIEST <= seconds <= _LATEST:  # false for nan too
+        raise BadRequest(
+            f"{name}: {text[:40]!r} is outside 1970-01-01..9998-12-31 "
+            "(Unix seconds or an ISO 8601 date/time)",
+            param=name,
+        )
+    return seconds
+
+
+def _iso_instant(text: str, name: str, *, end: bool) -> float:
     try:
         if len(text) == 10:
             day = date.fromisoformat(text)
             moment = datetime(day.year, day.month, day.day, tzinfo=UTC)
-            return (moment + timedelta(days=1 if end else 0)).timestamp()
-        moment = datetime.fromisoformat(text)
+            if end:
+                moment += timedelta(days=1)
+        else:
+            moment = datetime.fromisoformat(text)
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=UTC)
+        return moment.timestamp()
+    except OverflowError:  # 9999-12-31 as ``to``: its end is past the calendar
+        return math.inf
     except ValueError:
         raise BadRequest(
-            f"{name}: expected Unix seconds or an ISO 8601 date/time, got {text!r}", param=name
+            f"{name}: expected Unix seconds or an ISO 8601 date/time, got {text[:40]!r}",
+            param=name,
         ) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.timestamp()
 
 
 def parse_usage_query(q: Mapping[str, str]) -> tuple[UsageQuery, str]:

@@ -26,7 +26,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         if not isinstance(msg, dict):
             raise BadRequest(f"'messages[{i}]' must be an object", param=f"messages[{i}]")
         role = msg.get("role")
-        if role not in _ROLES:
+        if not isinstance(role, str) or role not in _ROLES:  # a dict or list is unhashable
             raise BadRequest(
                 f"'messages[{i}].role' must be one of {', '.join(sorted(_ROLES))}",
                 param=f"messages[{i}].role",

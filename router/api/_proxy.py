@@ -420,13 +420,9 @@ def _upstream_error_response(
     """A non-retryable upstream error (e.g. 400): the upstream's own body when it is in
     the client's format, else the same status and message in the client's shape."""
     ctx.error = exc.message
-    assert isinstance(exc, UpstreamHTTPError)
     headers = {"X-Request-Id": ctx.request_id}
-    body = (
-        exc.body
-        if (fmt is source and exc.body)
-        else error_body(fmt, exc.status, exc.kind, exc.message)
-    )
+    own = exc.body if isinstance(exc, UpstreamHTTPError) and fmt is source else b""
+    body = own or error_body(fmt, exc.status, exc.kind, exc.message)
     return web.Response(
         status=exc.status, body=body, content_type="application/json", headers=headers
     )

@@ -102,20 +102,30 @@ def opt_num(m: Raw, key: str, path: str) -> float | None:
     return float(value)
 
 
+#: Integers a translated body may carry: what every upstream's JSON reads (64-bit).
+INT_MIN, INT_MAX = -(2**63), 2**63 - 1
+
+
 def opt_int(m: Raw, key: str, path: str) -> int | None:
+    """An integer field (``1.0`` counts; ``1e20`` is out of range, not truncated)."""
     value = m.get(key)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TranslationError(f"{path}{key}", "expected an integer")
+    if not INT_MIN <= value <= INT_MAX:
+        raise TranslationError(f"{path}{key}", f"out of range (at most {INT_MAX})")
+    if value != int(value):
         raise TranslationError(f"{path}{key}", "expected an integer")
     return int(value)
 
 
 def num_or_int(value: float | None) -> float | int | None:
-    """Render 1.0 as 1 so bodies look like what clients send."""
+    """Render 1.0 as 1 so bodies look like what clients send (only where an integer
+    is exact: ``1e300`` stays a float)."""
     if value is None:
         return None
-    return int(value) if value == int(value) else value
+    return int(value) if -(2**53) <= value <= 2**53 and value == int(value) else value
 
 
 def int_of(value: object) -> int:

@@ -17,6 +17,11 @@ Gemini accepts a subset of JSON Schema (the OpenAPI 3.0 ``Schema`` object):
 * everything else (``$schema``, ``additionalProperties``, ``examples``,
   ``title``, ``x-*``...) is dropped; ``required`` keeps only declared properties.
 
+Inlining can multiply a schema (a definition that refers twice to the next,
+twenty deep, is a million nodes): a :class:`Budget`, shared by every schema of
+one request, caps the nodes that inlined refs may add; past it a ref becomes a
+described object, as a cycle does. Schemas without refs never touch it.
+
 :func:`from_gemini` turns a Gemini schema (upper-case types, ``nullable``)
 into plain JSON Schema for the other formats.
 """
@@ -25,9 +30,12 @@ from __future__ import annotations
 
 from .ir import JSONObject, JSONValue
 
-__all__ = ["clean_for_gemini", "from_gemini"]
+__all__ = ["Budget", "clean_for_gemini", "from_gemini"]
 
 _MAX_DEPTH = 40
+#: Nodes inlined refs may add per request: far above any real schema, and cleaned
+#: in a few milliseconds.
+REF_NODES = 10_000
 _FORMATS = {
     "string": {"enum", "date-time"},
     "number": {"float", "double"},
@@ -45,6 +53,19 @@ _HINTED = (
     "maxProperties",
     "default",
 )
+
+
+class Budget:
+    """How many more nodes inlined refs may add (one per request, shared by its schemas)."""
+
+    __slots__ = ("left",)
+
+    def __init__(self, nodes: int = REF_NODES) -> None:
+        self.left = nodes
+
+    def spend(self) -> bool:
+        self.left -= 1
+        return self.left >= 0
 
 
 def _as_obj(value: JSONValue) -> JSONObject:
@@ -66,21 +87,25 @@ def _lookup(root: JSONObject, ref: str) -> JSONObject | None:
 
 
 def _resolve(
-    node: JSONObject, root: JSONObject, active: frozenset[str]
+    node: JSONObject, root: JSONObject, active: frozenset[str], budget: Budget
 ) -> tuple[JSONObject, frozenset[str]]:
     while "$ref" in node:
         ref = node["$ref"]
         rest = {k: v for k, v in node.items() if k != "$ref"}
-        target = _lookup(root, ref) if isinstance(ref, str) else None
-        if target is None or (isinstance(ref, str) and ref in active):
-            name = str(ref).rsplit("/", 1)[-1] or "object"
-            desc = rest.get("description")
-            hint = f"See: {name}"
-            return {"type": "object", "description": f"{desc} ({hint})" if desc else hint}, active
-        assert isinstance(ref, str)
+        target = _lookup(root, ref) if isinstance(ref, str) and ref not in active else None
+        if target is None or not isinstance(ref, str) or not budget.spend():
+            return _unresolved(ref, rest), active
         node = {**target, **rest}
         active = active | {ref}
     return node, active
+
+
+def _unresolved(ref: JSONValue, rest: JSONObject) -> JSONObject:
+    """A ref left out (cycle, unknown target, budget spent): an object named after it."""
+    name = str(ref).rsplit("/", 1)[-1] or "object"
+    desc = rest.get("description")
+    hint = f"See: {name}"
+    return {"type": "object", "description": f"{desc} ({hint})" if desc else hint}
 
 
 def _type_of(node: JSONObject) -> str:
@@ -106,7 +131,9 @@ def _is_null(node: JSONObject) -> bool:
     return isinstance(t, str) and t.lower() == "null"
 
 
-def _flatten_union(node: JSONObject, root: JSONObject, active: frozenset[str]) -> JSONObject:
+def _flatten_union(
+    node: JSONObject, root: JSONObject, active: frozenset[str], budget: Budget
+) -> JSONObject:
     for _ in range(_MAX_DEPTH):
         key = "anyOf" if "anyOf" in node else "oneOf" if "oneOf" in node else ""
         if not key:
@@ -116,7 +143,7 @@ def _flatten_union(node: JSONObject, root: JSONObject, active: frozenset[str]) -
             node = {k: v for k, v in node.items() if k != key}
             continue
         base = {k: v for k, v in node.items() if k != key}
-        branches = [_resolve(_as_obj(b), root, active)[0] for b in branches_raw]
+        branches = [_resolve(_as_obj(b), root, active, budget)[0] for b in branches_raw]
         typed = [b for b in branches if _score(b) > 0]
         nullable = any(_is_null(b) for b in branches)
         if not typed:
@@ -137,7 +164,9 @@ def _flatten_union(node: JSONObject, root: JSONObject, active: frozenset[str]) -
     return node
 
 
-def _merge_all_of(node: JSONObject, root: JSONObject, active: frozenset[str]) -> JSONObject:
+def _merge_all_of(
+    node: JSONObject, root: JSONObject, active: frozenset[str], budget: Budget
+) -> JSONObject:
     parts = node.get("allOf")
     if not isinstance(parts, list):
         return node
@@ -148,8 +177,8 @@ def _merge_all_of(node: JSONObject, root: JSONObject, active: frozenset[str]) ->
         [r for r in own if isinstance(r, str)] if isinstance(own, list) else []
     )
     for raw in parts:
-        sub, _ = _resolve(_as_obj(raw), root, active)
-        sub = _merge_all_of(sub, root, active)
+        sub, seen = _resolve(_as_obj(raw), root, active, budget)
+        sub = _merge_all_of(sub, root, seen, budget)
         props.update(_as_obj(sub.get("properties")))
         sub_req = sub.get("required")
         if isinstance(sub_req, list):
@@ -172,13 +201,17 @@ def _fmt(value: JSONValue) -> str:
     return str(value)
 
 
-def _clean(raw: JSONValue, root: JSONObject, active: frozenset[str], depth: int) -> JSONObject:
+def _clean(
+    raw: JSONValue, root: JSONObject, active: frozenset[str], depth: int, budget: Budget
+) -> JSONObject:
     if depth > _MAX_DEPTH:
         return {"type": "object", "description": "(nested schema omitted)"}
-    node, active = _resolve(_as_obj(raw), root, active)
-    node = _merge_all_of(node, root, active)
-    node = _flatten_union(node, root, active)
-    node, active = _resolve(node, root, active)
+    node, active = _resolve(_as_obj(raw), root, active, budget)
+    if active and not budget.spend():  # a node that exists only through inlining
+        return {"type": "object", "description": "(nested schema omitted)"}
+    node = _merge_all_of(node, root, active, budget)
+    node = _flatten_union(node, root, active, budget)
+    node, active = _resolve(node, root, active, budget)
 
     out: JSONObject = {}
     hints: list[str] = []
@@ -235,7 +268,7 @@ def _clean(raw: JSONValue, root: JSONObject, active: frozenset[str], depth: int)
     props = node.get("properties")
     if isinstance(props, dict) and t in ("object", ""):
         cleaned: JSONObject = {
-            name: _clean(sub, root, active, depth + 1) for name, sub in props.items()
+            name: _clean(sub, root, active, depth + 1, budget) for name, sub in props.items()
         }
         out["properties"] = cleaned
         req = node.get("required")
@@ -252,7 +285,9 @@ def _clean(raw: JSONValue, root: JSONObject, active: frozenset[str], depth: int)
     if isinstance(items, list):  # tuple form: the first item type stands for all
         items = items[0] if items else None
     if t == "array":
-        out["items"] = _clean(items, root, active, depth + 1) if isinstance(items, dict) else {}
+        out["items"] = (
+            _clean(items, root, active, depth + 1, budget) if isinstance(items, dict) else {}
+        )
         if not out["items"]:
             out["items"] = {"type": "string"}
 
@@ -267,9 +302,10 @@ def _clean(raw: JSONValue, root: JSONObject, active: frozenset[str], depth: int)
     return out
 
 
-def clean_for_gemini(schema: JSONObject) -> JSONObject:
-    """A copy of ``schema`` Gemini accepts (see the module docstring)."""
-    return _clean(schema, schema, frozenset(), 0)
+def clean_for_gemini(schema: JSONObject, budget: Budget | None = None) -> JSONObject:
+    """A copy of ``schema`` Gemini accepts (see the module docstring); ``budget`` is the
+    request's, when it has several schemas."""
+    return _clean(schema, schema, frozenset(), 0, budget or Budget())
 
 
 def from_gemini(schema: JSONValue) -> JSONValue:

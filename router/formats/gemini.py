@@ -51,7 +51,7 @@ from ._json import (
     safe_id,
     upstream_answer,
 )
-from ._schema import clean_for_gemini, from_gemini
+from ._schema import Budget, clean_for_gemini, from_gemini
 
 __all__ = [
     "StreamDecoder",
@@ -78,7 +78,8 @@ def _user_parts(
         part = obj(raw, p)
         fr = _get(part, "functionResponse", "function_response")
         if isinstance(fr, Mapping):
-            name = req_str(fr, "name", p + ".functionResponse.")
+            frp = p + ".functionResponse."
+            name = req_str(fr, "name", frp)
             wanted = fr.get("id")
             match = next((c for c in pending if wanted and c[0] == wanted), None)
             if match is None:
@@ -93,7 +94,7 @@ def _user_parts(
             )
             extra = tuple(
                 m
-                for m in (media_part(obj(x, p), p) for x in fr.get("parts") or [])
+                for m in (media_part(x, xp) for xp, x in opt_objects(fr, "parts", frp))
                 if m is not None
             )
             out.append(ir.ToolResult(call_id, name, content + extra, is_error))
@@ -315,13 +316,14 @@ def request_from_ir(req: ir.Request, model: str, stream: bool) -> dict[str, Any]
     system = [{"text": t.text} for t in req.system if t.text]
     if system:
         out["systemInstruction"] = {"parts": system}
+    inlined = Budget()  # what $ref inlining may add, for every schema of the request
     if req.tools:
         decls = []
         for tool in req.tools:
             decl: dict[str, Any] = {"name": tool.name}
             if tool.description:
                 decl["description"] = tool.description
-            schema = clean_for_gemini(tool.parameters)
+            schema = clean_for_gemini(tool.parameters, inlined)
             if schema.get("properties"):
                 decl["parametersJsonSchema"] = schema
             decls.append(decl)
@@ -351,7 +353,7 @@ def request_from_ir(req: ir.Request, model: str, stream: bool) -> dict[str, Any]
     if fmt is not None and fmt.type != "text":
         cfg["responseMimeType"] = "application/json"
         if fmt.type == "json_schema" and fmt.schema:
-            cfg["responseJsonSchema"] = clean_for_gemini(fmt.schema)
+            cfg["responseJsonSchema"] = clean_for_gemini(fmt.schema, inlined)
     if req.thinking is not None:
         tc = _thinking_config(req.thinking, model)
         if tc is not None:
