@@ -18,6 +18,7 @@ from router.executors import Executor, build_executor
 from router.relay import RelayHub
 from router.routing import RoutingTable
 from suite.config import Config, ProviderConfig
+from suite.secrets import SECRETS, config_secrets
 from suite.tasks import spawn
 
 __all__ = ["RouterState", "Snapshot"]
@@ -75,6 +76,7 @@ class RouterState:
                 await ex.close()
 
     def _build(self, config: Config) -> Snapshot:
+        SECRETS.set("config", config_secrets(config))  # masked in logs and error bodies
         creds = self.pool.sync(
             config.providers.values(), self.auth.sources(), config.services.token
         )

@@ -5,13 +5,16 @@ from __future__ import annotations
 import itertools
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aiohttp import web
 
 from router.formats import Format
+from suite.logging import ERROR_TEXT_LIMIT, clip
 
-__all__ = ["CONTEXT", "RequestContext", "client_format", "new_request_id"]
+__all__ = ["CONTEXT", "RequestContext", "client_format", "model_ref", "new_request_id"]
+
+_MODEL_REF = 64  # characters of a model name quoted inside an error message
 
 
 _PREFIX = os.urandom(6).hex()
@@ -40,10 +43,21 @@ class RequestContext:
     tokens_out: int | None = None
     tokens_cached: int | None = None
     tokens_reasoning: int | None = None
-    error: str | None = None
     client: str | None = None  # the client key's id (a hash prefix), never the key
     # Attempts that failed before the answer: (provider, status or error kind).
     failures: list[tuple[str, str]] | None = None
+    _error: str | None = field(default=None, repr=False)
+
+    @property
+    def error(self) -> str | None:
+        """Why the request failed, scrubbed and bounded (``suite.logging.clip``) when set:
+        it goes to the access log and the usage database, and may quote an upstream's
+        text (which may quote the key it was sent) or a client's (of any length)."""
+        return self._error
+
+    @error.setter
+    def error(self, value: str | None) -> None:
+        self._error = None if value is None else clip(value, ERROR_TEXT_LIMIT)
 
     def attempt_failed(self, provider: str, outcome: str) -> None:
         if self.failures is None:
@@ -79,6 +93,15 @@ class RequestContext:
             if self.tokens_reasoning:
                 out["tokens_reasoning"] = self.tokens_reasoning
         return out
+
+
+def model_ref(model: str) -> str:
+    """A model name as an error message quotes it: whole when short, else its start.
+
+    The access line logs the model once, in ``model`` (bounded there too); an
+    error that names it must not carry a client's megabyte a second time.
+    """
+    return model if len(model) <= _MODEL_REF else f"{model[:_MODEL_REF]}…"
 
 
 CONTEXT: web.RequestKey[RequestContext] = web.RequestKey("cliproxy_context", RequestContext)

@@ -8,8 +8,11 @@ from aiohttp import web
 
 from router.errors import ProxyError, UpstreamHTTPError
 from router.formats import Format, error_body
+from suite.logging import clip
 
 __all__ = ["error_response"]
+
+_MESSAGE_LIMIT = 4096  # characters of an error message a client gets back
 
 
 def error_response(fmt: Format, exc: ProxyError, request_id: str) -> web.Response:
@@ -23,7 +26,9 @@ def error_response(fmt: Format, exc: ProxyError, request_id: str) -> web.Respons
         headers["request-id"] = request_id
     return web.Response(
         status=status,
-        body=error_body(fmt, status, exc.kind, exc.message, exc.param),
+        # Scrubbed and bounded: a message may quote an upstream's text (which may quote the
+        # key it was sent) or a client's (of any length).
+        body=error_body(fmt, status, exc.kind, clip(exc.message, _MESSAGE_LIMIT), exc.param),
         content_type="application/json",
         headers=headers,
     )

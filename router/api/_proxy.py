@@ -39,9 +39,10 @@ from router.formats import (
 from router.observability import OBSERVER
 from router.routing import Candidate, Route
 from router.state import Snapshot
-from suite.logging import get_logger
+from suite.logging import get_logger, redact
+from suite.secrets import SECRETS
 
-from ._context import RequestContext
+from ._context import RequestContext, model_ref
 from ._translate import (
     StreamTranslator,
     request_ir,
@@ -94,7 +95,8 @@ async def forward(
     route = snap.table.route(fwd.model)
     if route is None or not route.rule.providers:
         raise NotFound(
-            f"model '{fwd.model}' is not served here: no routing rule with a usable provider matches it"
+            f"model '{model_ref(fwd.model)}' is not served here:"
+            " no routing rule with a usable provider matches it"
         )
     ctx.rule = route.rule.source
     candidates, wake = snap.table.candidates(route, time.monotonic())
@@ -422,7 +424,9 @@ def _upstream_error_response(
     ctx.error = exc.message
     headers = {"X-Request-Id": ctx.request_id}
     own = exc.body if isinstance(exc, UpstreamHTTPError) and fmt is source else b""
-    body = own or error_body(fmt, exc.status, exc.kind, exc.message)
+    # An upstream may quote the key it was sent: no known secret goes back to the client.
+    own = SECRETS.redact_bytes(own)
+    body = own or error_body(fmt, exc.status, exc.kind, redact(exc.message))
     return web.Response(
         status=exc.status, body=body, content_type="application/json", headers=headers
     )
@@ -430,10 +434,11 @@ def _upstream_error_response(
 
 def _all_resting(model: str, wake: float | None) -> ProxyError:
     if wake is None:
-        return NotFound(f"model '{model}' has no usable credentials")
+        return NotFound(f"model '{model_ref(model)}' has no usable credentials")
     wait = max(1.0, wake - time.monotonic())
     return NoCapacity(
-        f"every credential for model '{model}' is cooling down after rate limits; retry in {wait:.0f}s",
+        f"every credential for model '{model_ref(model)}' is cooling down after rate limits;"
+        f" retry in {wait:.0f}s",
         retry_after=wait,
     )
 
@@ -446,7 +451,9 @@ def _exhausted(model: str, last: UpstreamError | None, wake: float | None) -> Pr
         if wake is None:
             wake = time.monotonic() + (last.retry_after or 1.0)
         return _all_resting(model, wake)
-    err = UpstreamError(f"every provider for model '{model}' failed; last: {last.message}")
+    err = UpstreamError(
+        f"every provider for model '{model_ref(model)}' failed; last: {last.message}"
+    )
     if isinstance(last, UpstreamTimeout):
         err.status, err.kind = 504, "timeout"
     elif isinstance(last, UpstreamHTTPError) and last.status in (503, 529):

@@ -16,6 +16,8 @@ import asyncio
 import time
 from typing import Protocol
 
+from suite.secrets import SECRETS, record_secrets
+
 from ._oauth import RefreshFailed
 from ._record import AuthRecord, Token
 
@@ -56,12 +58,20 @@ class LiveAuth:
         self.type = record.type
         self.record = record
         self._token = record.token()
+        # Every loaded, refreshed or signed-in record passes here: its tokens and
+        # cookies are masked in logs and error bodies from now on (suite.secrets).
+        SECRETS.set(f"credential:{record.name}", record_secrets(record.data))
         self.lock = asyncio.Lock()
         self.failures = 0
         self.retry_at = 0.0
         self.error = ""
 
     def update(self, record: AuthRecord) -> None:
+        # The previous generation stays masked too: answers already on their way may quote it.
+        SECRETS.set(
+            f"credential:{record.name}",
+            [*record_secrets(record.data), *record_secrets(self.record.data)],
+        )
         self.record = record
         self._token = record.token()
 

@@ -21,6 +21,7 @@ from router.errors import UpstreamConnectError, UpstreamHTTPError, UpstreamTimeo
 from router.formats import Format
 from suite.config import ProviderConfig
 from suite.logging import redact
+from suite.secrets import SECRETS
 
 from ._base import UpstreamCall, UpstreamReply
 
@@ -155,7 +156,7 @@ async def _http_error(name: str, resp: aiohttp.ClientResponse) -> UpstreamHTTPEr
     return UpstreamHTTPError(
         resp.status,
         f"{name}: upstream answered {resp.status}: {redact(message)}",
-        body=body,
+        body=SECRETS.redact_bytes(body),  # an upstream may quote the key it was sent
         retry_after=parse_retry_after(resp.headers.get("Retry-After")),
         content_type=resp.headers.get("Content-Type", "application/json"),
     )
