@@ -459,6 +459,8 @@ def _providers(sec: Section) -> dict[str, ProviderConfig]:
         headers_sec = p.section("headers")
         headers = {k: headers_sec.string(k, "") for k in headers_sec.data}
         options = {k: v for k, v in p.data.items() if k not in _PROVIDER_KEYS}
+        if "client" in p.data:
+            options["client"] = _client_profile(p, kind)
         out[name] = ProviderConfig(
             name=name,
             kind=kind,
@@ -471,6 +473,28 @@ def _providers(sec: Section) -> dict[str, ProviderConfig]:
             options=options,
         )
     return out
+
+
+# ``providers.X.client``: what a subscription request claims to be (docs/credentials.md).
+_CLIENT_KEYS = {
+    "claude-oauth": "version entrypoint betas sdk_version node_version os arch cch".split(),
+    "codex-oauth": "version originator os arch terminal".split(),
+}
+
+
+def _client_profile(p: Section, kind: str) -> dict[str, Any]:
+    """``client`` of a subscription provider: known keys; strings, ``betas`` a list,
+    ``cch`` true, false or auto."""
+    if kind not in _CLIENT_KEYS:
+        raise ConfigError(p.key("client"), f"only for kinds {', '.join(sorted(_CLIENT_KEYS))}")
+    sec = p.section("client")
+    sec.only(*_CLIENT_KEYS[kind])
+    out: dict[str, Any] = {k: sec.string(k, "") for k in sec.data if k not in ("betas", "cch")}
+    if "betas" in sec.data:
+        out["betas"] = list(sec.strings("betas"))
+    if sec.data.get("cch", "auto") not in (True, False, "auto"):
+        raise ConfigError(sec.key("cch"), f"expected true, false or auto, got {sec.data['cch']!r}")
+    return {**out, **({"cch": sec.data["cch"]} if "cch" in sec.data else {})}
 
 
 def _routing(sec: Section, providers: Mapping[str, ProviderConfig]) -> tuple[RouteRule, ...]:

@@ -39,6 +39,7 @@ from tests.fakes import (
     thinking_signature,
     unused_port,
 )
+from tests.fakes._claude_subscription import expected_billing_hex
 from tests.fakes.sdk import Answer, SdkDriver, sdk_driver
 
 FIXTURES = Path("/work/shared/fixtures/clients")
@@ -335,7 +336,18 @@ async def test_anthropic_oauth_token_rules() -> None:
         assert status == 400 and b"only authorized for use with Claude Code" in raw
         identity = "You are Claude Code, Anthropic's official CLI for Claude."
         body["system"] = [{"type": "text", "text": identity}]
-        assert (await post(url, body, auth))[0] == 200
+        status, _, raw = await post(url, body, auth)  # identity alone: billed as a third party
+        assert status == 400 and b"Third-party apps now draw from your extra usage" in raw
+        billing = "x-anthropic-billing-header: cc_version=2.1.337.%s; cc_entrypoint=cli;"
+        body["system"].insert(0, {"type": "text", "text": billing % "000"})
+        user = '{"device_id":"%s","account_uuid":"u","session_id":"s"}' % ("ab" * 32)
+        body["metadata"] = {"user_id": user}
+        assert (await post(url, body, auth))[0] == 400  # the hex does not match the prompt
+        body["system"][0]["text"] = billing % expected_billing_hex("hi", "2.1.337")
+        status, headers, _ = await post(url, body, auth)
+        assert status == 200 and headers["anthropic-ratelimit-unified-status"] == "allowed"
+        body["metadata"] = {"user_id": "not json"}
+        assert (await post(url, body, auth))[0] == 400
 
 
 # -- OpenAI -----------------------------------------------------------------------------
@@ -407,9 +419,10 @@ async def test_openai_lists_models(oai: Sdk) -> None:
 async def test_codex_backend_rules(oai: Sdk) -> None:
     url, auth = oai.fake.codex_base_url + "/responses", {"Authorization": f"Bearer {KEY}"}
     body: dict[str, Any] = {"model": "gpt-5", "input": USER, "stream": True, "store": False}
+    oai.fake.codex_legacy = True  # an older backend
     status, _, raw = await post(url, body, auth)
     assert status == 400 and json.loads(raw) == {"detail": "Instructions are required"}
-    body["instructions"] = "You are Codex."
+    oai.fake.codex_legacy = False  # today's takes the base prompt as a developer item
     oai.fake.enqueue(Fail(429, retry_after=60))
     status, _, raw = await post(url, body, auth)
     assert status == 429 and json.loads(raw)["error"]["type"] == "usage_limit_reached"

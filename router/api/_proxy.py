@@ -24,7 +24,7 @@ from router.errors import (
     UpstreamHTTPError,
     UpstreamTimeout,
 )
-from router.executors import Action, Executor, UpstreamCall
+from router.executors import Action, Executor, UpstreamCall, client_headers
 from router.formats import (
     SIGNATURE_TAG,
     Format,
@@ -107,6 +107,7 @@ async def forward(
     if not candidates:
         raise _all_resting(fwd.model, wake)
     plan = _Plan(fwd, route.upstream_model, _forward_headers(request, fwd.fmt))
+    plan.client, plan.client_headers = ctx.client or "", client_headers(request.headers, fwd.fmt)
     last: UpstreamError | None = None
     for cand in candidates:
         executor = snap.executors[cand.provider.name]
@@ -142,12 +143,14 @@ def _has_same_format(snap: Snapshot, route: Route, fmt: Format) -> bool:
 class _Plan:
     """What goes upstream, built once per request and per target format."""
 
-    __slots__ = ("fwd", "model", "headers", "_ir", "_bodies")
+    __slots__ = ("fwd", "model", "headers", "client", "client_headers", "_ir", "_bodies")
 
     def __init__(self, fwd: Forward, model: str, headers: dict[str, str]) -> None:
         self.fwd = fwd
         self.model = model
         self.headers = headers
+        self.client = ""  # the client key's id; and its identifying headers (subscriptions)
+        self.client_headers: dict[str, str] = {}
         self._ir: ir.Request | None = None
         self._bodies: dict[Format, bytes] = {}
 
@@ -185,6 +188,8 @@ class _Plan:
             stream=fwd.stream,
             forward_headers=self.headers if same_format else {},
             sse=fwd.sse if same_format else True,
+            client=self.client,
+            client_headers=self.client_headers if same_format else {},
         )
 
 

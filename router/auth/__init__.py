@@ -7,6 +7,7 @@ from ._files import FileStore
 from ._login import LoginFlow, Logins, parse_pasted_code
 from ._manager import AuthManager, LiveAuth
 from ._oauth import LoginError, RefreshFailed
+from ._quota import Quota, QuotaWindow, quota_from_headers, quota_from_json, quota_from_usage
 from ._record import KIND_TYPES, AuthRecord, InvalidName, Token, check_name, record_name
 from ._store import Conflict, Store, StoreError
 
@@ -23,6 +24,8 @@ __all__ = [
     "LoginError",
     "LoginFlow",
     "Logins",
+    "Quota",
+    "QuotaWindow",
     "RefreshFailed",
     "Store",
     "StoreError",
@@ -33,5 +36,8 @@ __all__ = [
     "login_command",
     "open_store",
     "parse_pasted_code",
+    "quota_from_headers",
+    "quota_from_json",
+    "quota_from_usage",
     "record_name",
 ]

@@ -14,6 +14,7 @@ from typing import Protocol
 
 from suite.config import CooldownConfig, ProviderConfig
 
+from ._quota import Quota
 from ._record import KIND_TYPES, Token
 
 __all__ = ["Credential", "CredentialPool", "TokenSource"]
@@ -45,6 +46,8 @@ class Credential:
     disabled_reason: str | None = None
     # Store-backed credentials: where the current token comes from (secret is unused).
     auth: TokenSource | None = field(default=None, repr=False)
+    # Subscriptions: the plan usage the upstream last reported (router.auth._quota).
+    quota: Quota | None = None
 
     def ready(self, now: float) -> bool:
         return now >= self.cooling_until and now >= self.disabled_until

@@ -24,6 +24,7 @@ import orjson
 
 from suite.config import Config
 
+from ._device import device_id_for
 from ._record import AuthRecord, expiry, expiry_in, jwt_claims, record_name, rfc3339
 
 __all__ = [
@@ -257,6 +258,7 @@ def _record_data(type_: str, body: Mapping[str, Any], old: Mapping[str, Any]) ->
     if body.get("id_token"):
         data["id_token"] = str(body["id_token"])
     if type_ == "claude":
+        data["device_id"] = device_id_for(old)
         account = body.get("account") or {}
         org = body.get("organization") or {}
         if isinstance(account, dict):

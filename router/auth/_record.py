@@ -21,6 +21,8 @@ from typing import Any
 
 import orjson
 
+from ._device import device_id_for
+
 __all__ = [
     "KIND_TYPES",
     "TYPES",
@@ -158,6 +160,8 @@ class Token:
     user_id: str = ""  # ctonew: Clerk user and organisation (WebSocket token)
     org_id: str = ""
     cookie: str = field(default="", repr=False)  # ctonew: the __client cookie
+    account_uuid: str = ""  # claude: metadata.user_id's account_uuid
+    device_id: str = ""  # claude: metadata.user_id's device_id (router.auth._device)
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,6 +250,8 @@ class AuthRecord:
             user_id=self._str("user_id"),
             org_id=self._str("org_id"),
             cookie=self.client_cookie,
+            account_uuid=self._str("account_uuid"),
+            device_id=device_id_for(self.data) if self.type == "claude" else "",
         )
 
     def summary(self, now: float | None = None) -> dict[str, Any]:

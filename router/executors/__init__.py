@@ -10,6 +10,7 @@ from ._claude import ClaudeOAuthExecutor
 from ._codex import CodexOAuthExecutor
 from ._ctonew import CtoNewExecutor
 from ._http import HTTPExecutor, HTTPReply, parse_retry_after
+from ._profiles import client_headers
 from ._webai import WebAIExecutor
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "UpstreamReply",
     "WebAIExecutor",
     "build_executor",
+    "client_headers",
     "parse_retry_after",
 ]
 

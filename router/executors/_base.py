@@ -31,6 +31,11 @@ class UpstreamCall:
     forward_headers: Mapping[str, str] = field(default_factory=dict)
     # Stream framing the client asked for where a format has two (Gemini's alt=sse).
     sse: bool = True
+    # The client key's id (a hash, never the key): keeps a conversation's session ids stable.
+    client: str = ""
+    # Headers that say which client this is (its user agent, Claude Code's X-Stainless-*,
+    # Codex's x-codex-*), for the subscription executors; the client's spelling.
+    client_headers: Mapping[str, str] = field(default_factory=dict)
 
 
 class UpstreamReply(Protocol):

@@ -1,28 +1,43 @@
 """``codex-oauth``: OpenAI Responses on the ChatGPT backend with a subscription token.
 
-The backend is stricter than the public Responses API: ``instructions`` is
-required, system messages are refused in ``input``, ``store`` must be false
-and the answer always streams. So the body is adjusted here, and a client
-that did not ask for a stream gets the stream folded into one Responses body
-(a stream that ends without ``response.completed`` is an error).
+Requests look like Codex CLI's (``shared/fixtures/subscription/codex-chatgpt/``,
+``_profiles.CodexProfile``): ``originator``, its user agent and ``version``;
+one id per conversation sent as ``session-id``, ``thread-id``,
+``x-client-request-id`` and the body's ``prompt_cache_key`` (the backend
+caches prompts by it: a fresh id per turn would be a cache miss every time);
+no ``instructions`` (system text goes in as a ``developer`` item, where Codex
+puts its base prompt); ``store: false``, ``stream: true``. When the client
+is Codex itself its own ``x-codex-*`` headers, ids and ``client_metadata``
+go through as they are.
+
+Older backends refused that shape with 400 "Instructions are required" /
+"Instructions are not valid" / "System messages are not allowed"; on one of
+those the request is sent again the old way (system text in
+``instructions``) and the provider keeps to the old way until the router
+restarts. A client that did not ask for a stream gets the stream folded into
+one Responses body (a stream that ends without ``response.completed`` is an
+error).
 """
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import orjson
 
-from router.auth import Token
+from router.auth import Credential, Token
 from router.errors import BadRequest, UpstreamConnectError, UpstreamError, UpstreamHTTPError
 from router.formats import Format, SSEParser, ir, responses
+from suite.config import ProviderConfig
 
 from ._base import UpstreamCall, UpstreamReply
+from ._billing import conversation_id
+from ._codex_usage import fetch_plan_usage
+from ._profiles import CodexProfile
 from ._signed import SignedInExecutor
 
-__all__ = ["AggregatedReply", "CodexOAuthExecutor", "codex_body"]
+__all__ = ["AggregatedReply", "CodexOAuthExecutor", "codex_body", "legacy_body", "session_of"]
 
 DEFAULT_INSTRUCTIONS = "You are a helpful assistant."
 _UNSUPPORTED = (
@@ -42,6 +57,13 @@ _UNSUPPORTED = (
     "background",
 )
 _ENCRYPTED = "reasoning.encrypted_content"
+# The older backends' answers that mean "put the system text in instructions".
+_LEGACY_DETAILS = (
+    b"Instructions are required",
+    b"Instructions are not valid",
+    b"System messages are not allowed",
+)
+_SESSION_HEADERS = ("session-id", "session_id")
 
 
 def _text_of(content: Any) -> str:
@@ -54,8 +76,7 @@ def _text_of(content: Any) -> str:
     return ""
 
 
-def codex_body(raw: bytes, model: str, default_instructions: str) -> bytes:
-    """A Responses body the ChatGPT backend accepts."""
+def _load(raw: bytes) -> dict[str, Any]:
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError:
@@ -64,14 +85,49 @@ def codex_body(raw: bytes, model: str, default_instructions: str) -> bytes:
         raise BadRequest("the request body must be a JSON object")
     items = body.get("input")
     if isinstance(items, str):
-        items = [
-            {"type": "message", "role": "user", "content": [{"type": "input_text", "text": items}]}
-        ]
+        text = {"type": "input_text", "text": items}
+        body["input"] = [{"type": "message", "role": "user", "content": [text]}]
     elif not isinstance(items, list):
-        items = []
+        body["input"] = []
+    return body
+
+
+def _finish(body: dict[str, Any], model: str) -> None:
+    for name in _UNSUPPORTED:
+        body.pop(name, None)
+    include = body.get("include")
+    include = [i for i in include if isinstance(i, str)] if isinstance(include, list) else []
+    if _ENCRYPTED not in include:
+        include.append(_ENCRYPTED)
+    body.update(model=model, store=False, stream=True, include=include)
+
+
+def _developer(text: str) -> dict[str, Any]:
+    content = [{"type": "input_text", "text": text}]
+    return {"type": "message", "role": "developer", "content": content}
+
+
+def codex_body(body: dict[str, Any], model: str, base_prompt: str = "") -> dict[str, Any]:
+    """Codex's shape (changed in place): no ``instructions``; the client's instructions
+    (else ``base_prompt``) become a leading ``developer`` item, system items developer ones."""
+    instructions = body.pop("instructions", None)
+    text = instructions if isinstance(instructions, str) and instructions.strip() else base_prompt
+    items = []
+    for item in body["input"]:
+        if isinstance(item, dict) and item.get("role") == "system":
+            item = {**item, "role": "developer"}
+        items.append(item)
+    body["input"] = [_developer(text), *items] if text else items
+    _finish(body, model)
+    return body
+
+
+def legacy_body(body: dict[str, Any], model: str, default: str) -> dict[str, Any]:
+    """The older backends' shape (changed in place): ``instructions`` required, holding the
+    client's instructions and system items (else ``default``); no system items in input."""
     system: list[str] = []
     kept = []
-    for item in items:
+    for item in body["input"]:
         if isinstance(item, dict) and item.get("role") == "system":
             text = _text_of(item.get("content"))
             if text:
@@ -80,16 +136,28 @@ def codex_body(raw: bytes, model: str, default_instructions: str) -> bytes:
             kept.append(item)
     instructions = body.get("instructions")
     parts = [instructions] if isinstance(instructions, str) and instructions.strip() else []
-    body["instructions"] = "\n\n".join(parts + system) or default_instructions
+    body["instructions"] = "\n\n".join(parts + system) or default
     body["input"] = kept
-    for name in _UNSUPPORTED:
-        body.pop(name, None)
-    include = body.get("include")
-    include = [i for i in include if isinstance(i, str)] if isinstance(include, list) else []
-    if _ENCRYPTED not in include:
-        include.append(_ENCRYPTED)
-    body.update(model=model, store=False, stream=True, include=include)
-    return orjson.dumps(body)
+    _finish(body, model)
+    return body
+
+
+def session_of(call: UpstreamCall, body: Mapping[str, Any]) -> str:
+    """The conversation's id: the client's own (``session-id`` header or
+    ``prompt_cache_key``), else derived from the client key and the opening items
+    (everything up to the first user message, and the instructions)."""
+    for name, value in call.client_headers.items():
+        if name.lower() in _SESSION_HEADERS and value:
+            return value
+    key = body.get("prompt_cache_key")
+    if isinstance(key, str) and key:
+        return key
+    opening: list[Any] = [body.get("instructions")]
+    for item in body.get("input") or ():
+        opening.append(item)
+        if isinstance(item, dict) and item.get("role") == "user":
+            break
+    return conversation_id(call.client, orjson.dumps(opening))
 
 
 class AggregatedReply:
@@ -102,6 +170,7 @@ class AggregatedReply:
         self._reply = reply
         self._model = model
         self._request = request
+        self.headers = getattr(reply, "headers", None)
 
     async def chunks(self) -> AsyncIterator[bytes]:
         yield await self.read()
@@ -141,31 +210,61 @@ def _stream_error(exc: ir.StreamFailed) -> UpstreamError:
 
 class CodexOAuthExecutor(SignedInExecutor):
     wire = Format.RESPONSES
-    default_headers = {
-        "OpenAI-Beta": "responses=experimental",
-        "originator": "codex_cli_rs",
-        "User-Agent": "codex_cli_rs/0.169.0",
-    }
+
+    def __init__(self, provider: ProviderConfig) -> None:
+        super().__init__(provider)
+        self.profile = CodexProfile.from_options(provider.options)
+        self.legacy = False  # an older backend asked for instructions: send them from now on
+        self.usage_url = f"{self.base_url.removesuffix('/codex')}/wham/usage"
 
     def url(self, call: UpstreamCall) -> str:
         return f"{self.base_url}/responses"
 
     async def send_token(self, call: UpstreamCall, token: Token) -> UpstreamReply:
-        instructions = str(self.provider.options.get("instructions") or DEFAULT_INSTRUCTIONS)
-        body = codex_body(call.body, call.model, instructions)
-        headers = {
-            **self._static_headers,
-            **call.forward_headers,
-            "Authorization": f"Bearer {token.access}",
-            "Accept": "text/event-stream",
-            "session_id": str(uuid.uuid4()),
-        }
-        if token.account_id:
-            headers["chatgpt-account-id"] = token.account_id
-        reply = await self.post(self.url(call), body, headers)
+        if not self.legacy:
+            try:
+                return await self._send(call, token, legacy=False)
+            except UpstreamHTTPError as exc:
+                if exc.status != 400 or not any(d in exc.body for d in _LEGACY_DETAILS):
+                    raise
+                self.legacy = True
+        return await self._send(call, token, legacy=True)
+
+    async def _send(self, call: UpstreamCall, token: Token, *, legacy: bool) -> UpstreamReply:
+        body = _load(call.body)
+        session = session_of(call, body)
+        base = str(self.provider.options.get("instructions") or "")
+        if legacy:
+            legacy_body(body, call.model, base or DEFAULT_INSTRUCTIONS)
+        else:
+            codex_body(body, call.model, base)
+        body["prompt_cache_key"] = session
+        reply = await self.post(
+            self.url(call), orjson.dumps(body), self._headers(call, token, session)
+        )
         if call.stream:
             return reply
         return AggregatedReply(reply, call.model, call.body)
+
+    def _headers(self, call: UpstreamCall, token: Token, session: str) -> dict[str, str]:
+        """Codex's headers in its order; Codex's own values when the client is Codex."""
+        sent = {k.lower(): v for k, v in call.client_headers.items()}
+        out = {"version": sent.get("version") or self.profile.version}
+        out.update((k, v) for k, v in sent.items() if k.startswith(("x-codex-", "x-openai-")))
+        out.update(self.profile.headers(session))
+        out["x-client-request-id"] = sent.get("x-client-request-id") or session
+        out["authorization"] = f"Bearer {token.access}"
+        if token.account_id:
+            out["chatgpt-account-id"] = token.account_id
+        trailer = self.profile.trailer()
+        if "originator" in sent:  # Codex itself: its own name and user agent
+            trailer["originator"] = sent["originator"]
+            trailer["user-agent"] = sent.get("user-agent") or trailer["user-agent"]
+        return {**out, **trailer, **self.provider.headers}
+
+    async def plan_usage(self, credential: Credential) -> dict[str, Any]:
+        """``GET /backend-api/wham/usage`` for one credential; its quota is kept."""
+        return await fetch_plan_usage(self, credential)
 
     def refine(self, error: UpstreamHTTPError) -> UpstreamHTTPError:
         """The backend says ``{"detail": ...}``; a usage limit is a 429 with its reset time."""

@@ -34,11 +34,12 @@ USER_AGENT = f"cli-proxy-api/{__version__}"
 class HTTPReply:
     """A 2xx upstream response whose body is read lazily, chunk by chunk."""
 
-    __slots__ = ("_resp", "status", "content_type")
+    __slots__ = ("_resp", "status", "content_type", "headers")
 
     def __init__(self, resp: aiohttp.ClientResponse) -> None:
         self._resp = resp
         self.status = resp.status
+        self.headers = resp.headers  # e.g. a subscription's plan usage (router.auth.Quota)
         self.content_type = resp.headers.get("Content-Type", "application/json")
 
     async def chunks(self) -> AsyncIterator[bytes]:

@@ -1,16 +1,19 @@
-"""What the signed-in executors share: a fresh token per call, one retry on 401.
+"""What the signed-in executors share: a fresh token per call, one retry on 401,
+and the plan usage each answer reports.
 
 The token comes from the credential's live sign-in (``router.auth``): in
 memory while fresh, refreshed single-flight when it lapses. A 401 from the
 upstream refreshes once (or picks up a refresh another request just did) and
 the call is sent again; a second 401 goes to routing like any auth failure.
+A subscription answer's rate-limit headers become the credential's
+``quota`` (``router.auth.Quota``) before its body is read.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable
 
-from router.auth import Credential, RefreshFailed, Token
+from router.auth import Credential, RefreshFailed, Token, quota_from_headers
 from router.errors import UpstreamConnectError, UpstreamHTTPError
 
 from ._base import UpstreamCall, UpstreamReply
@@ -28,12 +31,12 @@ class SignedInExecutor(HTTPExecutor):
             raise UpstreamHTTPError(401, f"{self.name}: credential has no stored sign-in")
         token = await self._token(source.token())
         try:
-            return await self.send_token(call, token)
+            return _noted(await self.send_token(call, token), credential)
         except UpstreamHTTPError as exc:
             if exc.status != 401:
                 raise
         token = await self._token(source.refreshed(token))
-        return await self.send_token(call, token)
+        return _noted(await self.send_token(call, token), credential)
 
     async def send_token(self, call: UpstreamCall, token: Token) -> UpstreamReply:
         raise NotImplementedError
@@ -50,3 +53,13 @@ class SignedInExecutor(HTTPExecutor):
             raise UpstreamConnectError(
                 f"{self.name}: token refresh failed ({exc.message})"
             ) from None
+
+
+def _noted(reply: UpstreamReply, credential: Credential) -> UpstreamReply:
+    """Keep the plan usage the answer's headers report (if any) on the credential."""
+    headers = getattr(reply, "headers", None)
+    if headers is not None:
+        quota = quota_from_headers(headers)
+        if quota is not None:
+            credential.quota = quota
+    return reply

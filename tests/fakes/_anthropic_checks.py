@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["CLAUDE_CODE_IDENTITY", "check_messages_request", "uses_claude_code_identity"]
+__all__ = ["check_messages_request"]
 
 #: Block types the Messages API accepts in ``messages[].content``.
 BLOCK_TYPES = frozenset(
@@ -41,12 +41,6 @@ BLOCK_TYPES = frozenset(
         "web_fetch_tool_result",
         "web_search_tool_result",
     }
-)
-
-#: System-prompt openings the Claude subscription (OAuth) credential demands.
-CLAUDE_CODE_IDENTITY = (
-    "You are Claude Code, Anthropic's official CLI for Claude.",
-    "You are a Claude agent, built on Anthropic's Claude Agent SDK.",
 )
 
 _THINKING_DOC = "https://docs.claude.com/en/docs/build-with-claude/extended-thinking"
@@ -267,18 +261,3 @@ def _check_thinking(body: dict[str, Any], count_tokens: bool) -> str | None:
             f" documentation at {_THINKING_DOC}#feature-compatibility"
         )
     return None
-
-
-def uses_claude_code_identity(system: Any) -> bool:
-    """Whether the system prompt carries the Claude Code identity line that
-    subscription (OAuth) credentials are restricted to."""
-    if isinstance(system, str):
-        return system.startswith(CLAUDE_CODE_IDENTITY)
-    if isinstance(system, list):
-        return any(
-            isinstance(b, dict)
-            and isinstance(b.get("text"), str)
-            and b["text"].startswith(CLAUDE_CODE_IDENTITY)
-            for b in system
-        )
-    return False

@@ -1,5 +1,5 @@
-"""Request validation of OpenAI Chat Completions, Responses and the ChatGPT
-Codex backend, with the real APIs' error messages.
+"""Request validation of OpenAI Chat Completions and Responses, with the real
+APIs' error messages (the ChatGPT Codex backend's own rules: ``_codex_backend``).
 
 Each check returns ``None`` or a :class:`Problem` (``message``, ``param``,
 ``code``: the three fields of OpenAI's error object), so the fake can answer
@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Problem", "check_chat", "check_codex", "check_responses", "type_name"]
+__all__ = ["Problem", "check_chat", "check_responses", "type_name"]
 
 _CHAT_ROLES = ("system", "assistant", "user", "function", "tool", "developer")
 
@@ -205,31 +205,4 @@ def _check_response_pairs(items: list[dict[str, Any]]) -> Problem | None:
     for call_id in calls:
         if call_id not in answered:
             return Problem(f"No tool output found for function call {call_id}.", "input")
-    return None
-
-
-_CODEX_UNSUPPORTED = ("max_output_tokens", "previous_response_id", "temperature", "top_p")
-
-
-def check_codex(body: Any) -> str | None:
-    """The ChatGPT Codex backend's extra rules (answered as ``{"detail": ...}``)."""
-    if not isinstance(body, dict):
-        return "Invalid request body"
-    if not body.get("instructions"):
-        return "Instructions are required"
-    if not isinstance(body["instructions"], str):
-        return "Instructions are not valid"
-    for name in _CODEX_UNSUPPORTED:
-        if name in body:
-            return f"Unsupported parameter: {name}"
-    if body.get("store") is not False:
-        return "Store must be set to false"
-    if body.get("stream") is not True:
-        return "Stream must be set to true"
-    items = body.get("input")
-    if not isinstance(items, list):
-        return "Input must be a list"
-    for item in items:
-        if isinstance(item, dict) and item.get("role") == "system":
-            return "System messages are not allowed"
     return None

@@ -15,8 +15,10 @@ docs.claude.com/en/api/errors, and the official SDK's parser):
   a ``request-id`` header; 429 carries ``retry-after``; 529 is
   ``overloaded_error``.
 * Auth: ``x-api-key`` or ``Authorization: Bearer``; a subscription OAuth
-  token (``sk-ant-oat...``) also needs the ``oauth-2025-04-20`` beta and the
-  Claude Code system prompt, as the real API demands.
+  token (``sk-ant-oat...``) also needs the ``oauth-2025-04-20`` beta and
+  Claude Code's shape (billing header as ``system[0]``, ``metadata.user_id``:
+  ``_claude_subscription``), as the real API demands, and its answers carry
+  the plan's ``anthropic-ratelimit-unified-*`` headers (``plan_usage``).
 """
 
 from __future__ import annotations
@@ -31,9 +33,10 @@ import orjson
 from aiohttp import web
 
 from . import _sse
-from ._anthropic_checks import check_messages_request, uses_claude_code_identity
+from ._anthropic_checks import check_messages_request
 from ._base import Call, FakeServer, request_json, usage_of
 from ._behaviours import Reply, split_text
+from ._claude_subscription import check_subscription_request, unified_headers
 
 __all__ = ["FakeAnthropic", "thinking_signature"]
 
@@ -91,6 +94,11 @@ class FakeAnthropic(FakeServer):
     """Fake ``https://api.anthropic.com``; ``base_url`` has no ``/v1``."""
 
     base_path = ""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        #: The subscription's use of its 5-hour and 7-day windows (fractions), as reported.
+        self.plan_usage: dict[str, float] = {"5h": 0.25, "7d": 0.5}
 
     def routes(self) -> list[web.RouteDef]:
         return [
@@ -158,12 +166,15 @@ class FakeAnthropic(FakeServer):
                 )
             body = request_json(request)
             if oauth_checks and isinstance(body, dict):
-                if not uses_claude_code_identity(body.get("system")):
-                    return self._invalid(
-                        "This credential is only authorized for use with Claude Code and"
-                        " cannot be used for other API requests."
-                    )
+                problem = check_subscription_request(body)
+                if problem is not None:
+                    return self._invalid(problem)
         return None
+
+    @staticmethod
+    def _subscription(request: web.Request) -> bool:
+        bearer = request.headers.get("Authorization", "")
+        return "x-api-key" not in request.headers and bearer[7:].startswith(_OAUTH_PREFIX)
 
     # -- handlers -------------------------------------------------------
 
@@ -188,7 +199,8 @@ class FakeAnthropic(FakeServer):
         body = await self._validated(request, count_tokens=False)
         if isinstance(body, web.Response):
             return body
-        call = self.new_call(request, body["model"], body.get("stream") is True, body)
+        api = "subscription" if self._subscription(request) else ""
+        call = self.new_call(request, body["model"], body.get("stream") is True, body, api)
         return await self.answer(request, call)
 
     async def _count_tokens(self, request: web.Request) -> web.StreamResponse:
@@ -248,6 +260,7 @@ class FakeAnthropic(FakeServer):
             "anthropic-ratelimit-requests-remaining": "3999",
             "x-robots-tag": "none",
             **({"Cache-Control": "no-cache"} if call.stream else {}),
+            **(unified_headers(self.plan_usage) if call.api == "subscription" else {}),
         }
 
     def _shows_thinking(self, reply: Reply, call: Call) -> str | None:

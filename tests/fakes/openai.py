@@ -4,9 +4,13 @@ Serves, under ``base_url = http://127.0.0.1:PORT/v1``: ``POST
 /chat/completions``, ``POST /responses``, ``GET /models`` and ``GET
 /models/{id}``; and under ``codex_base_url =
 http://127.0.0.1:PORT/backend-api/codex``: ``POST /responses`` with the
-ChatGPT backend's extra rules (instructions required, ``store: false``,
-``stream: true``, no system messages, ``{"detail": ...}`` 400 bodies and a
-``usage_limit_reached`` 429 as codex-rs parses it).
+ChatGPT backend's extra rules (``_codex_backend``: ``store: false``,
+``stream: true``, no system messages, instructions only on an older backend
+(``codex_legacy``), ``{"detail": ...}`` 400 bodies and a
+``usage_limit_reached`` 429 as codex-rs parses it), the plan's
+``x-codex-*`` usage headers on every answer (``codex_usage``), the
+conversations' session ids (``codex_sessions``), and ``GET
+/backend-api/wham/usage``.
 
 Errors use the platform shape ``{"error": {"message", "type", "param",
 "code"}}`` with ``x-request-id``; 401 texts, 429 ``rate_limit_exceeded`` /
@@ -26,7 +30,8 @@ from . import _openai_render as render
 from . import _sse
 from ._base import Call, FakeServer, request_json
 from ._behaviours import Behaviour, Reply
-from ._openai_checks import Problem, check_chat, check_codex, check_responses
+from ._codex_backend import Sessions, check_codex, usage_body, usage_headers
+from ._openai_checks import Problem, check_chat, check_responses
 
 __all__ = ["FakeOpenAI"]
 
@@ -73,13 +78,6 @@ _ERRORS: dict[int, tuple[str, str | None, str]] = {
     502: ("server_error", None, "Bad gateway."),
     503: ("server_error", None, "The engine is currently overloaded, please try again later."),
 }
-# Usage windows the ChatGPT backend reports on every Codex answer.
-_CODEX_HEADERS = {
-    "x-codex-primary-used-percent": "12",
-    "x-codex-primary-window-minutes": "300",
-    "x-codex-secondary-used-percent": "3",
-    "x-codex-secondary-window-minutes": "10080",
-}
 _QUOTA = (
     "You exceeded your current quota, please check your plan and billing details. For more"
     " information on this error, read the docs:"
@@ -114,6 +112,11 @@ class FakeOpenAI(FakeServer):
     ) -> None:
         super().__init__(api_keys, port=port, models=models, default=default)
         self.reasoning_field = reasoning_field
+        #: The ChatGPT plan's windows, used percent (``primary``: 5 hours, ``secondary``: week).
+        self.codex_usage: dict[str, float] = {"primary": 12.0, "secondary": 3.0}
+        #: An older backend: instructions required, as before Codex CLI dropped them.
+        self.codex_legacy = False
+        self.codex_sessions = Sessions()
 
     @property
     def codex_base_url(self) -> str:
@@ -127,6 +130,7 @@ class FakeOpenAI(FakeServer):
             web.get("/v1/models", self._list_models),
             web.get("/v1/models/{model_id}", self._get_model),
             web.post("/backend-api/codex/responses", self._codex),
+            web.get("/backend-api/wham/usage", self._wham_usage),
         ]
 
     # -- errors -----------------------------------------------------------
@@ -140,7 +144,7 @@ class FakeOpenAI(FakeServer):
             "x-ratelimit-limit-requests": "500",
             "x-ratelimit-remaining-requests": "499",
             **({"Cache-Control": "no-cache"} if call.stream else {}),
-            **(_CODEX_HEADERS if call.api == "codex" else {}),
+            **(usage_headers(self.codex_usage) if call.api == "codex" else {}),
         }
 
     def _error(
@@ -245,7 +249,7 @@ class FakeOpenAI(FakeServer):
         call = self.new_call(request, body["model"], body.get("stream") is True, body, api)
         return await self.answer(request, call)
 
-    async def _codex(self, request: web.Request) -> web.StreamResponse:
+    def _codex_auth(self, request: web.Request) -> web.Response | None:
         if self.api_keys:
             header = request.headers.get("Authorization", "")
             if header[:7].lower() != "bearer " or header[7:].strip() not in self.api_keys:
@@ -255,13 +259,27 @@ class FakeOpenAI(FakeServer):
                     },
                     401,
                 )
+        return None
+
+    async def _wham_usage(self, request: web.Request) -> web.StreamResponse:
+        denied = self._codex_auth(request)
+        if denied is not None:
+            return denied
+        account = request.headers.get("chatgpt-account-id", "")
+        return self.json(usage_body(self.codex_usage, account))
+
+    async def _codex(self, request: web.Request) -> web.StreamResponse:
+        denied = self._codex_auth(request)
+        if denied is not None:
+            return denied
         body = request_json(request)
-        detail = check_codex(body)
+        detail = check_codex(body, legacy=self.codex_legacy)
         if detail is None:
             problem = check_responses(body)
             detail = problem.message if problem is not None else None
         if detail is not None:
             return self.json({"detail": detail}, 400)
+        self.codex_sessions.turn(body, request.headers)
         call = self.new_call(request, body["model"], True, body, "codex")
         return await self.answer(request, call, self._codex_error)
 

@@ -1,4 +1,8 @@
-"""``claude-oauth`` through the SDKs: OAuth headers, Claude Code identity, merged betas."""
+"""``claude-oauth`` through the SDKs: OAuth headers, Claude Code's shape, merged betas.
+
+Field-by-field comparisons with the captured Claude Code requests are in
+``test_claude_profile.py``.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,9 @@ from pathlib import Path
 import anthropic
 import openai
 
-from router.executors._claude import CLAUDE_CODE_IDENTITY, claude_body, merge_betas
+from router.auth import AuthRecord
+from router.executors._claude import shape_body
+from router.executors._profiles import AGENT_SDK_IDENTITY, ClaudeProfile
 from suite.config import parse_config
 from tests.fakes import FakeAnthropic, Reply
 from tests.fakes.oauth import FakeOAuth
@@ -37,7 +43,7 @@ def _setup(
     return cfg, access
 
 
-async def test_anthropic_sdk_gets_claude_code_identity_and_merged_betas(
+async def test_anthropic_sdk_gets_claude_code_shape_and_merged_betas(
     start_router, tmp_path: Path
 ) -> None:
     async with FakeOAuth("claude") as oauth, FakeAnthropic() as api:
@@ -52,7 +58,7 @@ async def test_anthropic_sdk_gets_claude_code_identity_and_merged_betas(
                 max_tokens=20,
                 system="Answer briefly.",
                 messages=MSG,
-                extra_headers={"anthropic-beta": "prompt-caching-2024-07-31"},
+                extra_headers={"anthropic-beta": "prompt-caching-2024-07-31,files-api-2025-04-14"},
             )
             async with client.messages.stream(
                 model="claude-x-test", max_tokens=20, messages=MSG
@@ -64,14 +70,21 @@ async def test_anthropic_sdk_gets_claude_code_identity_and_merged_betas(
     assert first.headers["Authorization"] == f"Bearer {access}"
     assert "x-api-key" not in first.headers
     assert first.query.get("beta") == "true"
-    assert first.headers["x-app"] == "cli" and first.headers["User-Agent"].startswith("claude-cli/")
+    assert first.headers["x-app"] == "cli"
+    assert first.headers["User-Agent"] == "claude-cli/2.1.337 (external, sdk-cli)"
     betas = first.headers["anthropic-beta"].split(",")
-    assert betas[:2] == ["oauth-2025-04-20", "claude-code-20250219"]
-    assert "prompt-caching-2024-07-31" in betas
+    assert betas[:2] == ["claude-code-20250219", "oauth-2025-04-20"]
+    assert betas[-1] == "files-api-2025-04-14"  # the client's own need, after Claude Code's
+    assert "prompt-caching-2024-07-31" not in betas  # a retired beta is not carried along
     system = first.json["system"]
-    assert system[0] == {"type": "text", "text": CLAUDE_CODE_IDENTITY}
-    assert system[1]["text"] == "Answer briefly."
-    assert api.requests[1].json["system"] == [{"type": "text", "text": CLAUDE_CODE_IDENTITY}]
+    assert system[0]["text"].startswith("x-anthropic-billing-header: cc_version=2.1.337.")
+    assert system[1] == {
+        "type": "text",
+        "text": AGENT_SDK_IDENTITY,
+        "cache_control": {"type": "ephemeral", "ttl": "1h"},
+    }
+    assert system[2]["text"] == "Answer briefly."
+    assert [b["text"] for b in api.requests[1].json["system"]][1:] == [AGENT_SDK_IDENTITY]
 
 
 async def test_openai_sdk_is_translated_to_the_subscription(start_router, tmp_path: Path) -> None:
@@ -88,7 +101,7 @@ async def test_openai_sdk_is_translated_to_the_subscription(start_router, tmp_pa
             )
     assert out.choices[0].message.content == "translated"
     system = api.requests[-1].json["system"]
-    assert system[0]["text"] == CLAUDE_CODE_IDENTITY and system[1]["text"] == "Sys."
+    assert system[1]["text"] == AGENT_SDK_IDENTITY and system[2]["text"] == "Sys."
 
 
 async def test_a_401_refreshes_once_and_retries(start_router, tmp_path: Path) -> None:
@@ -106,15 +119,14 @@ async def test_a_401_refreshes_once_and_retries(start_router, tmp_path: Path) ->
 
 
 def test_identity_is_not_doubled_and_betas_merge_once() -> None:
-    raw = b'{"system": "You are Claude Code, Anthropic\'s official CLI for Claude. More.", "tools": [{"name": "x"}], "thinking": {"type": "enabled", "budget_tokens": 1024}}'
-    _, body = claude_body(raw)
-    assert isinstance(body["system"], str)
-    betas = merge_betas("oauth-2025-04-20, custom-1", body).split(",")
-    assert betas.count("oauth-2025-04-20") == 1 and "custom-1" in betas
-    assert (
-        "interleaved-thinking-2025-05-14" in betas
-        and "fine-grained-tool-streaming-2025-05-14" in betas
-    )
+    token = AuthRecord("claude-a", "claude", {"refresh_token": "r", "account_uuid": "u"}).token()
+    identity = "You are Claude Code, Anthropic's official CLI for Claude. More."
+    body = {"system": identity, "messages": [{"role": "user", "content": "hi"}]}
+    shaped = shape_body(body, ClaudeProfile(), token, "s", cch=False)
+    assert [b["text"] for b in shaped["system"]][1:] == [identity]
+    betas = ClaudeProfile().merge_betas("oauth-2025-04-20, custom-1").split(",")
+    assert betas.count("oauth-2025-04-20") == 1 and betas[-1] == "custom-1"
+    assert "fine-grained-tool-streaming-2025-05-14" not in betas
 
 
 async def test_dead_sign_in_fails_over_to_an_api_key_provider(start_router, tmp_path: Path) -> None:
