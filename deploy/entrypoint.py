@@ -1,9 +1,9 @@
 """The container's entry point (``deploy/Dockerfile``): supervisord in the foreground.
 
-    entrypoint.py [run]   check config.yaml, render run/supervisord.conf exactly as
-                          scripts/start.sh does (suite.supervise.prepare), start Xvfb
-                          when asked, then exec ``supervisord -n`` (PID 1's child)
-    entrypoint.py render  write the rendered files, print the conf's path, exit
+    entrypoint.py [run]   check config.yaml, write run/env exactly as scripts/start.sh
+                          does (suite.supervise.prepare), start Xvfb when asked, then
+                          exec ``supervisord -n -c supervisord.conf`` with run/env applied
+    entrypoint.py env     write run/env and run/suite.json, print run/env's path, exit
     entrypoint.py health  Docker's HEALTHCHECK: GET each health URL (``/healthz``)
                           of the programs this container runs; exit 0 healthy, 1 not
     entrypoint.py CMD...  anything else is exec'd as is (``./scripts/status.sh``)
@@ -13,8 +13,9 @@ Environment, besides the scripts' ``CLIPROXY_CONFIG``, ``CLIPROXY_RUN_DIR`` and
 
 * ``CLIPROXY_PROGRAMS``: comma-separated programs this container runs
   (``router``, ``aistudio``, ``webai``); empty: all of them, as start.sh. The
-  ``healthcheck`` listener always runs. A named program that config.yaml does
-  not enable stays stopped and ``status.sh`` shows it as ``disabled``.
+  others get ``autostart = false``; the ``healthcheck`` listener always runs. A
+  program that is not started (not named, or not enabled in config.yaml) stays
+  stopped and ``status.sh`` shows it as ``disabled``.
 * ``CLIPROXY_XVFB``: an X display such as ``:99``; Xvfb is started on it and
   ``DISPLAY`` exported to the programs (a headful browser, a login).
 
@@ -42,6 +43,7 @@ from suite.probe import probe  # noqa: E402
 from suite.programs import Manifest  # noqa: E402
 from suite.rpc import supervisord_pid  # noqa: E402
 from suite.supervise import manifest_from_config, prepare, saved_manifest  # noqa: E402
+from suite.supervisor_env import applied  # noqa: E402
 
 EXIT_CONFIG = 2
 _XVFB_WAIT_SECONDS = 10.0
@@ -52,7 +54,10 @@ def _err(msg: str) -> None:
 
 
 def selected(manifest: Manifest, wanted: str) -> Manifest:
-    """Keep the programs named in ``wanted`` (comma-separated; empty keeps all)."""
+    """Start only the programs named in ``wanted`` (comma-separated; empty: all).
+
+    supervisord.conf always has every program; the others do not autostart.
+    """
     names = [n.strip() for n in wanted.split(",") if n.strip()]
     if not names:
         return manifest
@@ -63,14 +68,16 @@ def selected(manifest: Manifest, wanted: str) -> Manifest:
             f"CLIPROXY_PROGRAMS: no program {', '.join(unknown)} in this config; "
             f"one of: {', '.join(known)}"
         )
-    programs = tuple(p for p in manifest.programs if p.name in names)
-    for p in programs:
-        if not p.autostart:
+    for p in manifest.programs:
+        if p.name in names and not p.autostart:
             _err(f"{p.name} is not enabled in config.yaml: it stays stopped (status: disabled)")
+    programs = tuple(
+        p if p.name in names else replace(p, autostart=False) for p in manifest.programs
+    )
     return replace(manifest, programs=programs)
 
 
-def render() -> Manifest:
+def prepared() -> Manifest:
     """Load config.yaml, pick this container's programs, write the run dir's files."""
     try:
         _, manifest = manifest_from_config(None, None)
@@ -143,7 +150,7 @@ def start_xvfb(display: str, log_dir: Path) -> subprocess.Popen[bytes]:
 
 
 def run() -> None:
-    manifest = render()
+    manifest = prepared()
     display = os.environ.get("CLIPROXY_XVFB", "").strip()
     if display:
         try:
@@ -152,11 +159,11 @@ def run() -> None:
             _err(str(exc))
             raise SystemExit(1) from None
         os.environ["DISPLAY"] = display  # supervisord's programs inherit it
-    names = ", ".join(p.name for p in manifest.programs)
+    names = ", ".join(p.name for p in manifest.programs if p.autostart)
     _err(f"supervisord -n with {names or 'no program'} and the healthcheck listener")
     conf = str(manifest.paths.conf)
     argv = [manifest.python, "-m", "supervisor.supervisord", "-n", "-c", conf]
-    os.execv(manifest.python, argv)
+    os.execve(manifest.python, argv, applied(os.environ, manifest.paths.env.read_text()))
 
 
 def health() -> int:
@@ -180,8 +187,8 @@ def main(argv: list[str]) -> int:
     if command == "run":
         run()
         return 1  # not reached: run() execs supervisord
-    if command == "render":
-        print(render().paths.conf)
+    if command == "env":
+        print(prepared().paths.env)
         return 0
     if command == "health":
         return health()

@@ -294,8 +294,10 @@ class Listener:
 
 
 def _target(text: str) -> tuple[str, str]:
+    """``NAME=URL``; ``NAME=`` (supervisord.conf's value for a program without a
+    health URL) is kept as an empty URL and never probed."""
     name, sep, url = text.partition("=")
-    if not sep or not name or not url.startswith("http"):
+    if not sep or not name or (url and not url.startswith("http")):
         raise argparse.ArgumentTypeError(f"expected NAME=URL, got {text!r}")
     return name, url
 
@@ -328,7 +330,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     listener = Listener(
         channel=EventChannel(sys.stdin.fileno(), protocol),
         sv=Supervisor(args.socket, timeout=max(5.0, args.timeout)),
-        targets=dict(args.target),
+        targets={name: url for name, url in args.target if url},
         tracker=tracker,
         interval=args.interval,
         timeout=args.timeout,

@@ -1,23 +1,27 @@
-"""What the suite runs and where: the programs supervisord supervises, and its files.
+"""What the suite runs and where: the programs of ``supervisord.conf``, and its files.
 
 ``config.yaml`` is the one source of truth. This module turns it into a
-``Manifest`` (paths, programs, health URLs, log files); the supervisord config
-is rendered from the manifest, and the manifest is saved next to it
-(``run/suite.json``) so ``status``, ``stop`` and ``logs`` describe the suite
-that is *running*, even after someone edits or breaks ``config.yaml``.
+``Manifest`` (paths, programs, health URLs, log files). The checked-in
+``supervisord.conf`` reads the manifest's values from the environment
+(``suite/supervisor_env.py`` writes them to ``run/env``), and the manifest is
+saved next to them (``run/suite.json``) so ``status``, ``stop`` and ``logs``
+describe the suite that is *running*, even after someone edits or breaks
+``config.yaml``.
 
-``aistudio`` and ``webai`` plug in at ``_service_programs``: each is a
-``Program`` with its own command, health URL and ``autostart`` from its
-provider's ``enabled``; nothing else in the renderer or status needs to change.
+The programs are the sections of ``supervisord.conf``: ``router`` (always,
+``numprocs`` = ``server.workers``), ``aistudio`` and ``webai`` (``autostart``
+from their provider's ``enabled``; listed even when no such provider is
+configured, since the file always has their sections).
 """
 
 from __future__ import annotations
 
 import math
 import os
+import pwd
 import sys
-from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -25,6 +29,7 @@ from urllib.parse import urlsplit
 from suite.config import PROJECT_ROOT, Config, env_flag
 
 __all__ = [
+    "CONF",
     "HEALTHCHECK",
     "HealthcheckSettings",
     "Manifest",
@@ -36,7 +41,11 @@ __all__ = [
 ]
 
 HEALTHCHECK = "healthcheck"
+CONF = PROJECT_ROOT / "supervisord.conf"
 _SOCKET_PATH_MAX = 100  # AF_UNIX paths are limited to 107 bytes on Linux; keep a margin
+# supervisord expands %(name)s in values, twice for log file names, and splits
+# commands and environment= with shlex: none of these can be escaped for it.
+_UNSAFE = ("%", '"', "\\", "\n")
 
 
 def resolve_run_dir(explicit: str | Path | None = None) -> Path:
@@ -51,15 +60,17 @@ def resolve_run_dir(explicit: str | Path | None = None) -> Path:
 
 @dataclass(frozen=True, slots=True)
 class SuitePaths:
-    """Where supervisord keeps its socket, pid file, rendered config and logs."""
+    """Where supervisord keeps its socket, pid file and logs, and the file it runs."""
 
     root: Path
     run_dir: Path
     log_dir: Path
+    conf: Path = CONF
 
     @property
-    def conf(self) -> Path:
-        return self.run_dir / "supervisord.conf"
+    def env(self) -> Path:
+        """``export NAME=value`` lines that ``supervisord.conf`` expands (0600)."""
+        return self.run_dir / "env"
 
     @property
     def socket(self) -> Path:
@@ -94,28 +105,28 @@ class SuitePaths:
 
 @dataclass(frozen=True, slots=True)
 class Program:
-    """One ``[program:x]`` section: a service of the suite.
+    """One ``[program:x]`` section of ``supervisord.conf``: a service of the suite.
 
-    ``health_url`` is probed by ``status`` and the healthcheck listener; ``None``
-    means the program has no HTTP health (its supervisord state is all we know).
+    ``numbered``: its processes are ``NAME_00``, ``NAME_01``... (``process_name =
+    %(program_name)s_%(process_num)02d``), even when there is one; else one process
+    named ``NAME``. ``health_url`` is probed by ``status`` and the healthcheck
+    listener; ``None`` means the program has no HTTP health. ``provider`` is the
+    config's provider the program serves (``--provider``), if any.
     """
 
     name: str
-    command: tuple[str, ...]
+    numbered: bool = False
     numprocs: int = 1
     autostart: bool = True
+    provider: str | None = None
     health_url: str | None = None
     endpoint: str | None = None
-    environment: Mapping[str, str] = field(default_factory=dict)
     stopwaitsecs: int = 10
-    startsecs: int = 1
-    startretries: int = 3
-    priority: int = 100
 
     @property
     def process_names(self) -> tuple[str, ...]:
-        """supervisord's names: ``router``, or ``router_00``, ``router_01``... with numprocs."""
-        if self.numprocs == 1:
+        """supervisord's names: ``router_00``, ``router_01``..., or ``aistudio``."""
+        if not self.numbered:
             return (self.name,)
         return tuple(f"{self.name}_{i:02d}" for i in range(self.numprocs))
 
@@ -126,17 +137,16 @@ class Program:
 
 @dataclass(frozen=True, slots=True)
 class HealthcheckSettings:
-    """The ``healthcheck`` event listener's settings (issue 7)."""
+    """The ``healthcheck`` event listener's settings (config ``health``)."""
 
     interval_seconds: float
     failures_before_restart: int
     timeout_seconds: float
-    kill_after_seconds: float = 10.0
 
 
 @dataclass(frozen=True, slots=True)
 class Manifest:
-    """Everything ``render``, ``status``, ``stop`` and ``logs`` need, in one value."""
+    """Everything ``env``, ``status``, ``stop`` and ``logs`` need, in one value."""
 
     paths: SuitePaths
     config: Path
@@ -145,7 +155,7 @@ class Manifest:
     max_bytes: int
     backups: int
     python: str
-    user: str | None = None
+    user: str
 
     def program(self, name: str) -> Program | None:
         return next((p for p in self.programs if p.name == name), None)
@@ -170,7 +180,7 @@ class Manifest:
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Manifest:
         paths = SuitePaths(**{k: Path(v) for k, v in data["paths"].items()})
-        programs = tuple(Program(**{**p, "command": tuple(p["command"])}) for p in data["programs"])
+        programs = tuple(Program(**p) for p in data["programs"])
         return cls(
             paths=paths,
             config=Path(data["config"]),
@@ -179,7 +189,7 @@ class Manifest:
             max_bytes=int(data["max_bytes"]),
             backups=int(data["backups"]),
             python=str(data["python"]),
-            user=data.get("user"),
+            user=str(data["user"]),
         )
 
 
@@ -192,6 +202,17 @@ def loopback_url(host: str, port: int, path: str = "") -> str:
     if ":" in host:
         host = f"[{host}]"
     return f"http://{host}:{port}{path}"
+
+
+def _user() -> str:
+    """The name supervisord's ``user`` option gets: whoever runs it."""
+    uid = os.geteuid()
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        raise ValueError(
+            f"uid {uid} has no entry in the user database; supervisord.conf's `user` needs one"
+        ) from None
 
 
 def build_manifest(
@@ -216,23 +237,19 @@ def build_manifest(
         ("config file", source),
         ("python", interpreter),
     ):
-        # supervisord expands %(name)s in values, twice for log file names: no way to escape.
-        if "%" in str(path) or '"' in str(path):
-            raise ValueError(f"{what} {path}: supervisord cannot handle '%' or '\"' in a path")
+        bad = [c for c in _UNSAFE if c in str(path)]
+        if bad:
+            raise ValueError(f"{what} {path}: supervisord cannot handle {bad[0]!r} in a path")
     if len(str(paths.socket)) > _SOCKET_PATH_MAX:
         raise ValueError(
             f"run dir path too long for a unix socket ({len(str(paths.socket))} bytes): "
             f"{paths.run_dir}; set CLIPROXY_RUN_DIR to a shorter path"
         )
-    programs = (
-        _router(config, interpreter, source, paths),
-        *_service_programs(config, interpreter),
-    )
     health = config.health
     return Manifest(
         paths=paths,
         config=source,
-        programs=programs,
+        programs=(_router(config), _aistudio(config), _webai(config)),
         listener=HealthcheckSettings(
             interval_seconds=health.interval_seconds,
             failures_before_restart=health.failures_before_restart,
@@ -241,82 +258,56 @@ def build_manifest(
         max_bytes=config.logging.max_bytes,
         backups=config.logging.backups,
         python=interpreter,
-        # As root, supervisord logs a CRIT line unless told that root is intended.
-        user="root" if os.geteuid() == 0 else None,
+        user=_user(),
     )
 
 
-def _router(config: Config, python: str, source: Path, paths: SuitePaths) -> Program:
+def _router(config: Config) -> Program:
     srv = config.server
-    # The run dir lets the router show supervisord's view on /status; with several
-    # workers, /metrics sums them through prometheus-client's multiprocess files.
-    env = {"CLIPROXY_CONFIG": str(source), "PYTHONUNBUFFERED": "1"}
-    env["CLIPROXY_RUN_DIR"] = str(paths.run_dir)
-    if srv.workers > 1:
-        env["PROMETHEUS_MULTIPROC_DIR"] = str(paths.metrics_dir)
     return Program(
         name="router",
-        command=(python, "-m", "router"),
+        numbered=True,
         numprocs=srv.workers,
         health_url=loopback_url(srv.host, srv.port, "/healthz"),
         endpoint=loopback_url(srv.host, srv.port),
-        environment=env,
         # supervisord must wait at least as long as the router drains streams.
         stopwaitsecs=math.ceil(srv.shutdown_grace_seconds) + 5,
-        priority=100,
     )
 
 
-def _service_programs(config: Config, python: str) -> Sequence[Program]:
-    """The optional services: ``aistudio`` (browser pool) and ``webai``.
-
-    Each becomes a Program with ``autostart=provider.enabled``, its own
-    ``python -m`` command and its loopback health URL, priority 200 so the
-    router is up first.
-    """
-    programs = (_aistudio(config, python), _webai(config, python))
-    return tuple(p for p in programs if p is not None)
-
-
-def _aistudio(config: Config, python: str) -> Program | None:
+def _aistudio(config: Config) -> Program:
     """The browser pool of the first ``kind: aistudio`` provider (health on ``:8407``)."""
     prov = next((p for p in config.providers.values() if p.kind == "aistudio"), None)
     if prov is None:
-        return None
+        return Program(name="aistudio", autostart=False, stopwaitsecs=30)
     health = prov.options.get("health")
     health = health if isinstance(health, dict) else {}
     port = health.get("port", 8407)
     host = str(health.get("host", "127.0.0.1"))
-    source = (config.source or PROJECT_ROOT / "config.yaml").absolute()
     return Program(
         name="aistudio",
-        command=(python, "-m", "aistudio", "--provider", prov.name),
         autostart=prov.enabled,
+        provider=prov.name,
         health_url=loopback_url(host, int(port), "/healthz") if port else None,
-        environment={"CLIPROXY_CONFIG": str(source), "PYTHONUNBUFFERED": "1"},
-        stopwaitsecs=30,  # browser.close_timeout (10 s) + stopping the driver (at most 15 s)
-        priority=200,
+        stopwaitsecs=30,  # as supervisord.conf: close_timeout (10 s) + the driver (15 s)
     )
 
 
-def _webai(config: Config, python: str) -> Program | None:
+def _webai(config: Config) -> Program:
     """The webai service of the ``kind: webai`` provider named ``webai`` (else the first one),
     listening on its ``url`` (default ``http://127.0.0.1:8406``) or ``port``."""
     ours = [p for p in config.providers.values() if p.kind == "webai"]
     prov = next((p for p in ours if p.name == "webai"), ours[0] if ours else None)
     if prov is None:
-        return None
+        return Program(name="webai", autostart=False, stopwaitsecs=15)
     url = urlsplit(str(prov.options.get("url") or prov.base_url or "http://127.0.0.1:8406"))
     host = url.hostname or "127.0.0.1"
     port = int(prov.options.get("port") or url.port or 8406)
-    source = (config.source or PROJECT_ROOT / "config.yaml").absolute()
     return Program(
         name="webai",
-        command=(python, "-m", "webai", "--provider", prov.name),
         autostart=prov.enabled,
+        provider=prov.name,
         health_url=loopback_url(host, port, "/healthz"),
         endpoint=loopback_url(host, port),
-        environment={"CLIPROXY_CONFIG": str(source), "PYTHONUNBUFFERED": "1"},
-        stopwaitsecs=15,  # finishing answers in flight, saving rotated cookies
-        priority=200,
+        stopwaitsecs=15,  # as supervisord.conf: answers in flight, saving rotated cookies
     )

@@ -3,8 +3,10 @@
 The shell scripts stay thin; the decisions (is it running, is it healthy, what
 is left over after a stop) live here, typed and testable. Subcommands:
 
-* ``render``  write ``run/supervisord.conf`` and ``run/suite.json`` from config.yaml
-* ``start``   render, start supervisord as a daemon, wait until every program is healthy
+* ``env``     write ``run/env`` (what ``supervisord.conf`` expands) and ``run/suite.json``
+              from config.yaml
+* ``start``   the same, then supervisord on ``supervisord.conf`` as a daemon; waits until
+              every program is healthy
 * ``stop``    graceful shutdown; waits until supervisord and every child are gone
 * ``status``  table (or ``--json``); exit 0 healthy, 1 unhealthy, 3 not running
 * ``logfiles NAME``  the log files of one program (for ``logs.sh``)
@@ -37,7 +39,7 @@ from suite.probe import probe
 from suite.programs import HEALTHCHECK, Manifest, build_manifest, resolve_run_dir
 from suite.rpc import RPC_ERRORS, Supervisor, supervisord_pid
 from suite.status import collect, format_table
-from suite.supervisor_conf import render
+from suite.supervisor_env import applied, env_text
 
 __all__ = ["WaitResult", "main", "prepare", "start", "stop", "wait_healthy"]
 
@@ -74,13 +76,15 @@ def saved_manifest(run_dir: str | None) -> Manifest | None:
 
 
 def prepare(manifest: Manifest) -> None:
-    """Create the run dir (0700) and log dir, write supervisord.conf and suite.json."""
+    """Make the run dir (0700) and log dir ready for a new supervisord; write run/env
+    (0600) and suite.json. Only while no supervisord runs from that run dir."""
     paths = manifest.paths
     paths.run_dir.mkdir(parents=True, exist_ok=True)
     paths.run_dir.chmod(0o700)
     paths.log_dir.mkdir(parents=True, exist_ok=True)
     paths.health_state.unlink(missing_ok=True)  # counts belong to one supervisord's life
-    write_private(paths.conf, render(manifest))
+    _fresh_dir(paths.metrics_dir)  # metrics of an earlier supervisord's workers are stale
+    write_private(paths.env, env_text(manifest))
     write_private(paths.manifest, json.dumps(manifest.to_json(), indent=2) + "\n")
 
 
@@ -211,7 +215,7 @@ def _print_endpoints(manifest: Manifest) -> None:
 def _already_running(manifest: Manifest, pid: int, timeout: float) -> int:
     running = saved_manifest(str(manifest.paths.run_dir)) or manifest
     _say(f"cli-proxy-api is already running (supervisord pid {pid}); not starting a second copy")
-    if running.paths.conf.exists() and render(manifest) != running.paths.conf.read_text():
+    if running.paths.env.exists() and env_text(manifest) != running.paths.env.read_text():
         _say("note: config.yaml changed since start; run ./scripts/stop.sh && ./scripts/start.sh")
     result = wait_healthy(running, timeout)
     _print_endpoints(running)
@@ -238,11 +242,12 @@ def start(config: Config, manifest: Manifest, timeout: float) -> int:
             return 1
         paths.pidfile.unlink(missing_ok=True)
         prepare(manifest)
-        _fresh_dir(paths.metrics_dir)  # metrics of an earlier supervisord's workers are stale
         began = time.monotonic()
+        # Exactly what `source run/env && supervisord -c supervisord.conf` does.
         launched = subprocess.run(
-            [manifest.python, "-m", "supervisor.supervisord", "-c", str(paths.conf)],
+            [sys.executable, "-m", "supervisor.supervisord", "-c", str(paths.conf)],
             cwd=paths.root,
+            env=applied(os.environ, paths.env.read_text()),
             capture_output=True,
             text=True,
             timeout=30,
@@ -357,6 +362,21 @@ def _status(args: argparse.Namespace) -> int:
     return 0 if status.healthy else 1
 
 
+def _env(args: argparse.Namespace) -> int:
+    manifest = _load_or_exit(args)[1]
+    if args.stdout:
+        _say(env_text(manifest).rstrip("\n"))
+        return 0
+    pid = supervisord_pid(manifest.paths.pidfile)
+    if pid is not None:
+        # run/env and suite.json describe the running suite: keep them until it stops.
+        _err(f"supervisord runs from {manifest.paths.run_dir} (pid {pid}): stop it first")
+        return 1
+    prepare(manifest)
+    _say(str(manifest.paths.env))
+    return 0
+
+
 def _logfiles(args: argparse.Namespace) -> int:
     manifest = saved_manifest(args.run_dir) or _load_or_exit(args)[1]
     logs = manifest.log_names()
@@ -373,8 +393,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--run-dir", help="private run dir (default: $CLIPROXY_RUN_DIR or run/)")
     parser.add_argument("--log-dir", help="log dir (default: $CLIPROXY_LOG_DIR or logging.dir)")
     sub = parser.add_subparsers(dest="command", required=True)
-    render_p = sub.add_parser("render", help="write run/supervisord.conf from config.yaml")
-    render_p.add_argument("--stdout", action="store_true", help="print it instead")
+    env_p = sub.add_parser("env", help="write run/env (what supervisord.conf expands)")
+    env_p.add_argument("--stdout", action="store_true", help="print it instead")
     start_p = sub.add_parser("start", help="start the suite and wait until healthy")
     start_p.add_argument("--timeout", type=float, default=30.0)
     stop_p = sub.add_parser("stop", help="stop the suite")
@@ -385,14 +405,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logs_p.add_argument("name")
     args = parser.parse_args(argv)
 
-    if args.command == "render":
-        manifest = _load_or_exit(args)[1]
-        if args.stdout:
-            _say(render(manifest).rstrip("\n"))
-        else:
-            prepare(manifest)
-            _say(str(manifest.paths.conf))
-        return 0
+    if args.command == "env":
+        return _env(args)
     if args.command == "start":
         return start(*_load_or_exit(args), timeout=args.timeout)
     if args.command == "stop":

@@ -151,7 +151,7 @@ async def test_killed_service_is_restarted_reconnects_and_serves(
                 model=MODEL, messages=[{"role": "user", "content": "b"}]
             )
         assert err.value.status_code == 503
-        log = (s.manifest.paths.log_dir / "router.log").read_text()
+        log = (s.manifest.paths.log_dir / "router_00.log").read_text()
         assert any(
             json.loads(line).get("event") == "relay service disconnected"
             for line in log.splitlines()

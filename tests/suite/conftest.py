@@ -9,6 +9,7 @@ one must call: no test may leak a process.
 
 from __future__ import annotations
 
+import configparser
 import http.client
 import json
 import os
@@ -23,11 +24,31 @@ from typing import Any
 import psutil
 import yaml
 
+from suite.programs import CONF
+
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPTS = ROOT / "scripts"
 TEST_MODEL = "suite-test-model"
 
 ConfigEdit = Callable[[dict[str, Any]], None]
+
+
+def custom_conf(path: Path, program: str, targets: dict[str, str]) -> Path:
+    """The project's supervisord.conf with its programs replaced by ``program`` (a section's
+    text) and the listener probing ``targets``: a suite around a test's own program."""
+    parser = configparser.RawConfigParser()
+    parser.read_string(CONF.read_text().replace("%(here)s", str(ROOT)))
+    for section in parser.sections():
+        if section.startswith("program:"):
+            parser.remove_section(section)
+    listener = "eventlistener:healthcheck"
+    command = parser.get(listener, "command").split("--target")[0]
+    command += " ".join(f'--target "{name}={url}"' for name, url in targets.items())
+    parser.set(listener, "command", command)
+    parser.read_string(program)
+    with open(path, "w") as fh:
+        parser.write(fh)
+    return path
 
 
 def free_port() -> int:
@@ -57,6 +78,9 @@ def write_config(base: Path, port: int, edit: ConfigEdit | None = None) -> Path:
         "backups": 2,
     }
     data["health"] = {"interval_seconds": 1, "failures_before_restart": 2, "timeout_seconds": 1}
+    for provider in data["providers"].values():  # the services' own ports: private too
+        if provider.get("kind") == "aistudio":
+            provider["health"] = {**(provider.get("health") or {}), "port": free_port()}
     data["auth"] = {"dir": str(base / "auth"), "store": "file"}
     data["usage"] = {"path": str(base / "usage.sqlite3"), "retention_days": 1}
     if edit is not None:

@@ -7,8 +7,8 @@ No Docker engine runs here, so the images are never built. What can be checked i
   by parsing it: services, ports, volumes, profiles, the keys it passes;
 * the Dockerfile by parsing it: base image, stages, that every file it COPYs
   exists and is not ignored, a non-root user, volumes, HEALTHCHECK;
-* the entry point for real, without Docker: it renders the container's
-  supervisord.conf, runs supervisord in the foreground (with Xvfb when there
+* the entry point for real, without Docker: it writes the container's run/env,
+  runs supervisord in the foreground on supervisord.conf (with Xvfb when there
   is one), answers the HEALTHCHECK, and exits on SIGTERM leaving nothing;
 * the systemd unit with ``systemd-analyze verify`` where it exists (paths
   pointed at this checkout), and always by its required keys.
@@ -35,6 +35,7 @@ import yaml
 
 from suite.config import load_config
 from suite.programs import build_manifest
+from suite.supervisor_env import parse_env
 from tests.suite.conftest import ROOT, Suite, force_cleanup, gone, make_suite, wait_for
 
 DEPLOY = ROOT / "deploy"
@@ -125,6 +126,8 @@ def test_dockerfile_copies_only_files_that_exist_and_are_not_ignored() -> None:
     copied = " ".join(copies)
     for package in ("router", "suite", "aistudio", "webai", "scripts", "pyproject.toml"):
         assert package in copied
+    for file in ("supervisord.conf", "config.yaml"):
+        assert file in copied
 
 
 def test_dockerfile_runs_supervisord_in_the_foreground_with_healthcheck_and_volumes() -> None:
@@ -278,35 +281,35 @@ def entrypoint(suite: Suite, *args: str, programs: str, **env: str) -> subproces
             out.close()
 
 
-def sections(conf: Path) -> list[str]:
-    parser = configparser.RawConfigParser()
-    parser.read(conf)
-    return parser.sections()
-
-
-def test_entrypoint_renders_only_this_containers_programs(tmp_path: Path) -> None:
+def test_entrypoint_starts_only_this_containers_programs(tmp_path: Path) -> None:
     suite = make_suite(tmp_path)
     every = build_manifest(load_config(suite.config), run_dir=suite.run_dir).programs
-    assert [p.name for p in every][:2] == ["router", "aistudio"]
+    assert [p.name for p in every] == ["router", "aistudio", "webai"]
+    enabled = {p.name for p in every if p.autostart}
     for programs, expected in (
-        ("router", ["program:router"]),
-        ("aistudio", ["program:aistudio"]),
-        ("", [f"program:{p.name}" for p in every]),  # empty: all of them, as start.sh
+        ("router", {"router"}),
+        ("aistudio", {"aistudio"} & enabled),
+        ("", enabled),  # empty: all of them, as start.sh
     ):
-        proc = entrypoint(suite, "render", programs=programs)
+        proc = entrypoint(suite, "env", programs=programs)
         out, err = proc.communicate(timeout=30)
         assert proc.returncode == 0, err
-        conf = Path(out.strip())
-        assert conf == suite.run_dir / "supervisord.conf"
-        found = [s for s in sections(conf) if s.startswith(("program:", "eventlistener:"))]
-        assert found == [*expected, "eventlistener:healthcheck"]
-    proc = entrypoint(suite, "render", programs="router,nosuch")
+        env = Path(out.strip())
+        assert env == suite.run_dir / "env"
+        values = parse_env(env.read_text())
+        started = {n for n in ("router", "aistudio", "webai") if values[_autostart(n)] == "true"}
+        assert started == expected, values
+    proc = entrypoint(suite, "env", programs="router,nosuch")
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 2
     assert "no program nosuch" in err and "Traceback" not in err
-    proc = entrypoint(suite, "render", programs="router", CLIPROXY_CONFIG=str(tmp_path / "none"))
+    proc = entrypoint(suite, "env", programs="router", CLIPROXY_CONFIG=str(tmp_path / "none"))
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 2 and "not found" in err
+
+
+def _autostart(program: str) -> str:
+    return f"CLIPROXY_{program.upper()}_AUTOSTART"
 
 
 def _free_display() -> int:
@@ -359,7 +362,14 @@ def test_entrypoint_runs_supervisord_in_the_foreground_and_stops_on_sigterm(
     assert "supervisor.supervisord" in me.cmdline() and "-n" in me.cmdline()
     status = suite.status()
     assert status["healthy"]
-    assert {p["program"] for p in status["processes"]} == {"router", "healthcheck"}
+    running = {p["program"] for p in status["processes"] if p["state"] == "RUNNING"}
+    assert running == {"router", "healthcheck"}
+    # supervisord.conf has every program; this container's others stay stopped.
+    assert {p["program"]: p["health"] for p in status["processes"] if p["state"] == "STOPPED"} == {
+        "aistudio": "disabled",
+        "webai": "disabled",
+    }
+    assert me.cmdline()[-2:] == ["-c", str(ROOT / "supervisord.conf")]
     router = suite.router()
     children = [c.pid for c in me.children(recursive=True)]
     assert router["pid"] in children
@@ -397,12 +407,15 @@ def test_systemd_unit_has_the_required_keys() -> None:
     assert svc["StateDirectory"] == "cli-proxy-api"  # the auth dir's home, writable
     assert svc["WorkingDirectory"] == APP
     start = shlex.split(svc["ExecStart"])
-    # supervisord in the foreground, on the file `suite.supervise render` writes.
-    assert start[0] == f"{APP}/.venv/bin/supervisord"
-    assert start[1:] == ["-n", "-c", f"{APP}/run/supervisord.conf"]
+    # supervisord in the foreground on the project's supervisord.conf, after sourcing the
+    # run/env that `suite.supervise env` writes: the by-hand steps of the README.
+    assert start[:2] == ["/bin/sh", "-c"]
+    assert start[2] == (
+        f". {APP}/run/env && exec {APP}/.venv/bin/supervisord -n -c {APP}/supervisord.conf"
+    )
     assert u["Install"]["WantedBy"] == "multi-user.target"
     pre = UNIT.read_text()
-    assert "ExecStartPre=/opt/cli-proxy-api/.venv/bin/python -m suite.supervise render" in pre
+    assert "ExecStartPre=/opt/cli-proxy-api/.venv/bin/python -m suite.supervise env" in pre
     assert int(svc["TimeoutStopSec"]) >= 60 + 5  # streams drain before systemd kills
 
 

@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
@@ -25,7 +25,9 @@ import pytest
 from suite.config import load_config
 from suite.programs import build_manifest
 from suite.supervise import start as start_suite
+from suite.supervisor_env import parse_env
 from tests.suite.conftest import (
+    ROOT,
     TEST_MODEL,
     Suite,
     force_cleanup,
@@ -84,9 +86,16 @@ def test_run_dir_is_private(started: Started) -> None:
     run_dir = started.suite.run_dir
     assert run_dir.stat().st_mode & 0o777 == 0o700
     assert (run_dir / "supervisor.sock").exists()
-    conf = (run_dir / "supervisord.conf").read_text()
-    assert f'CLIPROXY_CONFIG="{started.suite.base / "config.yaml"}"' in conf
-    assert str(started.suite.base / "logs" / "router.log") in conf
+    env = run_dir / "env"
+    assert env.stat().st_mode & 0o777 == 0o600
+    values = parse_env(env.read_text())
+    assert values["CLIPROXY_CONFIG"] == str(started.suite.base / "config.yaml")
+    assert values["CLIPROXY_LOG_DIR"] == str(started.suite.base / "logs")
+    assert (started.suite.base / "logs" / "router_00.log").exists()
+    # The running supervisord reads the project's supervisord.conf, nothing rendered.
+    daemon = psutil.Process(started.suite.supervisord_pid())
+    assert daemon.cmdline()[-2:] == ["-c", str(ROOT / "supervisord.conf")]
+    assert not (run_dir / "supervisord.conf").exists()
 
 
 def test_status_reports_router_running_and_healthy(started: Started) -> None:
@@ -94,7 +103,7 @@ def test_status_reports_router_running_and_healthy(started: Started) -> None:
     assert wait_for(lambda: suite.router()["state"] == "RUNNING", 10)
     r = suite.run("status.sh")
     assert r.returncode == 0, r.stdout + r.stderr
-    row = next(line for line in r.stdout.splitlines() if line.startswith("router "))
+    row = next(line for line in r.stdout.splitlines() if line.startswith("router:router_00 "))
     assert "RUNNING" in row and " ok " in row
     assert "healthy" in r.stdout.splitlines()[-1]
 
@@ -176,7 +185,7 @@ def test_sigstopped_router_is_restarted_by_healthcheck(started: Started) -> None
     assert "restarting unhealthy process" in log
     assert "SIGSTOP" in log
     state = json.loads((suite.run_dir / "healthcheck.json").read_text())
-    assert state["processes"]["router:router"]["health_restarts"] >= 1
+    assert state["processes"]["router:router_00"]["health_restarts"] >= 1
 
 
 def test_logs_rotate_at_max_bytes_keeping_backups(started: Started) -> None:
@@ -185,12 +194,12 @@ def test_logs_rotate_at_max_bytes_keeping_backups(started: Started) -> None:
     # One access line (~170 bytes) a request; lines reach the file in 100 ms batches,
     # so keep sending (bounded: 3,000 requests, 30 s) until a second rotation shows.
     deadline = time.monotonic() + 30
-    while not (logs / "router.log.2").exists() and sent < 3000 and time.monotonic() < deadline:
+    while not (logs / "router_00.log.2").exists() and sent < 3000 and time.monotonic() < deadline:
         for _ in range(50):
             get(started.suite.url, "/v1/models")
         sent += 50
-        wait_for(lambda: (logs / "router.log.2").exists(), 0.3)
-    assert (logs / "router.log.2").exists(), sorted(
+        wait_for(lambda: (logs / "router_00.log.2").exists(), 0.3)
+    assert (logs / "router_00.log.2").exists(), sorted(
         (p.name, p.stat().st_size) for p in logs.iterdir()
     )
     for _ in range(250):  # ~42 KiB more: at least two more rotations, past `backups`
@@ -200,15 +209,15 @@ def test_logs_rotate_at_max_bytes_keeping_backups(started: Started) -> None:
     get(started.suite.url, "/v1/models/last-request-marker")
     sent += 1
     assert wait_for(
-        lambda: any("last-request-marker" in p.read_text() for p in logs.glob("router.log*")), 5
+        lambda: any("last-request-marker" in p.read_text() for p in logs.glob("router_00.log*")), 5
     )
-    files = sorted(p.name for p in logs.glob("router.log*"))
-    assert files == ["router.log", "router.log.1", "router.log.2"]
+    files = sorted(p.name for p in logs.glob("router_00.log*"))
+    assert files == ["router_00.log", "router_00.log.1", "router_00.log.2"]
     # supervisord rotates before a write that would pass max_bytes; one write is one
     # pipe read (at most 128 KiB), and the router batches its access lines (one write
     # per 100 ms), so a file may pass max_bytes by one batch, never by more.
-    assert all(p.stat().st_size <= 16384 + 131072 for p in logs.glob("router.log*"))
-    kept = sum(p.read_text().count('"event":"request"') for p in logs.glob("router.log*"))
+    assert all(p.stat().st_size <= 16384 + 131072 for p in logs.glob("router_00.log*"))
+    kept = sum(p.read_text().count('"event":"request"') for p in logs.glob("router_00.log*"))
     assert kept < sent  # the oldest lines went with the files past `backups`
 
 
@@ -261,10 +270,17 @@ def test_a_crashing_program_fails_start_with_its_log_lines(
 ) -> None:
     suite = make_suite(tmp_path)
     config = load_config(suite.env["CLIPROXY_CONFIG"])
-    manifest = build_manifest(config, run_dir=suite.run_dir, log_dir=tmp_path / "logs")
-    crash = (sys.executable, "-c", "import sys; print('boom: cannot start'); sys.exit(3)")
-    router = replace(manifest.programs[0], command=crash)
-    manifest = replace(manifest, programs=(router,))
+    # An interpreter with which `-m router` dies at once (the listener still runs).
+    python = tmp_path / "python"
+    python.write_text(
+        "#!/bin/sh\n"
+        'if [ "$2" = router ]; then echo "boom: cannot start"; exit 3; fi\n'
+        f'exec "{sys.executable}" "$@"\n'
+    )
+    python.chmod(0o755)
+    manifest = build_manifest(
+        config, run_dir=suite.run_dir, log_dir=tmp_path / "logs", python=str(python)
+    )
     try:
         assert start_suite(config, manifest, timeout=20) == 1
     finally:

@@ -39,6 +39,7 @@ from tests.fakes import FakeAnthropic, Reply
 from tests.suite.conftest import (
     ConfigEdit,
     Suite,
+    custom_conf,
     force_cleanup,
     free_port,
     gone,
@@ -100,14 +101,21 @@ def flaky(tmp_path: Path) -> Iterator[tuple[Suite, Path]]:
     manifest = build_manifest(config, run_dir=suite.run_dir, log_dir=tmp_path / "logs")
     port, flag, script = free_port(), tmp_path / "fail", tmp_path / "flaky.py"
     script.write_text(FLAKY)
-    program = Program(
-        name="flaky",
-        command=(sys.executable, str(script), str(port), str(flag)),
-        health_url=f"http://127.0.0.1:{port}/healthz",
-        environment={"PYTHONUNBUFFERED": "1"},
-        stopwaitsecs=5,
-    )
-    manifest = replace(manifest, programs=(program,))
+    health = f"http://127.0.0.1:{port}/healthz"
+    section = f"""
+[program:flaky]
+command = "{sys.executable}" "{script}" {port} "{flag}"
+environment = PYTHONUNBUFFERED="1"
+autorestart = true
+startsecs = 1
+stopwaitsecs = 5
+stopasgroup = true
+stdout_logfile = %(ENV_CLIPROXY_LOG_DIR)s/%(program_name)s.log
+redirect_stderr = true
+"""
+    conf = custom_conf(tmp_path / "supervisord.conf", section, {"flaky": health})
+    program = Program(name="flaky", health_url=health, stopwaitsecs=5)
+    manifest = replace(manifest, programs=(program,), paths=replace(manifest.paths, conf=conf))
     try:
         assert start_suite(config, manifest, timeout=20) == 0
         yield suite, flag
@@ -199,7 +207,7 @@ async def _answer(http: httpx.AsyncClient, suite: Suite) -> str:
 
 
 async def _router_log(suite: Suite, event: str, timeout: float = 5.0) -> bool:
-    path = suite.base / "logs" / "router.log"
+    path = suite.base / "logs" / "router_00.log"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if any(line.get("event") == event for line in log_lines(path)):
@@ -293,6 +301,6 @@ async def test_stop_during_a_long_stream_lets_it_finish_then_exits(tmp_path: Pat
     # supervisord saw the router exit cleanly, and only after the stream's 3 s had passed
     # (SIGTERM came right after its first event: without draining it exits at once).
     log = (suite.base / "logs" / "supervisord.log").read_text().splitlines()
-    line = next(x for x in log if "stopped: router (exit status 0)" in x)
+    line = next(x for x in log if "stopped: router_00 (exit status 0)" in x)
     exited = datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f").timestamp()
     assert exited >= began_wall + 2.0, (line, began_wall)

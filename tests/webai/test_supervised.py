@@ -53,18 +53,19 @@ def test_program_follows_enabled(tmp_path: Path, enabled: bool) -> None:
     webai = manifest.program("webai")
     assert webai is not None
     assert webai.autostart is enabled
-    assert webai.command[1:] == ("-m", "webai", "--provider", "webai")
+    assert webai.provider == "webai"  # supervisord.conf: python -m webai --provider NAME
     port = config.providers["webai"].options["url"].rsplit(":", 1)[1]
     assert webai.health_url == f"http://127.0.0.1:{port}/healthz"
     assert manifest.log_names()["webai"] == (config.logging.dir / "webai.log",)
 
 
-def test_no_webai_provider_no_program(tmp_path: Path) -> None:
+def test_no_webai_provider_no_start(tmp_path: Path) -> None:
     data = _config(tmp_path, True)
     data["providers"] = {}
     data["models"] = {"routing": []}
     manifest = build_manifest(parse_config(data, environ={}), run_dir=tmp_path / "run")
-    assert manifest.program("webai") is None
+    webai = manifest.program("webai")  # supervisord.conf always has the section
+    assert webai is not None and not webai.autostart and webai.provider is None
 
 
 def test_started_by_the_suite_and_shown_by_status(tmp_path: Path) -> None:
