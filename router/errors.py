@@ -4,7 +4,7 @@ Executors map what went wrong upstream into these at their edge; routing
 decides from the class whether to fail over; only ``router.api`` turns them
 into HTTP responses, in the client's own format.
 
-    ProxyError                      status, kind, message
+    ProxyError                      status, kind (an ErrorKind), message
     ├── BadRequest                  400  client sent something invalid
     ├── Unauthorized                401  missing / wrong client key
     ├── Forbidden                   403
@@ -21,8 +21,11 @@ into HTTP responses, in the client's own format.
 
 from __future__ import annotations
 
+import enum
+
 __all__ = [
     "BadRequest",
+    "ErrorKind",
     "Forbidden",
     "MethodNotAllowed",
     "NoCapacity",
@@ -38,15 +41,65 @@ __all__ = [
 ]
 
 
-class ProxyError(Exception):
-    """An error with an HTTP status and a kind every client format can express.
+class ErrorKind(enum.StrEnum):
+    """What went wrong, in words every client format can express.
 
-    ``kind`` is one of: invalid_request, authentication, permission, not_found,
-    request_too_large, rate_limit, api_error, overloaded, timeout, not_implemented.
+    The one list of kinds: each format keeps one table from kind to its own
+    wire words (``router.formats``), used by its error bodies and its stream
+    error events alike, and a test checks every table covers every kind.
+    ``status`` is the HTTP status a failure of the kind has when nothing more
+    specific is known (a mid-stream error event carries no status; Gemini's
+    ``code`` says it).
     """
 
+    INVALID_REQUEST = "invalid_request"
+    AUTHENTICATION = "authentication"
+    PERMISSION = "permission"
+    NOT_FOUND = "not_found"
+    REQUEST_TOO_LARGE = "request_too_large"
+    RATE_LIMIT = "rate_limit"
+    API_ERROR = "api_error"
+    OVERLOADED = "overloaded"
+    TIMEOUT = "timeout"
+    NOT_IMPLEMENTED = "not_implemented"
+
+    @property
+    def status(self) -> int:
+        return _STATUS[self]
+
+    @classmethod
+    def of_status(cls, status: int) -> ErrorKind:
+        """The kind an upstream's HTTP error status means."""
+        kind = _KIND_BY_STATUS.get(status)
+        if kind is not None:
+            return kind
+        return ErrorKind.API_ERROR if status >= 500 else ErrorKind.INVALID_REQUEST
+
+
+_STATUS = {
+    ErrorKind.INVALID_REQUEST: 400,
+    ErrorKind.AUTHENTICATION: 401,
+    ErrorKind.PERMISSION: 403,
+    ErrorKind.NOT_FOUND: 404,
+    ErrorKind.REQUEST_TOO_LARGE: 413,
+    ErrorKind.RATE_LIMIT: 429,
+    ErrorKind.API_ERROR: 500,
+    ErrorKind.NOT_IMPLEMENTED: 501,
+    ErrorKind.OVERLOADED: 503,
+    ErrorKind.TIMEOUT: 504,
+}
+_KIND_BY_STATUS = {
+    **{status: kind for kind, status in _STATUS.items()},
+    408: ErrorKind.TIMEOUT,
+    529: ErrorKind.OVERLOADED,  # Anthropic's "overloaded"
+}
+
+
+class ProxyError(Exception):
+    """An error with an HTTP status and a kind every client format can express."""
+
     status = 500
-    kind = "api_error"
+    kind = ErrorKind.API_ERROR
 
     def __init__(self, message: str, *, param: str | None = None) -> None:
         super().__init__(message)
@@ -57,44 +110,44 @@ class ProxyError(Exception):
 
 class BadRequest(ProxyError):
     status = 400
-    kind = "invalid_request"
+    kind = ErrorKind.INVALID_REQUEST
 
 
 class Unauthorized(ProxyError):
     status = 401
-    kind = "authentication"
+    kind = ErrorKind.AUTHENTICATION
 
 
 class Forbidden(ProxyError):
     status = 403
-    kind = "permission"
+    kind = ErrorKind.PERMISSION
 
 
 class NotFound(ProxyError):
     status = 404
-    kind = "not_found"
+    kind = ErrorKind.NOT_FOUND
 
 
 class MethodNotAllowed(ProxyError):
     status = 405
-    kind = "invalid_request"
+    kind = ErrorKind.INVALID_REQUEST
 
 
 class PayloadTooLarge(ProxyError):
     status = 413
-    kind = "request_too_large"
+    kind = ErrorKind.REQUEST_TOO_LARGE
 
 
 class NotImplementedYet(ProxyError):
     status = 501
-    kind = "not_implemented"
+    kind = ErrorKind.NOT_IMPLEMENTED
 
 
 class NoCapacity(ProxyError):
     """Every credential that could serve the model is cooling down."""
 
     status = 429
-    kind = "rate_limit"
+    kind = ErrorKind.RATE_LIMIT
 
     def __init__(self, message: str, retry_after: float) -> None:
         super().__init__(message)
@@ -105,7 +158,7 @@ class UpstreamError(ProxyError):
     """An attempt at one upstream failed; ``retryable`` tells routing to try the next."""
 
     status = 502
-    kind = "api_error"
+    kind = ErrorKind.API_ERROR
     retryable = True
 
 
@@ -115,7 +168,7 @@ class UpstreamConnectError(UpstreamError):
 
 class UpstreamTimeout(UpstreamError):
     status = 504
-    kind = "timeout"
+    kind = ErrorKind.TIMEOUT
 
 
 class UpstreamHTTPError(UpstreamError):
@@ -136,7 +189,7 @@ class UpstreamHTTPError(UpstreamError):
         self.content_type = content_type
         self.is_auth_failure = status in (401, 403)
         self.retryable = status >= 500 or status in (401, 403, 408, 429)
-        self.kind = _KIND_BY_STATUS.get(status, "api_error" if status >= 500 else "invalid_request")
+        self.kind = ErrorKind.of_status(status)
 
     @property
     def is_rate_limit(self) -> bool:
@@ -146,16 +199,3 @@ class UpstreamHTTPError(UpstreamError):
         """The upstream refused the credential under another status (Gemini: 400)."""
         self.is_auth_failure = True
         self.retryable = True
-
-
-_KIND_BY_STATUS = {
-    400: "invalid_request",
-    401: "authentication",
-    403: "permission",
-    404: "not_found",
-    408: "timeout",
-    413: "request_too_large",
-    429: "rate_limit",
-    503: "overloaded",
-    529: "overloaded",
-}

@@ -26,7 +26,7 @@ import orjson
 from aiohttp import web
 
 from router.auth import InvalidName, LoginError, StoreError
-from router.errors import BadRequest, Forbidden, NotFound, ProxyError, Unauthorized
+from router.errors import BadRequest, ErrorKind, Forbidden, NotFound, ProxyError, Unauthorized
 
 from ._keys import STATE
 from ._middleware import is_loopback
@@ -40,7 +40,7 @@ _TRACKED_LIMIT = 10_000
 
 class Banned(ProxyError):
     status = 429
-    kind = "rate_limit"
+    kind = ErrorKind.RATE_LIMIT
 
     def __init__(self, wait: float) -> None:
         super().__init__(f"too many wrong management keys from this address; retry in {wait:.0f}s")
@@ -49,7 +49,7 @@ class Banned(ProxyError):
 
 class Unavailable(ProxyError):
     status = 503
-    kind = "overloaded"
+    kind = ErrorKind.OVERLOADED
 
 
 class ManagementGuard:

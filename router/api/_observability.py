@@ -22,7 +22,7 @@ import orjson
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from router.errors import BadRequest, Forbidden, NotFound, ProxyError
+from router.errors import BadRequest, ErrorKind, Forbidden, NotFound, ProxyError
 from router.observability import (
     DIMENSIONS,
     METRICS,
@@ -60,7 +60,7 @@ _PAGE_HEADERS = {
 
 class Unavailable(ProxyError):
     status = 503
-    kind = "overloaded"
+    kind = ErrorKind.OVERLOADED
 
 
 def status_page_guard(request: web.Request) -> None:

@@ -17,6 +17,7 @@ import orjson
 from aiohttp import web
 
 from router.errors import (
+    ErrorKind,
     NoCapacity,
     NotFound,
     ProxyError,
@@ -222,14 +223,24 @@ async def _passthrough(
     cand.credential.succeeded()
     watcher = StreamWatcher(fwd.fmt)
 
-    def end(failure: tuple[str, str] | None) -> bytes:
+    def end(failure: tuple[ErrorKind, str] | None) -> bytes:
         if failure is None and watcher.done:
             if watcher.failed:
                 ctx.error = "upstream ended the stream with an error event"
             return b""
-        kind, message = failure or ("api_error", "upstream ended the stream before it finished")
+        kind, message = failure or (
+            ErrorKind.API_ERROR,
+            "upstream ended the stream before it finished",
+        )
         ctx.error = message
-        return stream_error_event(fwd.fmt, kind, message, gemini_array=not fwd.sse)
+        return stream_error_event(
+            fwd.fmt,
+            kind,
+            message,
+            gemini_array=not fwd.sse,
+            response_id=watcher.response_id,
+            sequence=watcher.sequence,
+        )
 
     try:
         return await _relay(request, ctx, fwd, reply.content_type, first, chunks, watcher.feed, end)
@@ -284,7 +295,7 @@ async def _translated(
         raise
     cand.credential.succeeded()
 
-    def end(failure: tuple[str, str] | None) -> bytes:
+    def end(failure: tuple[ErrorKind, str] | None) -> bytes:
         if failure is None:
             if translator.failure is not None:
                 ctx.error = "upstream stream ended in error"
@@ -319,7 +330,7 @@ async def _relay(
     first: bytes,
     chunks: AsyncIterator[bytes],
     watch: Callable[[bytes], None] | None,
-    end: Callable[[tuple[str, str] | None], bytes],
+    end: Callable[[tuple[ErrorKind, str] | None], bytes],
 ) -> web.StreamResponse:
     """Send ``first`` and every later chunk as it comes; ``end`` says how the stream closes
     (given the failure as ``(kind, message)``, or None when the upstream simply ended)."""
@@ -342,7 +353,7 @@ async def _relay(
             watch(first)
         await resp.write(first)
         ctx.mark_first_byte()
-        failure: tuple[str, str] | None = None
+        failure: tuple[ErrorKind, str] | None = None
         try:
             async for chunk in chunks:
                 if watch is not None:
@@ -362,23 +373,10 @@ async def _relay(
     return resp
 
 
-_STATUS_BY_KIND = {
-    "invalid_request": 400,
-    "authentication": 401,
-    "permission": 403,
-    "not_found": 404,
-    "request_too_large": 413,
-    "rate_limit": 429,
-    "overloaded": 529,
-    "timeout": 504,
-}
-
-
 def _stream_failure(error: ir.StreamError) -> UpstreamHTTPError:
     """An error the upstream streamed before anything reached the client: treated like
     the same error as an HTTP status, so it fails over (or not) the same way."""
-    status = _STATUS_BY_KIND.get(error.kind, 502)
-    return UpstreamHTTPError(status, f"upstream stream failed: {error.message}")
+    return UpstreamHTTPError(error.kind.status, f"upstream stream failed: {error.message}")
 
 
 def _note_usage(ctx: RequestContext, usage: TokenUsage) -> None:
@@ -460,7 +458,7 @@ def _exhausted(model: str, last: UpstreamError | None, wake: float | None) -> Pr
         f"every provider for model '{model_ref(model)}' failed; last: {last.message}"
     )
     if isinstance(last, UpstreamTimeout):
-        err.status, err.kind = 504, "timeout"
+        err.status, err.kind = 504, ErrorKind.TIMEOUT
     elif isinstance(last, UpstreamHTTPError) and last.status in (503, 529):
-        err.status, err.kind, err.retry_after = 503, "overloaded", last.retry_after
+        err.status, err.kind, err.retry_after = 503, ErrorKind.OVERLOADED, last.retry_after
     return err

@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from router.errors import BadRequest, UpstreamConnectError
+from router.errors import BadRequest, ErrorKind, UpstreamConnectError
 from router.formats import Format, SSEParser, anthropic, gemini, ir, openai_chat, responses
 
 __all__ = [
@@ -112,7 +112,7 @@ class StreamTranslator:
             out += b"]"
         return bytes(out)
 
-    def error(self, kind: str, message: str) -> bytes:
+    def error(self, kind: ErrorKind, message: str) -> bytes:
         """The client format's error frame for a failure the decoder did not see."""
         return self._encode(ir.StreamError(message, kind)) + (
             b"]" if self._array and self._array_open else b""

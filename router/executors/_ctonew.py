@@ -26,7 +26,13 @@ import aiohttp
 import orjson
 
 from router.auth import Token
-from router.errors import BadRequest, UpstreamConnectError, UpstreamHTTPError, UpstreamTimeout
+from router.errors import (
+    BadRequest,
+    ErrorKind,
+    UpstreamConnectError,
+    UpstreamHTTPError,
+    UpstreamTimeout,
+)
 from router.formats import Format, ir, openai_chat
 from suite.config import ProviderConfig
 from suite.tasks import spawn
@@ -104,7 +110,7 @@ class CtoNewReply:
             failure = UpstreamHTTPError(status, f"cto.new: {message}")
         if not sent:
             raise failure
-        yield ir.StreamError(str(failure), "api_error")
+        yield ir.StreamError(str(failure), ErrorKind.API_ERROR)
 
     async def chunks(self) -> AsyncIterator[bytes]:
         encoder = openai_chat.StreamEncoder(self._reader.model, self._reader.rid)

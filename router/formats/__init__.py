@@ -4,17 +4,11 @@ No I/O happens in this package; it turns bytes and JSON into other bytes and
 JSON, so every piece can be tested without sockets.
 """
 
+from ._errors import error_body, stream_error_event
 from ._estimate import estimate_tokens
 from ._foreign import SIGNATURE_TAG, strip_foreign_signatures
 from ._sse import SSEParser
-from ._wire import (
-    Format,
-    StreamWatcher,
-    TokenUsage,
-    error_body,
-    stream_error_event,
-    usage_from_body,
-)
+from ._wire import Format, StreamWatcher, TokenUsage, usage_from_body
 
 __all__ = [
     "Format",

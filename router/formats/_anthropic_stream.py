@@ -8,14 +8,11 @@ from typing import Any
 
 import orjson
 
+from router.errors import ErrorKind
+
 from . import ir
-from ._common import (
-    ANTHROPIC_ERROR_TYPES,
-    export_signature,
-    kind_from_anthropic,
-    sse,
-    sse_parts,
-)
+from ._common import export_signature, sse, sse_parts
+from ._errors import anthropic_error_event, kind_from_anthropic
 from ._json import int_of, safe_id
 from ._stream_base import DecoderBase
 
@@ -294,10 +291,6 @@ class StreamEncoder:
             return out + self.error(ev.message, ev.kind)
         return out
 
-    def error(self, message: str, kind: str = "api_error") -> bytes:
+    def error(self, message: str, kind: ErrorKind = ErrorKind.API_ERROR) -> bytes:
         self._done = True
-        body = {
-            "type": "error",
-            "error": {"type": ANTHROPIC_ERROR_TYPES.get(kind, "api_error"), "message": message},
-        }
-        return sse("error", body)
+        return anthropic_error_event(kind, message)

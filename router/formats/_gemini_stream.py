@@ -13,8 +13,11 @@ from typing import Any
 
 import orjson
 
+from router.errors import ErrorKind
+
 from . import ir
-from ._common import GEMINI_STATUS, export_signature, kind_from_gemini, sse, sse_parts
+from ._common import export_signature, sse, sse_parts
+from ._errors import gemini_error, kind_from_gemini
 from ._gemini_parts import (
     FORMAT,
     signature_of,
@@ -215,7 +218,6 @@ class StreamEncoder:
             return self.error(ev.message, ev.kind)
         return b""
 
-    def error(self, message: str, kind: str = "api_error") -> bytes:
+    def error(self, message: str, kind: ErrorKind = ErrorKind.API_ERROR) -> bytes:
         self._done = True
-        code, status = GEMINI_STATUS.get(kind, (500, "INTERNAL"))
-        return sse(None, {"error": {"code": code, "message": message, "status": status}})
+        return sse(None, gemini_error(kind, message))

@@ -9,15 +9,11 @@ from typing import Any
 
 import orjson
 
+from router.errors import ErrorKind
+
 from . import ir
-from ._common import (
-    OPENAI_ERROR_TYPES,
-    export_signature,
-    import_signature,
-    kind_from_openai,
-    sse,
-    sse_parts,
-)
+from ._common import export_signature, import_signature, sse, sse_parts
+from ._errors import chat_error_event, kind_from_openai
 from ._json import int_of
 from ._stream_base import DecoderBase
 
@@ -102,7 +98,7 @@ class StreamDecoder(DecoderBase):
                 if isinstance(chunk["error"], dict)
                 else {"message": str(chunk["error"])}
             )
-            kind = kind_from_openai(str(err.get("type") or err.get("code") or ""))
+            kind = kind_from_openai(str(err.get("type") or ""), str(err.get("code") or ""))
             return [ir.StreamError(str(err.get("message") or "upstream error"), kind)]
         out: list[ir.Event] = []
         if not self._started:
@@ -275,8 +271,7 @@ class StreamEncoder:
             return out + self.error(ev.message, ev.kind)
         return out
 
-    def error(self, message: str, kind: str = "api_error") -> bytes:
+    def error(self, message: str, kind: ErrorKind = ErrorKind.API_ERROR) -> bytes:
+        """The error chunk; no ``[DONE]`` follows, so the end cannot pass for success."""
         self._done = True
-        wire = OPENAI_ERROR_TYPES.get(kind, "server_error")
-        body = {"error": {"message": message, "type": wire, "param": None, "code": wire}}
-        return sse(None, body) + b"data: [DONE]\n\n"
+        return chat_error_event(kind, message)

@@ -103,10 +103,6 @@ def status_to_wire(reason: ir.StopReason) -> tuple[str, dict[str, str] | None]:
     return "completed", None
 
 
-def error_code(kind: str) -> str:
-    return "rate_limit_exceeded" if kind == "rate_limit" else "server_error"
-
-
 # --------------------------------------------------------------------------- items
 
 

@@ -9,8 +9,11 @@ from typing import Any
 
 import orjson
 
+from router.errors import ErrorKind
+
 from . import ir
-from ._common import kind_from_openai, sse, sse_parts
+from ._common import sse, sse_parts
+from ._errors import kind_from_openai, responses_failed_error
 from ._json import int_of
 from ._responses_items import (
     FORMAT,
@@ -18,7 +21,6 @@ from ._responses_items import (
     call_item,
     client_reasoning,
     custom_input,
-    error_code,
     message_item,
     pack_reasoning,
     reasoning_item,
@@ -93,11 +95,14 @@ class StreamDecoder(DecoderBase):
             self._done = True
             err = (payload.get("response") or {}).get("error") or {}
             message = str(err.get("message") or "upstream response failed")
-            return [ir.StreamError(message, kind_from_openai(str(err.get("code") or "")))]
+            return [ir.StreamError(message, kind_from_openai("", str(err.get("code") or "")))]
         if kind == "error":
             self._done = True
-            message = str(payload.get("message") or "upstream error")
-            return [ir.StreamError(message, kind_from_openai(str(payload.get("code") or "")))]
+            inner = payload.get("error")  # some send the Chat shape under "error"
+            body: dict[str, Any] = inner if isinstance(inner, dict) else payload
+            message = str(body.get("message") or "upstream error")
+            etype = str(body.get("type") or "") if body is inner else ""
+            return [ir.StreamError(message, kind_from_openai(etype, str(body.get("code") or "")))]
         return []
 
     def _item_added(self, oi: int, item: dict[str, Any]) -> list[ir.Event]:
@@ -407,10 +412,10 @@ class StreamEncoder:
             "response.output_item.done", {"output_index": block.output_index, "item": item}
         )
 
-    def error(self, message: str, kind: str = "api_error") -> bytes:
+    def error(self, message: str, kind: ErrorKind = ErrorKind.API_ERROR) -> bytes:
         out = self._start()
         self._done = True
-        error = {"code": error_code(kind), "message": message}
+        error = responses_failed_error(kind, message)
         self._output = [item for item in self._output if item]
         return out + self._ev(
             "response.failed",

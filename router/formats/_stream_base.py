@@ -14,6 +14,8 @@ from typing import Any, ClassVar
 
 import orjson
 
+from router.errors import ErrorKind
+
 from . import ir
 from ._json import MALFORMED
 
@@ -50,7 +52,7 @@ class DecoderBase:
             return self._other(event, payload)
         except MALFORMED as exc:
             self._done = True
-            return [ir.StreamError(f"malformed event from upstream ({exc})", "api_error")]
+            return [ir.StreamError(f"malformed event from upstream ({exc})", ErrorKind.API_ERROR)]
 
     def _event(self, event: str | None, payload: dict[str, Any]) -> list[ir.Event]:
         """One JSON object from the upstream -> IR events."""
@@ -64,7 +66,7 @@ class DecoderBase:
         if not data.strip():
             return []  # an empty event carries nothing
         self._done = True
-        return [ir.StreamError(self.not_json, "api_error")]
+        return [ir.StreamError(self.not_json, ErrorKind.API_ERROR)]
 
     def finish(self) -> list[ir.Event]:
         """The upstream closed: the stop its last events imply, or a ``StreamError``."""
@@ -72,7 +74,7 @@ class DecoderBase:
             return []
         out = self._at_close()
         self._done = True
-        return out if out is not None else [ir.StreamError(self.truncated, "api_error")]
+        return out if out is not None else [ir.StreamError(self.truncated, ErrorKind.API_ERROR)]
 
     def _at_close(self) -> list[ir.Event] | None:
         """How a stream ends when the upstream closes without an end mark; None: in error."""

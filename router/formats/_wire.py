@@ -1,7 +1,8 @@
 """What every client format says on the wire besides its payloads.
 
-Error bodies, mid-stream error events and the marks that end a stream, per
-format. Pure functions and small state machines: no I/O happens here.
+The marks that end a stream and where usage is found, per format (error
+bodies and error events are in ``_errors``). Pure functions and small state
+machines: no I/O happens here.
 """
 
 from __future__ import annotations
@@ -15,8 +16,6 @@ __all__ = [
     "Format",
     "StreamWatcher",
     "TokenUsage",
-    "error_body",
-    "stream_error_event",
     "usage_from_body",
 ]
 
@@ -28,95 +27,6 @@ class Format(enum.Enum):
     RESPONSES = "responses"  # OpenAI Responses
     ANTHROPIC = "anthropic"  # Messages
     GEMINI = "gemini"  # generateContent
-
-
-# kind -> (OpenAI type, OpenAI code)
-_OPENAI_KIND = {
-    "invalid_request": ("invalid_request_error", None),
-    "authentication": ("invalid_request_error", "invalid_api_key"),
-    "permission": ("permission_error", None),
-    "not_found": ("invalid_request_error", "model_not_found"),
-    "request_too_large": ("invalid_request_error", "request_too_large"),
-    "rate_limit": ("rate_limit_error", "rate_limit_exceeded"),
-    "api_error": ("api_error", None),
-    "overloaded": ("api_error", "overloaded"),
-    "timeout": ("api_error", "timeout"),
-    "not_implemented": ("invalid_request_error", "not_implemented"),
-}
-_ANTHROPIC_KIND = {
-    "invalid_request": "invalid_request_error",
-    "authentication": "authentication_error",
-    "permission": "permission_error",
-    "not_found": "not_found_error",
-    "request_too_large": "request_too_large",
-    "rate_limit": "rate_limit_error",
-    "api_error": "api_error",
-    "overloaded": "overloaded_error",
-    "timeout": "timeout_error",
-    "not_implemented": "invalid_request_error",
-}
-_GEMINI_STATUS = {
-    "invalid_request": "INVALID_ARGUMENT",
-    "authentication": "UNAUTHENTICATED",
-    "permission": "PERMISSION_DENIED",
-    "not_found": "NOT_FOUND",
-    "request_too_large": "INVALID_ARGUMENT",
-    "rate_limit": "RESOURCE_EXHAUSTED",
-    "api_error": "INTERNAL",
-    "overloaded": "UNAVAILABLE",
-    "timeout": "DEADLINE_EXCEEDED",
-    "not_implemented": "UNIMPLEMENTED",
-}
-
-
-def error_body(
-    fmt: Format, status: int, kind: str, message: str, param: str | None = None
-) -> bytes:
-    """The JSON error body a client of ``fmt`` expects for an HTTP error."""
-    if fmt is Format.ANTHROPIC:
-        obj: dict[str, object] = {
-            "type": "error",
-            "error": {"type": _ANTHROPIC_KIND.get(kind, "api_error"), "message": message},
-        }
-    elif fmt is Format.GEMINI:
-        obj = {
-            "error": {
-                "code": status,
-                "message": message,
-                "status": _GEMINI_STATUS.get(kind, "INTERNAL"),
-            }
-        }
-    else:
-        etype, code = _OPENAI_KIND.get(kind, ("api_error", None))
-        obj = {"error": {"message": message, "type": etype, "param": param, "code": code}}
-    return orjson.dumps(obj)
-
-
-def stream_error_event(
-    fmt: Format, kind: str, message: str, *, gemini_array: bool = False
-) -> bytes:
-    """The frame that ends a stream in error, in the client's own format.
-
-    Sent once the first byte is out and an HTTP status can no longer change.
-    """
-    if fmt is Format.ANTHROPIC:
-        return b"event: error\ndata: " + error_body(fmt, 500, kind, message) + b"\n\n"
-    if fmt is Format.GEMINI:
-        body = error_body(fmt, 500, kind, message)
-        if gemini_array:
-            return b",\r\n" + body + b"]"
-        return b"data: " + body + b"\r\n\r\n"
-    if fmt is Format.RESPONSES:
-        etype, code = _OPENAI_KIND.get(kind, ("api_error", None))
-        payload = {
-            "type": "error",
-            "code": code or etype,
-            "message": message,
-            "param": None,
-            "error": {"type": etype, "code": code, "message": message},
-        }
-        return b"event: error\ndata: " + orjson.dumps(payload) + b"\n\n"
-    return b"data: " + error_body(fmt, 500, kind, message) + b"\n\n"
 
 
 @dataclass(slots=True)
@@ -148,6 +58,8 @@ _USAGE_MARK: dict[Format, bytes] = {
     Format.RESPONSES: b'"usage":{',
 }
 _TAIL = 32
+_SEQUENCE = b'"sequence_number":'
+_CREATED = b'"response.created"'
 
 
 class StreamWatcher:
@@ -163,13 +75,27 @@ class StreamWatcher:
     lines that carry usage.
     """
 
-    __slots__ = ("fmt", "done", "failed", "usage", "_tail", "_marks", "_errors", "_usage_mark")
+    __slots__ = (
+        "fmt",
+        "done",
+        "failed",
+        "usage",
+        "response_id",
+        "sequence",
+        "_tail",
+        "_marks",
+        "_errors",
+        "_usage_mark",
+    )
 
     def __init__(self, fmt: Format) -> None:
         self.fmt = fmt
         self.done = False
         self.failed = False
         self.usage = TokenUsage()
+        # Responses: the id and next sequence number a closing event must carry.
+        self.response_id = ""
+        self.sequence: int | None = None
         self._tail = b""
         self._marks = _TERMINATORS[fmt]
         self._errors = _ERROR_MARKS[fmt]
@@ -178,6 +104,8 @@ class StreamWatcher:
     def feed(self, chunk: bytes) -> None:
         if self._usage_mark in chunk:
             self._read_usage(chunk)
+        if self.fmt is Format.RESPONSES:
+            self._follow_responses(chunk)
         if not self.done:
             window = self._tail + chunk if self._tail else chunk
             for mark in self._marks:
@@ -189,6 +117,29 @@ class StreamWatcher:
                     self.done = self.failed = True
                     break
             self._tail = chunk[-_TAIL:]
+
+    def _follow_responses(self, chunk: bytes) -> None:
+        """Note the response id (from ``response.created``) and the last sequence number,
+        so a stream cut short can still end with a ``response.failed`` that fits it."""
+        at = chunk.rfind(_SEQUENCE)
+        if at >= 0:
+            digits = chunk[at + len(_SEQUENCE) : at + len(_SEQUENCE) + 24].lstrip()
+            end = 0
+            while end < len(digits) and 48 <= digits[end] <= 57:
+                end += 1
+            if end:
+                self.sequence = int(digits[:end]) + 1
+        if not self.response_id and _CREATED in chunk:
+            for line in chunk.splitlines():
+                if _CREATED in line and line.startswith(b"data:"):
+                    try:
+                        obj = orjson.loads(line[5:])
+                    except orjson.JSONDecodeError:
+                        return  # split across reads: the id is best effort
+                    resp = obj.get("response") if isinstance(obj, dict) else None
+                    if isinstance(resp, dict) and isinstance(resp.get("id"), str):
+                        self.response_id = resp["id"]
+                    return
 
     def _read_usage(self, chunk: bytes) -> None:
         """Parse only the lines that carry the usage mark (usually one per stream)."""

@@ -34,6 +34,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal, TypeAlias
 
+from router.errors import ErrorKind
+
 __all__ = [
     "BlockEnd",
     "ContentPart",
@@ -90,7 +92,7 @@ class TranslationError(ValueError):
 class StreamFailed(RuntimeError):
     """Raised by :func:`aggregate` when the stream ended in an error."""
 
-    def __init__(self, message: str, kind: str) -> None:
+    def __init__(self, message: str, kind: ErrorKind) -> None:
         super().__init__(message)
         self.message = message
         self.kind = kind
@@ -313,7 +315,7 @@ class Stop:
 @dataclass(frozen=True, slots=True)
 class StreamError:
     message: str
-    kind: str = "api_error"  # api_error | overloaded | rate_limit | invalid_request | ...
+    kind: ErrorKind = ErrorKind.API_ERROR
 
 
 Event: TypeAlias = (
@@ -389,7 +391,7 @@ def aggregate(events: Iterable[Event]) -> Response:
         elif isinstance(ev, StreamError):
             raise StreamFailed(ev.message, ev.kind)
     if stop is None:
-        raise StreamFailed("upstream stream ended without a stop", "api_error")
+        raise StreamFailed("upstream stream ended without a stop", ErrorKind.API_ERROR)
     content = tuple(blocks[i].part() for i in sorted(blocks))
     return Response(rid, model, content, stop.reason, usage, stop.stop_sequence)
 

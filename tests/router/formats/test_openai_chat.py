@@ -329,13 +329,14 @@ def test_encoder_output_is_what_the_sdk_accumulates() -> None:
     assert final.model == "client-model"
 
 
-def test_encoder_error_is_an_error_chunk_then_done() -> None:
+def test_encoder_error_is_an_error_chunk_without_done() -> None:
+    """As OpenAI does: a [DONE] after the error would let a client take the end for success."""
     enc = openai_chat.StreamEncoder("m", "r")
     enc.encode(ir.StreamStart("a", "b"))
     out = enc.error("upstream failed", "overloaded")
     payloads = [p for _, p in frames(out)]
-    assert json.loads(payloads[0])["error"]["message"] == "upstream failed"
-    assert payloads[-1] == b"[DONE]"
+    assert json.loads(payloads[-1])["error"]["message"] == "upstream failed"
+    assert b"[DONE]" not in payloads
     assert enc.encode(ir.TextDelta(0, "x")) == b""
 
 
