@@ -26,6 +26,7 @@ __all__ = [
     "CooldownConfig",
     "DEFAULT_BASE_URLS",
     "EXECUTOR_KINDS",
+    "Environment",
     "HealthConfig",
     "LimitsConfig",
     "LoggingConfig",
@@ -39,6 +40,7 @@ __all__ = [
     "UsageConfig",
     "config_path",
     "env_flag",
+    "process_environment",
     "load_config",
     "parse_config",
 ]
@@ -206,6 +208,45 @@ class MetricsConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class Environment:
+    """The environment variables the programs use besides ``${VAR}`` in config.yaml.
+
+    Read here, once, and handed on (``Config.env``), so that no other module reads
+    the environment: what a program depends on is visible in one place.
+    """
+
+    run_dir: str = ""  # CLIPROXY_RUN_DIR: the private run dir (start.sh, supervisord)
+    log_dir: str = ""  # CLIPROXY_LOG_DIR: overrides logging.dir for the suite
+    prometheus_dir: str = ""  # PROMETHEUS_MULTIPROC_DIR: router workers share /metrics
+    display: str = ""  # DISPLAY, else WAYLAND_DISPLAY: a visible browser can open
+    programs: str = ""  # CLIPROXY_PROGRAMS: the container runs only these programs
+    xvfb: str = ""  # CLIPROXY_XVFB: the container starts a virtual display
+    ci: bool = False  # CI: under CI, tests fail where they would skip
+
+    @classmethod
+    def read(cls, environ: Mapping[str, str] | None = None) -> Environment:
+        env = os.environ if environ is None else environ
+
+        def get(name: str) -> str:
+            return env.get(name, "").strip()
+
+        return cls(
+            run_dir=get("CLIPROXY_RUN_DIR"),
+            log_dir=get("CLIPROXY_LOG_DIR"),
+            prometheus_dir=get("PROMETHEUS_MULTIPROC_DIR"),
+            display=get("DISPLAY") or get("WAYLAND_DISPLAY"),
+            programs=get("CLIPROXY_PROGRAMS"),
+            xvfb=get("CLIPROXY_XVFB"),
+            ci=get("CI").lower() not in ("", "0", "false", "no"),
+        )
+
+
+def process_environment() -> dict[str, str]:
+    """A copy of this process's environment, for a child process to start from."""
+    return dict(os.environ)
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     server: ServerConfig
     management: ManagementConfig
@@ -217,6 +258,7 @@ class Config:
     health: HealthConfig
     usage: UsageConfig
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    env: Environment = field(default_factory=Environment)
     source: Path | None = None
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
@@ -299,6 +341,7 @@ def parse_config(
         health=_health(root.section("health")),
         usage=_usage(root.section("usage"), auth.dir),
         metrics=_metrics(root.section("metrics")),
+        env=Environment.read(env),
         source=source,
         raw=expanded,
     )
