@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from playwright.async_api import Browser, Playwright, async_playwright
 
-from suite.config import env_flag
+from suite.config import Environment
 from suite.logging import get_logger
 
 from ._settings import BrowserSettings
@@ -46,7 +46,8 @@ class Engine(Protocol):
 
 
 def has_display() -> bool:
-    return bool(env_flag("DISPLAY") or env_flag("WAYLAND_DISPLAY"))
+    """Whether a visible browser can open now (``DISPLAY`` / ``WAYLAND_DISPLAY``)."""
+    return bool(Environment.read().display)
 
 
 def find_chromium(configured: str) -> str | None:

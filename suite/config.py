@@ -40,6 +40,7 @@ __all__ = [
     "UsageConfig",
     "config_path",
     "env_flag",
+    "export_environment",
     "process_environment",
     "load_config",
     "parse_config",
@@ -244,6 +245,12 @@ class Environment:
 def process_environment() -> dict[str, str]:
     """A copy of this process's environment, for a child process to start from."""
     return dict(os.environ)
+
+
+def export_environment(name: str, value: str) -> None:
+    """Set a variable for this process and its children: for a library that takes a
+    setting only from the environment, or a display the supervised programs inherit."""
+    os.environ[name] = value
 
 
 @dataclass(frozen=True, slots=True)

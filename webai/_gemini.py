@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import time
 from collections.abc import AsyncGenerator
 from pathlib import Path
 from typing import Any
 
+from suite.config import export_environment
 from suite.files import private_dir
 from suite.logging import get_logger
 from suite.tasks import spawn
@@ -318,7 +318,7 @@ def _use_cache_dir(path: Path) -> None:
     into the private auth dir instead of the shared temp dir. The library reads only
     this environment variable for it, so it is set here, once per process start."""
     private_dir(path)
-    os.environ["GEMINI_COOKIE_PATH"] = str(path)
+    export_environment("GEMINI_COOKIE_PATH", str(path))
 
 
 async def _close_quietly(client: Any) -> None:

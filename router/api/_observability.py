@@ -31,7 +31,6 @@ from router.observability import (
     UsageQuery,
     UsageStoreError,
 )
-from suite.config import env_flag
 
 from ._keys import STATE
 from ._management import require_management
@@ -220,7 +219,7 @@ def _load_assets() -> dict[str, bytes]:
 
 def setup(app: web.Application) -> None:
     """Register the routes; read the page's files once (not per request)."""
-    run_dir = env_flag("CLIPROXY_RUN_DIR")
+    run_dir = app[STATE].current.config.env.run_dir  # set by supervisord for the router
     app[STATUS] = StatusSource(app[OBSERVER], Path(run_dir) if run_dir else None)
     assets = _load_assets()
     r = app.router
