@@ -9,7 +9,7 @@ from aiohttp import web
 from router.api import STATE, proxy_middleware, setup_routes
 from router.observability import OBSERVER, Observer, observer_context
 from router.state import RouterState
-from suite.config import Config, env_flag
+from suite.config import Config
 
 __all__ = ["create_app"]
 
@@ -23,7 +23,7 @@ def create_app(config: Config, *, watch: bool = False) -> web.Application:
     )
     app[STATE] = RouterState(config)
     # Several workers: the supervisord render points this at <run dir>/prometheus.
-    app[OBSERVER] = Observer(config, app[STATE], env_flag("PROMETHEUS_MULTIPROC_DIR"))
+    app[OBSERVER] = Observer(config, app[STATE], config.env.prometheus_dir or None)
     setup_routes(app)
     app.cleanup_ctx.append(_close_state)
     app.cleanup_ctx.append(observer_context)  # torn down first: the last usage records
