@@ -11,21 +11,21 @@ from ._common import export_signature, tool_args_json
 from ._json import int_of, loads_object
 
 FORMAT: ir.Format = "responses"
-_ITEM_ID = re.compile(r"^rs_[A-Za-z0-9_-]+$")
+_ITEM_ID = re.compile(r"rs_[A-Za-z0-9_-]+")  # fullmatch: no trailing newline
 
 
 def pack_reasoning(item_id: object, encrypted: str) -> str:
     """The IR signature of a Responses reasoning item, ``<id>.<encrypted_content>``:
     the API wants a stateless replay to carry the item's id with its content, so
     the id travels inside the signature through whatever client format."""
-    if isinstance(item_id, str) and _ITEM_ID.match(item_id):
+    if isinstance(item_id, str) and _ITEM_ID.fullmatch(item_id):
         return f"{item_id}.{encrypted}"
     return encrypted
 
 
 def unpack_reasoning(signature: str) -> tuple[str | None, str]:
     head, sep, rest = signature.partition(".")
-    if sep and _ITEM_ID.match(head):
+    if sep and _ITEM_ID.fullmatch(head):
         return head, rest
     return None, signature
 
