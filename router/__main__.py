@@ -20,7 +20,9 @@ from suite.logging import get_logger, setup_logging
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m router", description=__doc__)
-    parser.add_argument("command", nargs="?", default="serve", choices=["serve", "check", "login"])
+    parser.add_argument(
+        "command", nargs="?", default="serve", choices=["serve", "check", "login", "accounts"]
+    )
     parser.add_argument(
         "provider", nargs="?", choices=["claude", "codex", "ctonew"], help="login only"
     )
@@ -39,6 +41,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "check":
         print(f"config ok: {config.source}")
         return 0
+    if args.command == "accounts":  # each sign-in's plan use, from the running router
+        from router.auth import accounts_command
+
+        return accounts_command(config)
     if args.command == "login":
         if args.provider is None:
             parser.error("login needs a provider: claude, codex or ctonew")

@@ -6,7 +6,8 @@ Every call needs ``management.key`` (``Authorization: Bearer`` or
 that presents a wrong key 5 times is refused for 30 minutes (429), right
 key or not. Answers never carry a token, cookie or code.
 
-    GET    /v1/auth/credentials                  list (provider, account, expiry, state)
+    GET    /v1/auth/credentials                  list (provider, account, expiry, state, quota)
+    GET    /v1/auth/credentials/{name}/usage     a codex sign-in's plan usage, asked now
     DELETE /v1/auth/credentials/{name}
     POST   /v1/auth/credentials/{name}/disable   | /enable
     POST   /v1/auth/login        {provider: claude|codex, mode: callback|paste}
@@ -28,6 +29,7 @@ from aiohttp import web
 from router.auth import InvalidName, LoginError, StoreError
 from router.errors import BadRequest, ErrorKind, Forbidden, NotFound, ProxyError, Unauthorized
 
+from ._accounts import account_quotas, plan_usage
 from ._keys import STATE
 from ._middleware import is_loopback
 
@@ -164,7 +166,8 @@ def _text(body: dict[str, Any], *names: str) -> str:
 async def list_credentials(request: web.Request) -> web.StreamResponse:
     auth = request.app[STATE].auth
     await auth.ensure_open(background=auth.needed)
-    return _json({"credentials": auth.summaries()})
+    items, quotas = auth.summaries(), await account_quotas(request.app)
+    return _json({"credentials": [{**i, "quota": quotas.get(i["name"])} for i in items]})
 
 
 async def delete_credential(request: web.Request) -> web.StreamResponse:
@@ -231,6 +234,7 @@ def setup(app: web.Application) -> None:
     app[GUARD] = ManagementGuard()
     r = app.router
     r.add_get("/v1/auth/credentials", _managed(list_credentials))
+    r.add_get("/v1/auth/credentials/{name}/usage", _managed(plan_usage))
     r.add_delete("/v1/auth/credentials/{name}", _managed(delete_credential))
     r.add_post("/v1/auth/credentials/{name}/disable", _managed(disable_credential))
     r.add_post("/v1/auth/credentials/{name}/enable", _managed(enable_credential))

@@ -1,5 +1,6 @@
 """Credentials: API keys, and the stored OAuth / cto.new sign-ins with their refresh."""
 
+from ._accounts import accounts_command
 from ._backends import open_store
 from ._cli import login_command
 from ._credential import Credential, CredentialPool, TokenSource, key_fingerprint
@@ -31,6 +32,7 @@ __all__ = [
     "StoreError",
     "Token",
     "TokenSource",
+    "accounts_command",
     "check_name",
     "key_fingerprint",
     "login_command",

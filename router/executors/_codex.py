@@ -208,6 +208,16 @@ def _stream_error(exc: ir.StreamFailed) -> UpstreamError:
     return UpstreamHTTPError(status, f"codex stream failed: {exc.message}")
 
 
+def _version_of(sent: Mapping[str, str]) -> str:
+    """Codex's version from its user agent (``codex_exec/0.169.0 (...)``) when it sent no
+    ``version`` header: the two must agree."""
+    if "originator" not in sent:
+        return ""
+    agent = sent.get("user-agent", "")
+    name, _, rest = agent.partition("/")
+    return rest.split(" ", 1)[0] if name == sent["originator"] else ""
+
+
 class CodexOAuthExecutor(SignedInExecutor):
     wire = Format.RESPONSES
 
@@ -249,9 +259,9 @@ class CodexOAuthExecutor(SignedInExecutor):
     def _headers(self, call: UpstreamCall, token: Token, session: str) -> dict[str, str]:
         """Codex's headers in its order; Codex's own values when the client is Codex."""
         sent = {k.lower(): v for k, v in call.client_headers.items()}
-        out = {"version": sent.get("version") or self.profile.version}
+        out = {"version": sent.get("version") or _version_of(sent) or self.profile.version}
         out.update((k, v) for k, v in sent.items() if k.startswith(("x-codex-", "x-openai-")))
-        out.update(self.profile.headers(session))
+        out.update((k, v) for k, v in self.profile.headers(session).items() if k != "version")
         out["x-client-request-id"] = sent.get("x-client-request-id") or session
         out["authorization"] = f"Bearer {token.access}"
         if token.account_id:

@@ -3,6 +3,7 @@
 from ._credentials import CredentialView, credential_views
 from ._metrics import CREDENTIAL_STATES, Metrics
 from ._observer import OBSERVER, Finished, Observer, client_key_id, observer_context
+from ._peers import merge_views, peer_views
 from ._status import StatusSource
 from ._usage import UsageRecorder
 from ._usage_sql import DIMENSIONS, METRICS, UsageQuery, UsageRecord, UsageRow
@@ -34,6 +35,8 @@ __all__ = [
     "UsageStoreError",
     "client_key_id",
     "credential_views",
+    "merge_views",
     "observer_context",
     "open_usage",
+    "peer_views",
 ]

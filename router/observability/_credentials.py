@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass
+from typing import Any
 
 from router.auth import KIND_TYPES, AuthRecord, Credential, LiveAuth
 from router.state import RouterState
@@ -27,6 +28,7 @@ class CredentialView:
     account: str | None = None
     expires_at: str | None = None  # stored sign-ins (RFC 3339)
     refresh_error: str | None = None
+    quota: dict[str, Any] | None = None  # subscriptions: router.auth.Quota.to_json()
 
     def to_json(self) -> dict[str, object]:
         return asdict(self)
@@ -83,8 +85,9 @@ def _view(cred: Credential, now: float) -> CredentialView:
     else:
         st = "ready"
     reason = cred.disabled_reason if st == "disabled" else None
+    quota = cred.quota.to_json() if cred.quota is not None else None
     if live is None:
-        return CredentialView(cred.provider, cred.id, st, round(wait, 1), reason)
+        return CredentialView(cred.provider, cred.id, st, round(wait, 1), reason, quota=quota)
     rec = live.record
     return CredentialView(
         provider=cred.provider,
@@ -95,6 +98,7 @@ def _view(cred: Credential, now: float) -> CredentialView:
         account=rec.account or None,
         expires_at=_expiry(rec),
         refresh_error=live.error or None,
+        quota=quota,
     )
 
 

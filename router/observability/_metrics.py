@@ -130,6 +130,20 @@ class Metrics:
             "Usage records dropped because the store stayed unreachable and memory was full.",
             registry=reg,
         )
+        self.quota_used = Gauge(
+            "cliproxy_quota_used_percent",
+            "A subscription's use of its plan window (five_hour, weekly), as last reported.",
+            ("provider", "credential", "window"),
+            registry=reg,
+            multiprocess_mode="livemostrecent",
+        )
+        self.quota_resets = Gauge(
+            "cliproxy_quota_resets_at_seconds",
+            "When a subscription's plan window resets (Unix time), as last reported.",
+            ("provider", "credential", "window"),
+            registry=reg,
+            multiprocess_mode="livemostrecent",
+        )
         self.tally = Tally()  # the hot path adds here; fold() moves it into the above
         self.streams_open = 0
         self._cred_labels: set[tuple[str, str]] = set()
@@ -168,6 +182,16 @@ class Metrics:
         for key, value in counts.items():
             self.credentials.labels(*key).set(value)
         self._cred_labels |= counts.keys()
+
+    def set_quotas(self, quotas: Iterable[tuple[str, str, dict[str, Any]]]) -> None:
+        """Plan windows per ``(provider, credential, quota document)``."""
+        for provider, credential, quota in quotas:
+            for window in ("five_hour", "weekly"):
+                w = quota.get(window)
+                if isinstance(w, dict) and isinstance(w.get("used_percent"), int | float):
+                    self.quota_used.labels(provider, credential, window).set(w["used_percent"])
+                    if isinstance(w.get("resets_at"), int | float):
+                        self.quota_resets.labels(provider, credential, window).set(w["resets_at"])
 
     def set_relay(self, connected: int, free: int) -> None:
         self.relay_connected.set(connected)

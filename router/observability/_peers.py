@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +75,7 @@ def _view(item: dict[str, Any], now: float) -> CredentialView:
         account=item.get("account"),
         expires_at=item.get("expires_at"),
         refresh_error=item.get("refresh_error"),
+        quota=item.get("quota") if isinstance(item.get("quota"), dict) else None,
     )
 
 
@@ -86,12 +88,24 @@ def merge_views(
 ) -> list[CredentialView]:
     """``own``'s credentials, each in the most restrictive state any worker reports."""
     worst: dict[str, CredentialView] = {}
+    quotas: dict[str, dict[str, Any]] = {}  # the latest plan usage any worker saw
     for view in peers:
         seen = worst.get(view.id)
         if seen is None or _rank(view) > _rank(seen):
             worst[view.id] = view
+        if _seen_at(view.quota) > _seen_at(quotas.get(view.id)):
+            quotas[view.id] = view.quota  # type: ignore[assignment]
     out = []
     for view in own:
         peer = worst.get(view.id)
-        out.append(peer if peer is not None and _rank(peer) > _rank(view) else view)
+        chosen = peer if peer is not None and _rank(peer) > _rank(view) else view
+        latest = quotas.get(view.id)
+        if latest is not None and _seen_at(latest) > _seen_at(chosen.quota):
+            chosen = replace(chosen, quota=latest)
+        out.append(chosen)
     return out
+
+
+def _seen_at(quota: dict[str, Any] | None) -> float:
+    seen = quota.get("seen_at") if quota else None
+    return float(seen) if isinstance(seen, int | float) else 0.0

@@ -94,7 +94,21 @@
     if (c.account) bits.push(el("span", { class: "muted" }, c.account));
     if (c.expires_at) bits.push(el("span", { class: "muted" }, `expires ${new Date(c.expires_at).toLocaleString()}`));
     if (c.refresh_error) bits.push(el("span", { class: "error" }, `refresh: ${c.refresh_error}`));
+    if (c.quota) bits.push(quota(c.quota));
     return el("li", { class: "cred", "data-credential": c.id, "data-state": c.state }, bits);
+  }
+
+  // A subscription's plan windows as last reported: "5h 25% (resets 14:00) · week 50% (…)".
+  function quota(q) {
+    const part = (label, w) => {
+      if (!w) return null;
+      const when = w.resets_at ? ` (resets ${new Date(w.resets_at * 1000).toLocaleString()})` : "";
+      const warn = w.used_percent >= 80 ? "error" : "muted";
+      return el("span", { class: `quota ${warn}`, "data-window": label }, `${label} ${Math.round(w.used_percent)}%${when}`);
+    };
+    const parts = [part("5h", q.five_hour), part("week", q.weekly)].filter(Boolean);
+    if (q.plan) parts.unshift(el("span", { class: "muted" }, q.plan));
+    return el("span", { class: "quotas", "data-status": q.status || "" }, parts);
   }
 
   function providers(list) {
