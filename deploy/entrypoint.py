@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from suite.config import ConfigError  # noqa: E402
+from suite.config import ConfigError, Environment, process_environment  # noqa: E402
 from suite.probe import probe  # noqa: E402
 from suite.programs import Manifest  # noqa: E402
 from suite.rpc import supervisord_pid  # noqa: E402
@@ -81,7 +81,7 @@ def prepared() -> Manifest:
     """Load config.yaml, pick this container's programs, write the run dir's files."""
     try:
         _, manifest = manifest_from_config(None, None)
-        manifest = selected(manifest, os.environ.get("CLIPROXY_PROGRAMS", ""))
+        manifest = selected(manifest, Environment.read().programs)
     except (ConfigError, ValueError) as exc:
         _err(str(exc))
         raise SystemExit(EXIT_CONFIG) from None
@@ -151,19 +151,20 @@ def start_xvfb(display: str, log_dir: Path) -> subprocess.Popen[bytes]:
 
 def run() -> None:
     manifest = prepared()
-    display = os.environ.get("CLIPROXY_XVFB", "").strip()
+    display = Environment.read().xvfb
+    env = process_environment()
     if display:
         try:
             start_xvfb(display, manifest.paths.log_dir)
         except (OSError, ValueError) as exc:
             _err(str(exc))
             raise SystemExit(1) from None
-        os.environ["DISPLAY"] = display  # supervisord's programs inherit it
+        env["DISPLAY"] = display  # supervisord's programs inherit it
     names = ", ".join(p.name for p in manifest.programs if p.autostart)
     _err(f"supervisord -n with {names or 'no program'} and the healthcheck listener")
     conf = str(manifest.paths.conf)
     argv = [manifest.python, "-m", "supervisor.supervisord", "-n", "-c", conf]
-    os.execve(manifest.python, argv, applied(os.environ, manifest.paths.env.read_text()))
+    os.execve(manifest.python, argv, applied(env, manifest.paths.env.read_text()))
 
 
 def health() -> int:
