@@ -26,7 +26,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from router.app import create_app
-from suite.config import Config, UsageConfig, env_flag, parse_config
+from suite.config import Config, Environment, UsageConfig, parse_config
 
 # A test that is still running after this long (setup, call and teardown together)
 # is stuck: its stacks and asyncio tasks are printed and the run ends at once, so a
@@ -97,7 +97,7 @@ def chromium_path() -> str:
     path = shutil.which("chromium") or shutil.which("chromium-browser")
     if path is None:
         msg = "Debian's chromium is not installed (make test installs it as root: apt-get install chromium)"
-        if env_flag("CI"):
+        if Environment.read().ci:
             pytest.fail(msg)
         pytest.skip(msg)
     return path

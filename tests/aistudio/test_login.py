@@ -14,7 +14,7 @@ import openai
 import pytest
 
 from aistudio import ChromiumEngine, LoginFailed, ProfileStore, login
-from suite.config import env_flag
+from suite.config import Environment
 
 from .conftest import MODEL, MakeStack, chromium_path, wait_until
 
@@ -24,7 +24,7 @@ def xvfb(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     binary = shutil.which("Xvfb")
     if binary is None:
         msg = "Debian's xvfb is not installed (make test installs it as root: apt-get install xvfb)"
-        if env_flag("CI"):
+        if Environment.read().ci:
             pytest.fail(msg)
         pytest.skip(msg)
     for number in range(90, 110):

@@ -21,7 +21,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from suite.config import env_flag
+from suite.config import Environment
 from tests.fakes import unused_port
 from tests.fakes.oauth import ISSUED
 
@@ -48,7 +48,7 @@ def _bindir() -> Path | None:
 
 
 def _missing(reason: str) -> None:
-    if env_flag("CI"):
+    if Environment.read().ci:
         pytest.fail(f"PostgreSQL is required under CI: {reason}")
     pytest.skip(f"PostgreSQL not available: {reason}")
 
