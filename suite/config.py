@@ -39,7 +39,6 @@ __all__ = [
     "TimeoutsConfig",
     "UsageConfig",
     "config_path",
-    "env_flag",
     "export_environment",
     "process_environment",
     "load_config",
@@ -276,11 +275,6 @@ def config_path(explicit: str | os.PathLike[str] | None = None) -> Path:
         return Path(explicit)
     env = os.environ.get("CLIPROXY_CONFIG")
     return Path(env) if env else DEFAULT_CONFIG
-
-
-def env_flag(name: str) -> str | None:
-    """Read one environment variable for a caller outside this module (e.g. ``CI``)."""
-    return os.environ.get(name)
 
 
 def load_config(

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from suite.config import PROJECT_ROOT, Config, env_flag
+from suite.config import PROJECT_ROOT, Config, Environment
 
 __all__ = [
     "CONF",
@@ -54,7 +54,7 @@ def resolve_run_dir(explicit: str | Path | None = None) -> Path:
     It does not depend on ``config.yaml`` so that ``stop`` works even when the
     config file is broken.
     """
-    value = explicit or env_flag("CLIPROXY_RUN_DIR")
+    value = explicit or Environment.read().run_dir
     return Path(value).expanduser().absolute() if value else PROJECT_ROOT / "run"
 
 
@@ -222,7 +222,7 @@ def build_manifest(
     python: str | None = None,
 ) -> Manifest:
     """Derive the suite from a loaded config. Touches no file."""
-    logs = log_dir or env_flag("CLIPROXY_LOG_DIR")
+    logs = log_dir or config.env.log_dir
     paths = SuitePaths(
         root=PROJECT_ROOT,
         run_dir=resolve_run_dir(run_dir),

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import psutil
 
-from suite.config import Config, ConfigError, load_config
+from suite.config import Config, ConfigError, load_config, process_environment
 from suite.files import write_private
 from suite.probe import probe
 from suite.programs import HEALTHCHECK, Manifest, build_manifest, resolve_run_dir
@@ -247,7 +247,7 @@ def start(config: Config, manifest: Manifest, timeout: float) -> int:
         launched = subprocess.run(
             [sys.executable, "-m", "supervisor.supervisord", "-c", str(paths.conf)],
             cwd=paths.root,
-            env=applied(os.environ, paths.env.read_text()),
+            env=applied(process_environment(), paths.env.read_text()),
             capture_output=True,
             text=True,
             timeout=30,
