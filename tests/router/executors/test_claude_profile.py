@@ -295,3 +295,20 @@ def _gauge(text: str, name: str, credential: str, window: str) -> float:
             ):
                 return float(sample.value)
     raise AssertionError(f"no {name} for {credential} {window}")
+
+
+def test_unknown_client_keys_are_config_errors_naming_them(tmp_path: Path) -> None:
+    from suite.config import ConfigError, parse_config
+
+    oauth = type(
+        "O", (), {"authorize_url": "http://127.0.0.1:1/a", "token_url": "http://127.0.0.1:1/t"}
+    )
+    oauth.paste_redirect_uri = "http://127.0.0.1:1/p"  # type: ignore[attr-defined]
+    api = type("A", (), {"base_url": "http://127.0.0.1:1"})
+    raw = raw_config(provider_configs(claude=oauth, anthropic=api), {"dir": str(tmp_path)})
+    raw["providers"]["llmux-claude"]["client"] = {"versoin": "2.1.400"}
+    with pytest.raises(ConfigError, match=r"providers\.llmux-claude\.client\.versoin: unknown key"):
+        parse_config(raw, environ={})
+    raw["providers"]["llmux-claude"]["client"] = {"version": "2.1.400", "cch": "sometimes"}
+    with pytest.raises(ConfigError, match=r"client\.cch"):
+        parse_config(raw, environ={})

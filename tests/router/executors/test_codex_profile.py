@@ -191,3 +191,16 @@ async def test_plan_usage_from_headers_and_on_demand(start_router, tmp_path: Pat
     assert cred["quota"]["source"] == "headers"
     assert cred["quota"]["five_hour"]["used_percent"] == 62
     assert cred["quota"]["weekly"]["resets_at"] > time.time() + 3 * 86400
+
+
+async def test_the_fake_notices_a_conversation_that_changes_its_id() -> None:
+    """What the session tests rely on: a fresh id on a later turn is recorded as a break."""
+    turn1 = [{"role": "user", "content": "hi"}]
+    turn2 = [*turn1, {"role": "assistant", "content": "ok"}, {"role": "user", "content": "more"}]
+    async with FakeOpenAI() as api, httpx.AsyncClient(timeout=10) as http:
+        for items, key in ((turn1, "id-1"), (turn2, "id-1"), (turn2, "id-2")):
+            body = {"model": "gpt-5", "input": items, "store": False, "stream": True}
+            body["prompt_cache_key"] = key
+            resp = await http.post(f"{api.codex_base_url}/responses", json=body)
+            assert resp.status_code == 200
+    assert api.codex_sessions.breaks == [("id-1", "id-2")]
