@@ -40,9 +40,9 @@ __all__ = [
     "UsageConfig",
     "config_path",
     "export_environment",
-    "process_environment",
     "load_config",
     "parse_config",
+    "process_environment",
 ]
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
