@@ -133,6 +133,7 @@ async def test_list_disable_enable_delete_and_name_checks(start_router, tmp_path
                     "state": "active",
                     "reason": None,
                     "last_refresh": listed[0]["last_refresh"],
+                    "quota": None,  # no answer has reported the plan's usage yet
                 }
             ]
             off = await http.post(f"/v1/auth/credentials/{name}/disable")
