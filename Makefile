@@ -62,7 +62,7 @@ PYTEST_LIMIT ?= 2400
 test: install-test browsers postgres ## ruff, format check, mypy --strict, then the whole pytest suite
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy router suite webai aistudio bench
+	$(VENV)/bin/mypy router suite ops webai aistudio bench
 	@mkdir -p logs
 	@set -o pipefail; rc=0; \
 	  timeout -s INT -k 60 $(PYTEST_LIMIT) $(PY) -m pytest tests -q -p no:cacheprovider --durations=10 2>&1 \
@@ -100,7 +100,7 @@ postgres: ## install Debian's postgresql when missing (as root)
 lint: install-test ## ruff check, ruff format --check, mypy --strict
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy router suite webai aistudio bench
+	$(VENV)/bin/mypy router suite ops webai aistudio bench
 
 bench: install-test ## load test: fake upstream, bare relay and router side by side
 	@command -v wrk >/dev/null || { \

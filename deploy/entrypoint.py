@@ -1,7 +1,7 @@
 """The container's entry point (``deploy/Dockerfile``): supervisord in the foreground.
 
     entrypoint.py [run]   check config.yaml, write run/env exactly as scripts/start.sh
-                          does (suite.supervise.prepare), start Xvfb when asked, then
+                          does (ops.supervise.prepare), start Xvfb when asked, then
                           exec ``supervisord -n -c supervisord.conf`` with run/env applied
     entrypoint.py env     write run/env and run/suite.json, print run/env's path, exit
     entrypoint.py health  Docker's HEALTHCHECK: GET each health URL (``/healthz``)
@@ -38,12 +38,12 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from ops.probe import probe  # noqa: E402
+from ops.programs import Manifest  # noqa: E402
+from ops.rpc import supervisord_pid  # noqa: E402
+from ops.supervise import manifest_from_config, prepare, saved_manifest  # noqa: E402
+from ops.supervisor_env import applied  # noqa: E402
 from suite.config import ConfigError, Environment, process_environment  # noqa: E402
-from suite.probe import probe  # noqa: E402
-from suite.programs import Manifest  # noqa: E402
-from suite.rpc import supervisord_pid  # noqa: E402
-from suite.supervise import manifest_from_config, prepare, saved_manifest  # noqa: E402
-from suite.supervisor_env import applied  # noqa: E402
 
 EXIT_CONFIG = 2
 _XVFB_WAIT_SECONDS = 10.0

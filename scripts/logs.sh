@@ -18,7 +18,7 @@ while [[ $# -gt 0 ]]; do
 done
 [[ $lines =~ ^[0-9]+$ ]] || usage
 
-mapfile -t files < <("$PY" -m suite.supervise logfiles "$name")
+mapfile -t files < <("$PY" -m ops.supervise logfiles "$name")
 [[ ${#files[@]} -gt 0 ]] || exit 2
 if [[ -z $follow ]]; then
   existing=()

@@ -9,4 +9,4 @@ if ! out="$("$PY" -m router check 2>&1)"; then
   echo "$out" >&2
   exit 2
 fi
-exec "$PY" -m suite.supervise start "$@"
+exec "$PY" -m ops.supervise start "$@"

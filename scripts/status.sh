@@ -5,4 +5,4 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/_common.sh"
 
-exec "$PY" -m suite.supervise status "$@"
+exec "$PY" -m ops.supervise status "$@"

@@ -4,4 +4,4 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/_common.sh"
 
-exec "$PY" -m suite.supervise stop "$@"
+exec "$PY" -m ops.supervise stop "$@"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ["router", "suite", "aistudio", "webai", "bench", "tests"]
+PACKAGES = ["router", "suite", "ops", "aistudio", "webai", "bench", "tests"]
 LIMIT = 800
 
 

@@ -1,22 +1,24 @@
 """The document behind ``GET /status.json`` (and the page that draws it).
 
-Programs come from supervisord over its XML-RPC socket (the same
-``suite.status.collect`` as ``./scripts/status.sh``), found through
-``CLIPROXY_RUN_DIR``, which the supervisord render sets for the router. A
-router started by hand has no programs to show and says so.
+Programs are what ``./scripts/status.sh --json`` says (supervisord's view over
+its XML-RPC socket, each health URL, RSS/CPU): the router runs that command,
+``python -m ops.supervise status --json``, for the suite of ``CLIPROXY_RUN_DIR``,
+which supervisord.conf sets for the router. It shares the command's documented
+output, not the operations code: no service imports ``ops``
+(``tests/test_layers.py``). A router started by hand has no programs to show
+and says so.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Any
-
-from suite.programs import Manifest
-from suite.status import collect
 
 from ._credentials import credential_views
 from ._observer import Observer
@@ -27,6 +29,8 @@ from ._usage_store import UsageStoreError
 __all__ = ["StatusSource"]
 
 _PROGRAMS_TTL = 3.0  # seconds a supervisord answer is reused (the page polls)
+# The command probes each health URL (health.timeout_seconds) and samples CPU for 0.1 s.
+_STATUS_TIMEOUT = 15.0
 _HOURS = 24
 _ERRORS = 20
 
@@ -109,15 +113,37 @@ class StatusSource:
             cached = self._programs
             if cached is not None and time.monotonic() - cached[0] < _PROGRAMS_TTL:
                 return cached[1]
-            data = await asyncio.to_thread(_collect, self.run_dir)
+            data = await _collect(self.run_dir)
             self._programs = (time.monotonic(), data)
             return data
 
 
-def _collect(run_dir: Path) -> dict[str, Any]:
+async def _collect(run_dir: Path) -> dict[str, Any]:
     """``status.sh --json``'s document for the suite started from ``run_dir``."""
+    argv = [sys.executable, "-m", "ops.supervise", "--run-dir", str(run_dir), "status", "--json"]
     try:
-        manifest = Manifest.from_json(json.loads((run_dir / "suite.json").read_text()))
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        return {"running": False, "problem": f"no suite manifest in {run_dir}: {exc}"}
-    return collect(manifest, rpc_timeout=2.0).to_json()
+        proc = await asyncio.create_subprocess_exec(
+            *argv,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+    except OSError as exc:
+        return {"running": False, "problem": f"cannot run the status command: {exc}"}
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), _STATUS_TIMEOUT)
+    except TimeoutError:
+        return {"running": False, "problem": f"no status within {_STATUS_TIMEOUT:g} s"}
+    finally:
+        if proc.returncode is None:  # timed out, or the request was cancelled
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            await proc.wait()
+    try:
+        data = json.loads(out)
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
+        why = err.decode("utf-8", "replace").strip().splitlines()[-1:] or ["no output"]
+        return {"running": False, "problem": f"status command failed: {why[0]}"}
+    return data

@@ -18,11 +18,11 @@ import pytest
 import yaml
 
 from aistudio import ProfileStore
+from ops.probe import probe
+from ops.programs import Manifest, build_manifest
+from ops.status import collect
+from ops.supervise import start, stop
 from suite.config import load_config
-from suite.probe import probe
-from suite.programs import Manifest, build_manifest
-from suite.status import collect
-from suite.supervise import start, stop
 from tests.fakes.aistudio_site import FakeAIStudio
 
 from .conftest import MODEL, chromium_path

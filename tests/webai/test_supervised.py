@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 import yaml
 
+from ops.programs import build_manifest
 from suite.config import load_config, parse_config
-from suite.programs import build_manifest
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -25,7 +25,7 @@ import pytest
 from tests.conftest import chromium_path
 from tests.fakes import Fail, FakeOpenAI, Reply
 from tests.fakes._base import FakeServer
-from tests.suite.conftest import Suite, force_cleanup, make_suite, wait_for
+from tests.ops.conftest import Suite, force_cleanup, make_suite, wait_for
 
 from ._support import MANAGEMENT_KEY, MGMT, samples, value
 

@@ -1,4 +1,4 @@
-"""``python -m suite.healthcheck``: supervisord event listener that restarts hung programs.
+"""``python -m ops.healthcheck``: supervisord event listener that restarts hung programs.
 
 supervisord restarts a process that *exits*; it cannot tell a live process
 that stopped answering. This listener probes each RUNNING program's health
@@ -31,11 +31,11 @@ from typing import Any, TextIO
 import psutil
 from supervisor import childutils
 
+from ops.probe import ProbeResult, probe
+from ops.programs import HEALTHCHECK
+from ops.rpc import RPC_ERRORS, Supervisor
 from suite.files import write_private
 from suite.logging import get_logger, setup_logging
-from suite.probe import ProbeResult, probe
-from suite.programs import HEALTHCHECK
-from suite.rpc import RPC_ERRORS, Supervisor
 
 __all__ = ["EventChannel", "ProcessRecord", "Tracker", "main", "restart_process"]
 
@@ -303,7 +303,7 @@ def _target(text: str) -> tuple[str, str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m suite.healthcheck", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m ops.healthcheck", description=__doc__)
     parser.add_argument("--socket", required=True, help="supervisord's unix socket")
     parser.add_argument("--state", help="JSON file for status.sh (restart counts)")
     parser.add_argument("--interval", type=float, default=30.0)

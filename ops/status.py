@@ -15,9 +15,9 @@ from typing import Any
 
 import psutil
 
-from suite.probe import ProbeResult, probe
-from suite.programs import Manifest
-from suite.rpc import RPC_ERRORS, ProcessInfo, Supervisor, supervisord_pid
+from ops.probe import ProbeResult, probe
+from ops.programs import Manifest
+from ops.rpc import RPC_ERRORS, ProcessInfo, Supervisor, supervisord_pid
 
 __all__ = ["ProcessStatus", "SuiteStatus", "collect", "format_table"]
 

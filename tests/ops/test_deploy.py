@@ -33,10 +33,10 @@ import psutil
 import pytest
 import yaml
 
+from ops.programs import build_manifest
+from ops.supervisor_env import parse_env
 from suite.config import load_config
-from suite.programs import build_manifest
-from suite.supervisor_env import parse_env
-from tests.suite.conftest import ROOT, Suite, force_cleanup, gone, make_suite, wait_for
+from tests.ops.conftest import ROOT, Suite, force_cleanup, gone, make_suite, wait_for
 
 DEPLOY = ROOT / "deploy"
 DOCKERFILE = DEPLOY / "Dockerfile"
@@ -124,7 +124,7 @@ def test_dockerfile_copies_only_files_that_exist_and_are_not_ignored() -> None:
     for needed in (".venv", ".env", "run", "logs", ".git"):
         assert needed in skip, f"{needed} must stay out of the build context"
     copied = " ".join(copies)
-    for package in ("router", "suite", "aistudio", "webai", "scripts", "pyproject.toml"):
+    for package in ("router", "suite", "ops", "aistudio", "webai", "scripts", "pyproject.toml"):
         assert package in copied
     for file in ("supervisord.conf", "config.yaml"):
         assert file in copied
@@ -408,14 +408,14 @@ def test_systemd_unit_has_the_required_keys() -> None:
     assert svc["WorkingDirectory"] == APP
     start = shlex.split(svc["ExecStart"])
     # supervisord in the foreground on the project's supervisord.conf, after sourcing the
-    # run/env that `suite.supervise env` writes: the by-hand steps of the README.
+    # run/env that `ops.supervise env` writes: the by-hand steps of the README.
     assert start[:2] == ["/bin/sh", "-c"]
     assert start[2] == (
         f". {APP}/run/env && exec {APP}/.venv/bin/supervisord -n -c {APP}/supervisord.conf"
     )
     assert u["Install"]["WantedBy"] == "multi-user.target"
     pre = UNIT.read_text()
-    assert "ExecStartPre=/opt/cli-proxy-api/.venv/bin/python -m suite.supervise env" in pre
+    assert "ExecStartPre=/opt/cli-proxy-api/.venv/bin/python -m ops.supervise env" in pre
     assert int(svc["TimeoutStopSec"]) >= 60 + 5  # streams drain before systemd kills
 
 

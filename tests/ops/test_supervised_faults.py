@@ -32,11 +32,11 @@ from typing import Any
 import httpx
 import pytest
 
+from ops.programs import Program, build_manifest
+from ops.supervise import start as start_suite
 from suite.config import load_config
-from suite.programs import Program, build_manifest
-from suite.supervise import start as start_suite
 from tests.fakes import FakeAnthropic, Reply
-from tests.suite.conftest import (
+from tests.ops.conftest import (
     ConfigEdit,
     Suite,
     custom_conf,

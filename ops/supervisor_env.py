@@ -13,7 +13,7 @@ from __future__ import annotations
 import shlex
 from collections.abc import Mapping
 
-from suite.programs import Manifest, Program
+from ops.programs import Manifest, Program
 
 __all__ = ["MULTIPROC", "applied", "env_text", "environment", "parse_env"]
 
@@ -75,7 +75,7 @@ def env_text(m: Manifest) -> str:
     """The ``run/env`` file: a header, then one ``export NAME=value`` line per name."""
     env = environment(m)
     lines = [
-        f"# Written by `python -m suite.supervise env` from {m.config}.",
+        f"# Written by `python -m ops.supervise env` from {m.config}.",
         "# The values supervisord.conf expands: source it, then run supervisord on it.",
         "# Do not edit: change config.yaml and write it again (scripts/start.sh does).",
         *(f"export {key}={shlex.quote(value)}" for key, value in env.items()),

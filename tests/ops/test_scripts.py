@@ -22,11 +22,11 @@ from pathlib import Path
 import psutil
 import pytest
 
+from ops.programs import build_manifest
+from ops.supervise import start as start_suite
+from ops.supervisor_env import parse_env
 from suite.config import load_config
-from suite.programs import build_manifest
-from suite.supervise import start as start_suite
-from suite.supervisor_env import parse_env
-from tests.suite.conftest import (
+from tests.ops.conftest import (
     ROOT,
     TEST_MODEL,
     Suite,

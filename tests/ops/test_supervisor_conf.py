@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 from supervisor.options import ServerOptions
 
+from ops.programs import CONF, Manifest, build_manifest
+from ops.supervise import prepare
+from ops.supervisor_env import MULTIPROC, applied, env_text, environment, parse_env
 from suite.config import parse_config
-from suite.programs import CONF, Manifest, build_manifest
-from suite.supervise import prepare
-from suite.supervisor_env import MULTIPROC, applied, env_text, environment, parse_env
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -165,7 +165,7 @@ def test_healthcheck_listener(tmp_path: Path) -> None:
     m = manifest_for(tmp_path)
     listener = groups(parsed(m))["healthcheck"]
     (proc,) = listener.process_configs
-    assert "-m suite.healthcheck" in proc.command
+    assert "-m ops.healthcheck" in proc.command
     assert "--interval 7\n--failures 4" in proc.command
     assert '--target "router=http://127.0.0.1:18555/healthz"' in proc.command
     assert '--target "webai="' in proc.command  # no health URL: never probed
@@ -240,7 +240,7 @@ def test_env_subcommand_writes_run_env_and_the_manifest(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CLIPROXY_")}
     env.update(CLIPROXY_CONFIG=str(config), CLIPROXY_RUN_DIR=str(tmp_path / "run"))
     r = subprocess.run(
-        [sys.executable, "-m", "suite.supervise", "env"],
+        [sys.executable, "-m", "ops.supervise", "env"],
         env=env, cwd=ROOT, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert r.returncode == 0, r.stderr

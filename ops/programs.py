@@ -3,7 +3,7 @@
 ``config.yaml`` is the one source of truth. This module turns it into a
 ``Manifest`` (paths, programs, health URLs, log files). The checked-in
 ``supervisord.conf`` reads the manifest's values from the environment
-(``suite/supervisor_env.py`` writes them to ``run/env``), and the manifest is
+(``ops/supervisor_env.py`` writes them to ``run/env``), and the manifest is
 saved next to them (``run/suite.json``) so ``status``, ``stop`` and ``logs``
 describe the suite that is *running*, even after someone edits or breaks
 ``config.yaml``.

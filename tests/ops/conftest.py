@@ -24,7 +24,7 @@ from typing import Any
 import psutil
 import yaml
 
-from suite.programs import CONF
+from ops.programs import CONF
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPTS = ROOT / "scripts"

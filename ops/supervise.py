@@ -1,4 +1,4 @@
-"""``python -m suite.supervise``: the logic behind ``scripts/{start,stop,status,logs}.sh``.
+"""``python -m ops.supervise``: the logic behind ``scripts/{start,stop,status,logs}.sh``.
 
 The shell scripts stay thin; the decisions (is it running, is it healthy, what
 is left over after a stop) live here, typed and testable. Subcommands:
@@ -33,13 +33,13 @@ from pathlib import Path
 
 import psutil
 
+from ops.probe import probe
+from ops.programs import HEALTHCHECK, Manifest, build_manifest, resolve_run_dir
+from ops.rpc import RPC_ERRORS, Supervisor, supervisord_pid
+from ops.status import collect, format_table
+from ops.supervisor_env import applied, env_text
 from suite.config import Config, ConfigError, load_config, process_environment
 from suite.files import write_private
-from suite.probe import probe
-from suite.programs import HEALTHCHECK, Manifest, build_manifest, resolve_run_dir
-from suite.rpc import RPC_ERRORS, Supervisor, supervisord_pid
-from suite.status import collect, format_table
-from suite.supervisor_env import applied, env_text
 
 __all__ = ["WaitResult", "main", "prepare", "start", "stop", "wait_healthy"]
 
@@ -389,7 +389,7 @@ def _logfiles(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m suite.supervise", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m ops.supervise", description=__doc__)
     parser.add_argument("--run-dir", help="private run dir (default: $CLIPROXY_RUN_DIR or run/)")
     parser.add_argument("--log-dir", help="log dir (default: $CLIPROXY_LOG_DIR or logging.dir)")
     sub = parser.add_subparsers(dest="command", required=True)

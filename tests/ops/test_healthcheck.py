@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from suite.healthcheck import EventChannel, Listener, Tracker, restart_process
-from suite.probe import ProbeResult, probe
+from ops.healthcheck import EventChannel, Listener, Tracker, restart_process
+from ops.probe import ProbeResult, probe
 
 OK = ProbeResult(True, 200, 1.0, "")
 BAD = ProbeResult(False, 500, 1.0, "HTTP 500")
