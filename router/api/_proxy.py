@@ -161,7 +161,7 @@ class _Plan:
         fwd = self.fwd
         body = fwd.body
         if SIGNATURE_TAG in fwd.raw:
-            body = strip_foreign_signatures(fwd.fmt.value, body) or body
+            body = strip_foreign_signatures(fwd.fmt, body) or body
         if body is fwd.body and (fwd.fmt is Format.GEMINI or self.model == fwd.model):
             return fwd.raw
         if fwd.fmt is Format.GEMINI:

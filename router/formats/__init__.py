@@ -8,7 +8,8 @@ from ._errors import error_body, stream_error_event
 from ._estimate import estimate_tokens
 from ._foreign import SIGNATURE_TAG, strip_foreign_signatures
 from ._sse import SSEParser
-from ._wire import Format, StreamWatcher, TokenUsage, usage_from_body
+from ._wire import StreamWatcher, TokenUsage, usage_from_body
+from .ir import Format
 
 __all__ = [
     "Format",

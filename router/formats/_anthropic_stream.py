@@ -16,7 +16,7 @@ from ._errors import anthropic_error_event, kind_from_anthropic
 from ._json import int_of, safe_id
 from ._stream_base import DecoderBase
 
-FORMAT: ir.Format = "anthropic"
+FORMAT = ir.Format.ANTHROPIC
 
 _STOP_IN = {
     "end_turn": ir.StopReason.END_TURN,

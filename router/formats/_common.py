@@ -25,10 +25,10 @@ from ._json import Raw, dumps, num_or_int, obj, opt_bool, opt_str, schema_obj
 
 SIGNATURE_TAG = b"zcpa"  # how every tag starts: a body without these bytes holds none
 _TAGS: dict[ir.Format, str] = {
-    "anthropic": "zcpaANTH",
-    "gemini": "zcpaGEMI",
-    "responses": "zcpaRESP",
-    "openai_chat": "zcpaCHAT",
+    ir.Format.ANTHROPIC: "zcpaANTH",
+    ir.Format.GEMINI: "zcpaGEMI",
+    ir.Format.RESPONSES: "zcpaRESP",
+    ir.Format.OPENAI: "zcpaCHAT",
 }
 
 

@@ -29,7 +29,7 @@ import orjson
 
 from router.errors import ErrorKind
 
-from ._wire import Format
+from .ir import Format
 
 __all__ = [
     "ANTHROPIC",

@@ -26,30 +26,26 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from . import ir
 from ._common import SIGNATURE_TAG, import_signature
 from ._gemini_parts import SKIP_SIGNATURE
+from .ir import Format
 
 __all__ = ["SIGNATURE_TAG", "strip_foreign_signatures"]
 
 Body = Mapping[str, Any]
 
 
-def strip_foreign_signatures(fmt_name: str, body: Body) -> dict[str, Any] | None:
-    """``body`` (a request of format ``fmt_name``) without the signatures tagged for
+def strip_foreign_signatures(fmt: Format, body: Body) -> dict[str, Any] | None:
+    """``body`` (a request of format ``fmt``) without the signatures tagged for
     another provider; None when it holds none.
 
-    ``fmt_name`` is a ``router.formats.Format`` value (``"openai"`` is Chat) or an IR
-    format name. Callers test ``SIGNATURE_TAG in raw`` first: without it there is
-    nothing to find.
+    Callers test ``SIGNATURE_TAG in raw`` first: without it there is nothing to
+    find. A name that is no format raises ``ValueError``.
     """
-    fmt = _FORMATS.get(fmt_name)
-    if fmt is None:
-        raise ValueError(f"unknown format {fmt_name!r}")
-    return _CLEANERS[fmt](body)
+    return _CLEANERS[Format(fmt)](body)
 
 
-def _foreign(signature: object, fmt: ir.Format) -> bool:
+def _foreign(signature: object, fmt: Format) -> bool:
     """A signature this gateway tagged for a provider of another format."""
     return isinstance(signature, str) and import_signature(signature, fmt)[1] != fmt
 
@@ -108,8 +104,8 @@ def _anthropic_foreign(block: Any) -> bool:
         return False
     kind = block.get("type")
     if kind == "thinking":
-        return _foreign(block.get("signature"), "anthropic")
-    return kind == "redacted_thinking" and _foreign(block.get("data"), "anthropic")
+        return _foreign(block.get("signature"), Format.ANTHROPIC)
+    return kind == "redacted_thinking" and _foreign(block.get("data"), Format.ANTHROPIC)
 
 
 def _thinking_fits(messages: list[Any]) -> bool:
@@ -168,7 +164,7 @@ def _chat_call(call: Any) -> tuple[Any, bool]:
         return call, False
     google = extra.get("google")
     if not isinstance(google, Mapping) or not _foreign(
-        google.get("thought_signature"), "openai_chat"
+        google.get("thought_signature"), Format.OPENAI
     ):
         return call, False
     google = _without(google, "thought_signature")
@@ -205,7 +201,7 @@ def _gemini_content(content: Any) -> tuple[Any, bool]:
 def _gemini_part(part: Any) -> tuple[Any, bool]:
     if not isinstance(part, Mapping):
         return part, False
-    key = next((k for k in _GEMINI_SIGNATURE_KEYS if _foreign(part.get(k), "gemini")), None)
+    key = next((k for k in _GEMINI_SIGNATURE_KEYS if _foreign(part.get(k), Format.GEMINI)), None)
     if key is None:
         return part, False
     if part.get("thought") is True:
@@ -221,15 +217,14 @@ def _responses_item(item: Any) -> tuple[Any, bool]:
     foreign = (
         isinstance(item, Mapping)
         and item.get("type") == "reasoning"
-        and _foreign(item.get("encrypted_content"), "responses")
+        and _foreign(item.get("encrypted_content"), Format.RESPONSES)
     )
     return (None, True) if foreign else (item, False)
 
 
-_CLEANERS: dict[ir.Format, Callable[[Body], dict[str, Any] | None]] = {
-    "anthropic": _anthropic,
-    "openai_chat": lambda body: _cleaned(body, "messages", _chat_message),
-    "gemini": lambda body: _cleaned(body, "contents", _gemini_content),
-    "responses": lambda body: _cleaned(body, "input", _responses_item),
+_CLEANERS: dict[Format, Callable[[Body], dict[str, Any] | None]] = {
+    Format.ANTHROPIC: _anthropic,
+    Format.OPENAI: lambda body: _cleaned(body, "messages", _chat_message),
+    Format.GEMINI: lambda body: _cleaned(body, "contents", _gemini_content),
+    Format.RESPONSES: lambda body: _cleaned(body, "input", _responses_item),
 }
-_FORMATS: dict[str, ir.Format] = {"openai": "openai_chat", **{f: f for f in _CLEANERS}}

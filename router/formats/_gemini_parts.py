@@ -31,7 +31,7 @@ from ._json import (
     safe_id,
 )
 
-FORMAT: ir.Format = "gemini"
+FORMAT = ir.Format.GEMINI
 SKIP_SIGNATURE = "skip_thought_signature_validator"  # Google's value for foreign histories
 
 _STOP_IN = {

@@ -17,7 +17,7 @@ from ._errors import chat_error_event, kind_from_openai
 from ._json import int_of
 from ._stream_base import DecoderBase
 
-FORMAT: ir.Format = "openai_chat"
+FORMAT = ir.Format.OPENAI
 
 _STOP_IN = {
     "stop": ir.StopReason.END_TURN,

@@ -10,7 +10,7 @@ from . import ir
 from ._common import export_signature, tool_args_json
 from ._json import int_of, loads_object
 
-FORMAT: ir.Format = "responses"
+FORMAT = ir.Format.RESPONSES
 _ITEM_ID = re.compile(r"rs_[A-Za-z0-9_-]+")  # fullmatch: no trailing newline
 
 

@@ -7,26 +7,17 @@ machines: no I/O happens here.
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass
 
 import orjson
 
+from .ir import Format
+
 __all__ = [
-    "Format",
     "StreamWatcher",
     "TokenUsage",
     "usage_from_body",
 ]
-
-
-class Format(enum.Enum):
-    """A wire format a client speaks or an upstream expects."""
-
-    OPENAI = "openai"  # Chat Completions
-    RESPONSES = "responses"  # OpenAI Responses
-    ANTHROPIC = "anthropic"  # Messages
-    GEMINI = "gemini"  # generateContent
 
 
 @dataclass(slots=True)

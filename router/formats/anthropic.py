@@ -54,7 +54,7 @@ __all__ = [
     "response_to_ir",
 ]
 
-FORMAT: ir.Format = "anthropic"
+FORMAT = ir.Format.ANTHROPIC
 DEFAULT_MAX_TOKENS = 8192
 _BILLING_PREFIX = "x-anthropic-billing-header:"
 _OPENER = "Continue."  # Anthropic wants a user turn first; used when the source had none

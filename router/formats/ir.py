@@ -77,7 +77,19 @@ __all__ = [
 JSONValue: TypeAlias = "None | bool | int | float | str | list[JSONValue] | dict[str, JSONValue]"
 JSONObject: TypeAlias = "dict[str, JSONValue]"
 
-Format = Literal["openai_chat", "anthropic", "gemini", "responses"]
+
+class Format(enum.StrEnum):
+    """A wire format a client speaks or an upstream expects.
+
+    The one list of formats, for routing (which path serves a request) and for
+    the IR (which provider issued a signature). The value is the name access
+    logs, metrics (``format`` label) and usage records carry, so it stays put.
+    """
+
+    OPENAI = "openai"  # Chat Completions
+    RESPONSES = "responses"  # OpenAI Responses
+    ANTHROPIC = "anthropic"  # Messages
+    GEMINI = "gemini"  # generateContent
 
 
 class TranslationError(ValueError):

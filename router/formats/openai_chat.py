@@ -61,7 +61,7 @@ __all__ = [
     "response_to_ir",
 ]
 
-FORMAT: ir.Format = "openai_chat"
+FORMAT = ir.Format.OPENAI
 
 # --------------------------------------------------------------------------- request in
 

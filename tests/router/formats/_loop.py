@@ -27,7 +27,7 @@ def initial_request(fmt: str) -> dict[str, Any]:
             ],
             "thinking": {"type": "enabled", "budget_tokens": 2048},
         }
-    if fmt == "openai_chat":
+    if fmt == "openai":
         return {
             "model": "client-model",
             "messages": [
@@ -110,7 +110,7 @@ def upstream_tool_reply(fmt: str) -> dict[str, Any]:
             "stop_sequence": None,
             "usage": {"input_tokens": 10, "output_tokens": 20, "cache_read_input_tokens": 5},
         }
-    if fmt == "openai_chat":
+    if fmt == "openai":
         return {
             "id": "chatcmpl-up",
             "object": "chat.completion",
@@ -233,7 +233,7 @@ def upstream_text_reply(fmt: str) -> dict[str, Any]:
             "stop_sequence": None,
             "usage": {"input_tokens": 30, "output_tokens": 5},
         }
-    if fmt == "openai_chat":
+    if fmt == "openai":
         return {
             "id": "c2",
             "object": "chat.completion",
@@ -344,7 +344,7 @@ def continue_conversation(fmt: str, body: dict[str, Any], answer: dict[str, Any]
                 ],
             }
         )
-    elif fmt == "openai_chat":
+    elif fmt == "openai":
         message = answer["choices"][0]["message"]
         body["messages"].append(message)
         for call in message["tool_calls"]:
@@ -399,7 +399,7 @@ def replayed(fmt: str, body: dict[str, Any]) -> tuple[list[tuple[str, str]], lis
             for b in msgs[2]["content"]
             if b["type"] == "tool_result"
         ]
-    elif fmt == "openai_chat":
+    elif fmt == "openai":
         assistant = next(m for m in body["messages"] if m["role"] == "assistant")
         calls = {
             c["id"]: json.loads(c["function"]["arguments"])["dir"] for c in assistant["tool_calls"]
@@ -436,6 +436,6 @@ def replayed(fmt: str, body: dict[str, Any]) -> tuple[list[tuple[str, str]], lis
 
 UPSTREAM_IDS = {
     "anthropic": ["toolu_up1", "toolu_up2"],
-    "openai_chat": ["call_up1", "call_up2"],
+    "openai": ["call_up1", "call_up2"],
     "responses": ["call_up1", "call_up2"],
 }

@@ -19,14 +19,14 @@ FIXTURES = Path(__file__).resolve().parents[3].parent / "shared" / "fixtures" / 
 
 MODULES: dict[str, Any] = {
     "anthropic": anthropic,
-    "openai_chat": openai_chat,
+    "openai": openai_chat,
     "gemini": gemini,
     "responses": responses,
 }
 FORMATS = tuple(MODULES)
 MODELS = {
     "anthropic": "claude-sonnet-4-5",
-    "openai_chat": "gpt-4o",
+    "openai": "gpt-4o",
     "gemini": "gemini-3-pro-preview",
     "responses": "gpt-5",
 }
@@ -105,7 +105,7 @@ def check_request(fmt: str, body: dict[str, Any], model: str | None = None) -> N
                     assert block["text"], "empty text block"
         roles = [m["role"] for m in body["messages"]]
         assert all(a != b for a, b in zip(roles, roles[1:], strict=False)), roles
-    elif fmt == "openai_chat":
+    elif fmt == "openai":
         problem = check_chat(body)
         assert problem is None, problem
     elif fmt == "responses":

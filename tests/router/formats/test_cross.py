@@ -49,7 +49,7 @@ def _tool_pairs(fmt: str, body: dict[str, Any]) -> tuple[list[str], list[str]]:
                     calls.append(b["id"])
                 elif b["type"] == "tool_result":
                     results.append(b["tool_use_id"])
-    elif fmt == "openai_chat":
+    elif fmt == "openai":
         for m in body["messages"]:
             calls += [c["id"] for c in m.get("tool_calls") or []]
             if m["role"] == "tool":
@@ -86,7 +86,7 @@ def test_captured_client_requests_translate_for_every_upstream(fixture: str, tar
         if n_tools:
             assert len(body["tools"][0]["functionDeclarations"]) == n_tools
         assert "systemInstruction" in body
-    elif target == "openai_chat":
+    elif target == "openai":
         assert body["messages"][0]["role"] == "system"
     calls, results = _tool_pairs(target, body)
     assert calls == results
@@ -117,9 +117,7 @@ def test_agent_loop(client: str, upstream: str, stream: bool) -> None:
     if upstream in UPSTREAM_IDS:
         assert ids == UPSTREAM_IDS[upstream]  # the client saw and sent back the upstream's ids
     if upstream in SIGNATURES:
-        lost = (
-            upstream == "anthropic" and client == "openai_chat"
-        )  # Chat cannot carry thinking text
+        lost = upstream == "anthropic" and client == "openai"  # Chat cannot carry thinking text
         assert sigs == ([] if lost else [SIGNATURES[upstream]])
         if upstream == "anthropic":
             assert ("thinking" in body2) is not lost
@@ -158,7 +156,7 @@ def test_gemini_client_without_ids_still_pairs_by_name_and_order() -> None:
 
 MALFORMED_EVENTS = {
     "anthropic": ("message_start", b'{"type":"message_start","message":[1]}'),
-    "openai_chat": (None, b'{"choices":[{"index":0,"delta":{"tool_calls":7}}]}'),
+    "openai": (None, b'{"choices":[{"index":0,"delta":{"tool_calls":7}}]}'),
     "gemini": (None, b'{"candidates":[{"content":{"parts":3.5}}]}'),
     "responses": ("response.created", b'{"type":"response.created","response":"x"}'),
 }

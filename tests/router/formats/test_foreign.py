@@ -8,6 +8,7 @@ from typing import Any
 import orjson
 import pytest
 
+from router.formats import Format, ir
 from router.formats._common import export_signature
 from router.formats._foreign import SIGNATURE_TAG, strip_foreign_signatures
 from router.formats._gemini_parts import SKIP_SIGNATURE
@@ -18,7 +19,7 @@ from tests.fakes._openai_checks import check_chat, check_responses
 from ._loop import continue_conversation, initial_request, through, upstream_tool_reply
 from ._support import CLIENT_FIXTURES, FORMATS, MODELS, MODULES, fixture_body
 
-ANTH = export_signature("SIGFROMCLAUDE", "anthropic", "openai_chat")  # "zcpaANTH..."
+ANTH = export_signature("SIGFROMCLAUDE", "anthropic", "openai")  # "zcpaANTH..."
 GEMI = export_signature("SIGFROMGEMINI", "gemini", "anthropic")
 RESP = export_signature("rs_1.gAAAA", "responses", "gemini")  # base64url behind the tag
 ANTH_B64 = export_signature("SIGFROMCLAUDE", "anthropic", "gemini")
@@ -36,7 +37,7 @@ def _refusal(fmt: str, body: dict[str, Any]) -> object:
     """What the provider of ``fmt`` would say against ``body`` (the fakes' checks), or None."""
     if fmt == "anthropic":
         return check_messages_request(body)
-    if fmt == "openai_chat":
+    if fmt == "openai":
         return check_chat(body)
     if fmt == "responses":
         return check_responses(body)
@@ -164,7 +165,7 @@ def test_chat_calls_lose_only_the_foreign_signature() -> None:
             },
         ]
     }
-    out = strip_foreign_signatures("openai", body)  # a Format value names Chat too
+    out = strip_foreign_signatures(Format.OPENAI, body)
     assert out is not None
     assert out["messages"][1]["tool_calls"] == [
         call(None),
@@ -223,7 +224,7 @@ def test_responses_reasoning_items_go() -> None:
 def test_odd_shapes_are_left_to_the_provider() -> None:
     for fmt, body in (
         ("anthropic", {"messages": [1, {"content": "x"}, {"content": [2, {"type": None}]}]}),
-        ("openai_chat", {"messages": [{"tool_calls": [3, {"extra_content": 4}]}]}),
+        ("openai", {"messages": [{"tool_calls": [3, {"extra_content": 4}]}]}),
         ("gemini", {"contents": [5, {"parts": [6, {"thoughtSignature": 7}]}]}),
         ("responses", {"input": [8]}),
         ("gemini", {}),
@@ -231,3 +232,17 @@ def test_odd_shapes_are_left_to_the_provider() -> None:
         assert strip_foreign_signatures(fmt, body) is None
     with pytest.raises(ValueError):
         strip_foreign_signatures("cohere", {})
+
+
+def test_one_format_type_names_every_format() -> None:
+    """Routing and the IR share one ``Format``: a body passed through is cleaned for
+    the format it was routed as, with no name to translate in between. Its values
+    are what logs, metrics and usage records carry, so they stay as they were."""
+    assert Format is ir.Format
+    assert [f.value for f in Format] == ["openai", "responses", "anthropic", "gemini"]
+    tagged = export_signature("SIG", Format.ANTHROPIC, Format.OPENAI)
+    body = {
+        "messages": [{"tool_calls": [{"extra_content": {"google": {"thought_signature": tagged}}}]}]
+    }
+    for fmt in (Format.OPENAI, "openai"):  # a value read from a log names it too
+        assert strip_foreign_signatures(fmt, body) == {"messages": [{"tool_calls": [{}]}]}

@@ -101,7 +101,7 @@ def test_signature_tags_round_trip() -> None:
     [
         ("anthropic", base64.b64encode(bytes(range(250, 256)) * 8).decode()),  # standard alphabet
         ("responses", "gAAAAABo-_" + "x" * 37),  # not canonical base64 at all
-        ("openai_chat", "sig with spaces: and colons"),
+        ("openai", "sig with spaces: and colons"),
     ],
 )
 def test_tagged_signatures_survive_the_genai_sdk(source: ir.Format, signature: str) -> None:

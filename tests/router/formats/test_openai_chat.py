@@ -101,7 +101,7 @@ def test_request_to_ir() -> None:
 def test_request_round_trip_is_valid_and_faithful() -> None:
     req = openai_chat.request_to_ir(REQUEST)
     body = openai_chat.request_from_ir(req, "gpt-4o", stream=True)
-    check_request("openai_chat", body)
+    check_request("openai", body)
     assert body["messages"][0] == {"role": "system", "content": "Be brief.\n\nUse tools."}
     assert [m["role"] for m in body["messages"]] == [
         "system",
@@ -150,7 +150,7 @@ def test_tool_results_with_images_and_unanswered_calls() -> None:
         ir.Message(A, (ir.Text("ok"),)),
     )
     body = openai_chat.request_from_ir(ir.Request(msgs), "m", False)
-    check_request("openai_chat", body)
+    check_request("openai", body)
     roles = [m["role"] for m in body["messages"]]
     assert roles == ["user", "assistant", "tool", "tool", "user", "assistant"]
     assert body["messages"][3]["tool_call_id"] == "b"  # repaired: answered as an error
@@ -196,9 +196,9 @@ RESPONSE = {
 def test_response_round_trip() -> None:
     resp = openai_chat.response_to_ir(RESPONSE)
     assert resp.content == (
-        ir.Reasoning("thought", None, False, "openai_chat"),
+        ir.Reasoning("thought", None, False, "openai"),
         ir.Text("Checking."),
-        ir.Reasoning("", "TS", False, "openai_chat"),
+        ir.Reasoning("", "TS", False, "openai"),
         ir.ToolCall("call_9", "f", "{}"),
     )
     assert resp.stop_reason is ir.StopReason.TOOL_USE
@@ -282,7 +282,7 @@ UPSTREAM = b"".join(
 
 @pytest.mark.parametrize("chunk", [None, 5])
 def test_decoder_split_arguments_and_parallel_calls(chunk: int | None) -> None:
-    events = decode("openai_chat", UPSTREAM, chunk=chunk)
+    events = decode("openai", UPSTREAM, chunk=chunk)
     assert events[-2:] == [ir.UsageEvent(ir.Usage(50, 20, 10)), ir.Stop(ir.StopReason.TOOL_USE)]
     resp = ir.aggregate(events)
     assert resp.content == (
@@ -298,17 +298,17 @@ def test_decoder_split_arguments_and_parallel_calls(chunk: int | None) -> None:
 def test_decoder_error_and_truncation() -> None:
     err = sse(None, {"error": {"message": "Rate limit reached", "type": "rate_limit_exceeded"}})
     head = _chunk({"role": "assistant", "content": ""}) + _chunk({"content": "partial"})
-    events = decode("openai_chat", head + err)
+    events = decode("openai", head + err)
     assert events[-1] == ir.StreamError("Rate limit reached", "rate_limit")
     assert ir.TextDelta(0, "partial") in events
-    truncated = decode("openai_chat", head)
+    truncated = decode("openai", head)
     assert isinstance(truncated[-1], ir.StreamError)
     no_done = UPSTREAM.replace(b"data: [DONE]\n\n", b"")
-    assert decode("openai_chat", no_done)[-1] == ir.Stop(ir.StopReason.TOOL_USE)
+    assert decode("openai", no_done)[-1] == ir.Stop(ir.StopReason.TOOL_USE)
 
 
 def test_encoder_output_is_what_the_sdk_accumulates() -> None:
-    data = encode("openai_chat", decode("openai_chat", UPSTREAM))
+    data = encode("openai", decode("openai", UPSTREAM))
     assert data.endswith(b"data: [DONE]\n\n")
     state = ChatCompletionStreamState()
     for _, payload in frames(data):
@@ -350,7 +350,7 @@ def test_encoder_carries_a_gemini_signature_on_the_tool_call() -> None:
         ir.BlockEnd(1),
         ir.Stop(ir.StopReason.TOOL_USE),
     ]
-    chunks = [json.loads(p) for _, p in frames(encode("openai_chat", events)) if p != b"[DONE]"]
+    chunks = [json.loads(p) for _, p in frames(encode("openai", events)) if p != b"[DONE]"]
     call = chunks[1]["choices"][0]["delta"]["tool_calls"][0]
     assert call["extra_content"] == {"google": {"thought_signature": "zcpaGEMISIG"}}
     back = openai_chat.request_to_ir(

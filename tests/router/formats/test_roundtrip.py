@@ -68,10 +68,10 @@ def assistant_parts(
             )
         parts += [ir.Text(t) for t in draw(st.lists(texts, max_size=2))]
         parts += calls
-    elif fmt == "openai_chat":
+    elif fmt == "openai":
         if draw(st.booleans()):
             parts.append(ir.Text(draw(texts)))
-        parts += signed(draw, calls, "openai_chat")
+        parts += signed(draw, calls, "openai")
     elif fmt == "gemini":
         body: list[ir.Part] = [ir.Text(t) for t in draw(st.lists(texts, max_size=1))] + list(calls)
         for part in body:
@@ -115,7 +115,7 @@ def conversations(draw: st.DrawFn, fmt: str, thinking: bool = False) -> tuple[ir
         if draw(st.booleans()):
             user.append(draw(images(url_ok=True)))
         messages.append(ir.Message(U, tuple(user)))
-        if fmt in ("openai_chat", "responses") and turn and draw(st.booleans()):
+        if fmt in ("openai", "responses") and turn and draw(st.booleans()):
             messages.append(ir.Message(S, (ir.Text(draw(texts)),)))
         if turn == 2:
             break
@@ -179,7 +179,7 @@ def requests(draw: st.DrawFn, fmt: str) -> ir.Request:
         kw["response_format"] = draw(
             st.none() | st.just(ir.ResponseFormat("json_schema", dict(SCHEMA)))
         )
-    elif fmt == "openai_chat":
+    elif fmt == "openai":
         thinking = draw(
             st.none()
             | st.sampled_from(["low", "medium", "high"]).map(lambda e: ir.Thinking(effort=e))
@@ -255,7 +255,7 @@ def requests(draw: st.DrawFn, fmt: str) -> ir.Request:
         kw["response_format"] = draw(
             st.none() | st.just(ir.ResponseFormat("json_schema", dict(SCHEMA), "out"))
         )
-    system_max = 1 if fmt in ("openai_chat", "responses") else 2
+    system_max = 1 if fmt in ("openai", "responses") else 2
     return ir.Request(
         messages=draw(
             conversations(fmt, thinking is not None and thinking.enabled and fmt == "anthropic")
@@ -330,7 +330,7 @@ def expected(fmt: str, req: ir.Request) -> ir.Request:
         if req.parallel_tool_calls is False and req.tool_choice is None:  # disabling needs a choice
             return dataclasses.replace(req, tool_choice=ir.ToolChoice("auto"))
         return req
-    if fmt == "openai_chat":
+    if fmt == "openai":
         system = (ir.Text("\n\n".join(t.text for t in req.system)),) if req.system else ()
         thinking = req.thinking
         return dataclasses.replace(
@@ -362,9 +362,9 @@ def test_anthropic_requests_round_trip(req: ir.Request) -> None:
 
 
 @SETTINGS
-@given(requests("openai_chat"))
+@given(requests("openai"))
 def test_openai_chat_requests_round_trip(req: ir.Request) -> None:
-    _roundtrip("openai_chat", req)
+    _roundtrip("openai", req)
 
 
 @SETTINGS

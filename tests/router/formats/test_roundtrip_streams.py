@@ -21,7 +21,7 @@ from ._support import decode, encode
 
 STOPS = {
     "anthropic": [ir.StopReason.END_TURN, ir.StopReason.MAX_TOKENS, ir.StopReason.CONTENT_FILTER],
-    "openai_chat": [ir.StopReason.END_TURN, ir.StopReason.MAX_TOKENS, ir.StopReason.CONTENT_FILTER],
+    "openai": [ir.StopReason.END_TURN, ir.StopReason.MAX_TOKENS, ir.StopReason.CONTENT_FILTER],
     "gemini": [
         ir.StopReason.END_TURN,
         ir.StopReason.MAX_TOKENS,
@@ -51,12 +51,12 @@ def stream_responses(draw: st.DrawFn, fmt: str) -> ir.Response:
             else:
                 parts.append(ir.Reasoning("", draw(signatures()), True, "anthropic"))
         parts += calls
-    elif fmt == "openai_chat":
+    elif fmt == "openai":
         if draw(st.booleans()):
             parts.append(ir.Reasoning(draw(texts), None, False, None))
         if draw(st.booleans()):
             parts.append(ir.Text(draw(texts)))
-        parts += signed(draw, calls, "openai_chat")
+        parts += signed(draw, calls, "openai")
     elif fmt == "gemini":
         if draw(st.booleans()):
             parts.append(
@@ -81,7 +81,7 @@ def stream_responses(draw: st.DrawFn, fmt: str) -> ir.Response:
     inp, out, cached, reasoning, created = (draw(n) for _ in range(5))
     usage = {
         "anthropic": ir.Usage(inp + cached + created, out, cached, 0, created),
-        "openai_chat": ir.Usage(inp + cached, out + reasoning, cached, reasoning),
+        "openai": ir.Usage(inp + cached, out + reasoning, cached, reasoning),
         "gemini": ir.Usage(inp + cached, out + reasoning, cached, reasoning),
         "responses": ir.Usage(inp + cached + created, out + reasoning, cached, reasoning, created),
     }[fmt]
@@ -138,11 +138,9 @@ def test_anthropic_streams_round_trip(resp: ir.Response, cuts: list[int], chunk:
 
 
 @SETTINGS
-@given(
-    stream_responses("openai_chat"), st.lists(st.integers(0, 50), max_size=3), st.integers(1, 200)
-)
+@given(stream_responses("openai"), st.lists(st.integers(0, 50), max_size=3), st.integers(1, 200))
 def test_openai_chat_streams_round_trip(resp: ir.Response, cuts: list[int], chunk: int) -> None:
-    _stream_roundtrip("openai_chat", resp, cuts, chunk)
+    _stream_roundtrip("openai", resp, cuts, chunk)
 
 
 @SETTINGS
