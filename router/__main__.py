@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
+import signal
 import sys
 
 from aiohttp import web
 
+from router._server import BACKLOG, raise_descriptor_limit
 from router.api import STATE
-from router.app import create_app
-from suite.config import Config, ConfigError, load_config
+from router.app import RouterRunner, create_app
+from suite.config import Config, ConfigError, ServerConfig, load_config
 from suite.logging import get_logger, setup_logging
 
 
@@ -66,24 +69,38 @@ def serve(config: Config) -> int:
     except ImportError:  # pragma: no cover - uvloop is a dependency; Windows lacks it
         log.warning("uvloop not available; using the default event loop")
     srv = config.server
+    nofile = raise_descriptor_limit()
     if not srv.api_keys:
         log.warning("server.api_keys is empty: only loopback clients will be served", host=srv.host)
     app = create_app(config, watch=True)
     for warning in app[STATE].current.warnings:
         log.warning(warning)
-    log.info("router starting", host=srv.host, port=srv.port, workers=srv.workers)
-    web.run_app(
-        app,
-        host=srv.host,
-        port=srv.port,
-        reuse_port=srv.workers > 1,
-        access_log=None,
-        print=None,
-        shutdown_timeout=srv.shutdown_grace_seconds,
-        handle_signals=True,
-    )
+    # What exists now (modules, the app, compiled routes) lives as long as the process:
+    # keep it out of full collections, whose pause grows with the heap they walk.
+    gc.collect()
+    gc.freeze()
+    log.info("router starting", host=srv.host, port=srv.port, workers=srv.workers, nofile=nofile)
+    # web.run_app, but on RouterRunner.
+    runner = RouterRunner(app, access_log=None, shutdown_timeout=srv.shutdown_grace_seconds)
+    asyncio.run(_serve(runner, srv))
     log.info("router stopped")
     return 0
+
+
+async def _serve(runner: RouterRunner, srv: ServerConfig) -> None:
+    """Serve until SIGTERM or SIGINT; then stop accepting and let requests in flight finish
+    (``shutdown_grace_seconds``) before the loop ends."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, srv.host, srv.port, reuse_port=srv.workers > 1, backlog=BACKLOG)
+        await site.start()
+        await stop.wait()
+    finally:
+        await runner.cleanup()
 
 
 if __name__ == "__main__":

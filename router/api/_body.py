@@ -8,7 +8,9 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from router.errors import BadRequest, PayloadTooLarge
+from router.errors import BadRequest
+
+from ._receive import receive
 
 __all__ = ["MAX_DEPTH", "expect", "read_json"]
 
@@ -21,10 +23,7 @@ MAX_DEPTH = 128
 
 async def read_json(request: web.Request, limit: int) -> tuple[dict[str, Any], bytes]:
     """The body as a JSON object and as the raw bytes it came in."""
-    length = request.content_length
-    if length is not None and length > limit:
-        raise PayloadTooLarge(f"request body is larger than the limit of {limit} bytes")
-    raw = await request.read()
+    raw = await receive(request, limit)  # size, time, a client gone mid-body
     if not raw:
         raise BadRequest("request body is empty; expected a JSON object")
     try:

@@ -22,6 +22,7 @@ from suite.logging import access_log, get_logger
 from ._context import CONTEXT, RequestContext, client_format, new_request_id
 from ._errors import error_response
 from ._keys import STATE
+from ._receive import CLIENT_GONE_STATUS, ClientGone, client_gone
 
 __all__ = ["OPEN_PATHS", "SELF_AUTH_PREFIXES", "is_loopback", "proxy_middleware"]
 
@@ -75,7 +76,9 @@ def check_client(request: web.Request, keys: tuple[bytes, ...]) -> str | None:
         raise Unauthorized(
             "missing API key: send it as 'Authorization: Bearer <key>' or 'x-api-key'"
         )
-    given = presented.encode()
+    # Header bytes that are not UTF-8 arrive as surrogates: they round-trip here, and
+    # never match a configured key (a str from YAML), so they get 401 like any wrong key.
+    given = presented.encode("utf-8", "surrogateescape")
     ok = False
     for key in keys:
         ok |= hmac.compare_digest(given, key)
@@ -110,6 +113,8 @@ async def proxy_middleware(request: web.Request, handler: Handler) -> web.Stream
         err = MethodNotAllowed(
             f"{exc.method} is not allowed on {request.path} (allowed: {allowed})"
         )
+    except ClientGone:
+        response = _gone(ctx)
     except web.HTTPException as exc:
         exc.headers["X-Request-Id"] = ctx.request_id
         ctx.status = exc.status
@@ -118,8 +123,11 @@ async def proxy_middleware(request: web.Request, handler: Handler) -> web.Stream
         _access(ctx, path)
         raise
     except Exception as exc:  # the last guard: a bug must not leak a traceback to a client
-        log.exception("unhandled error", request_id=ctx.request_id, path=request.path)
-        err = ProxyError(f"internal error ({type(exc).__name__}); request id {ctx.request_id}")
+        if isinstance(exc, ConnectionError | web.RequestPayloadError) and client_gone(request):
+            response = _gone(ctx)
+        else:
+            log.exception("unhandled error", request_id=ctx.request_id, path=request.path)
+            err = ProxyError(f"internal error ({type(exc).__name__}); request id {ctx.request_id}")
     if err is not None:
         ctx.error = err.message
         response = error_response(ctx.fmt, err, ctx.request_id)
@@ -130,6 +138,13 @@ async def proxy_middleware(request: web.Request, handler: Handler) -> web.Stream
         request.app[OBSERVER].finish(ctx)  # metrics and the usage record: no I/O
     _access(ctx, path)
     return response
+
+
+def _gone(ctx: RequestContext) -> web.Response:
+    """The client closed its connection first: not a server error, and no usage error.
+    The response goes nowhere; its status is what the log and the metrics record."""
+    ctx.status = CLIENT_GONE_STATUS
+    return web.Response(status=CLIENT_GONE_STATUS)
 
 
 def _access(ctx: RequestContext, path: str) -> None:
