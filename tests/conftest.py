@@ -25,7 +25,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from router.app import create_app
+from router.app import RouterRunner, create_app
 from suite.config import Config, Environment, UsageConfig, parse_config
 
 # A test that is still running after this long (setup, call and teardown together)
@@ -151,6 +151,13 @@ class RunningRouter:
 StartRouter = Callable[..., Awaitable[RunningRouter]]
 
 
+class RouterTestServer(TestServer):
+    """A TestServer on the router's own runner: tests meet the server.limits that run."""
+
+    async def _make_runner(self, **kwargs: Any) -> RouterRunner:
+        return RouterRunner(self.app, **kwargs)
+
+
 @pytest.fixture
 async def start_router() -> AsyncIterator[StartRouter]:
     """Factory: ``await start_router(config)`` serves a router on 127.0.0.1 until the test ends."""
@@ -158,7 +165,7 @@ async def start_router() -> AsyncIterator[StartRouter]:
 
     async def start(config: Config) -> RunningRouter:
         app = create_app(private_usage(config))
-        server = TestServer(app, host="127.0.0.1")
+        server = RouterTestServer(app, host="127.0.0.1")
         await server.start_server()
         servers.append(server)
         return RunningRouter(app, server)
