@@ -10,6 +10,7 @@ from router.routing import Route
 
 from ._body import expect, read_json
 from ._context import CONTEXT
+from ._embeddings import GEMINI_EMBED_ACTIONS, gemini_embed
 from ._keys import STATE
 from ._proxy import Forward, forward
 
@@ -21,13 +22,15 @@ _ACTIONS = frozenset({"generateContent", "streamGenerateContent", "countTokens"}
 async def model_action(request: web.Request) -> web.StreamResponse:
     target = request.match_info["target"]
     model, sep, action = target.rpartition(":")
-    if not sep or action not in _ACTIONS:
+    if not sep or action not in _ACTIONS and action not in GEMINI_EMBED_ACTIONS:
         raise NotFound(
             f"unknown method '{action or target}': expected generateContent, "
-            "streamGenerateContent or countTokens"
+            "streamGenerateContent, countTokens, embedContent or batchEmbedContents"
         )
     if not model:
         raise BadRequest("the model name is missing from the path", param="model")
+    if action in GEMINI_EMBED_ACTIONS:
+        return await gemini_embed(request, model, action)
     snap = request.app[STATE].current
     ctx = request[CONTEXT]
     body, raw = await read_json(request, snap.config.server.max_body_bytes)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 from aiohttp import web
@@ -40,6 +40,7 @@ from router.formats import (
 from router.observability import OBSERVER
 from router.routing import Candidate, Route
 from router.state import Snapshot
+from suite.config import ProviderConfig
 from suite.logging import get_logger, redact
 from suite.secrets import SECRETS
 
@@ -52,7 +53,7 @@ from ._translate import (
     translated_chunks,
 )
 
-__all__ = ["Forward", "forward"]
+__all__ = ["Attempt", "Forward", "forward"]
 
 log = get_logger("router.proxy")
 
@@ -78,6 +79,23 @@ class Forward:
     sse: bool = True  # Gemini streams: SSE (alt=sse) or a JSON array
 
 
+class Attempt(Protocol):
+    """Serves a routed request other than a turn (embeddings), one candidate at a time:
+    ``forward`` keeps the routing, the failover and the error answers."""
+
+    def usable(self, provider: ProviderConfig) -> bool:
+        """Whether a provider of the rule can serve this request at all."""
+        ...
+
+    def unusable(self, model: str) -> ProxyError:
+        """The error when no provider of the rule can."""
+        ...
+
+    async def __call__(
+        self, executor: Executor, cand: Candidate, model: str
+    ) -> web.StreamResponse: ...
+
+
 async def forward(
     request: web.Request,
     snap: Snapshot,
@@ -85,11 +103,13 @@ async def forward(
     fwd: Forward,
     *,
     fallback: Callable[[Route], web.StreamResponse] | None = None,
+    attempt: Attempt | None = None,
 ) -> web.StreamResponse:
     """Serve ``fwd`` from the first candidate that answers.
 
     ``fallback`` serves requests only an upstream of the client's own format can
-    answer (token counting) when the model has none.
+    answer (token counting) when the model has none. ``attempt`` serves each candidate
+    instead of the turn paths, and only the providers it can use are tried.
     """
     ctx.model = fwd.model
     ctx.stream = fwd.stream
@@ -105,6 +125,10 @@ async def forward(
         candidates = [c for c in candidates if snap.executors[c.provider.name].wire is fwd.fmt]
         if not candidates and not _has_same_format(snap, route, fwd.fmt):
             return fallback(route)
+    if attempt is not None:
+        if not any(attempt.usable(p) for p in route.rule.providers):
+            raise attempt.unusable(fwd.model)
+        candidates = [c for c in candidates if attempt.usable(c.provider)]
     if not candidates:
         raise _all_resting(fwd.model, wake)
     plan = _Plan(fwd, route.upstream_model, _forward_headers(request, fwd.fmt))
@@ -116,6 +140,8 @@ async def forward(
         ctx.provider = cand.provider.name
         ctx.credential = cand.credential.id
         try:
+            if attempt is not None:
+                return await attempt(executor, cand, route.upstream_model)
             if executor.wire is fwd.fmt:
                 return await _passthrough(request, ctx, fwd, plan, executor, cand)
             return await _translated(request, ctx, fwd, plan, executor, cand)

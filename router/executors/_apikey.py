@@ -39,6 +39,8 @@ class OpenAIExecutor(HTTPExecutor):
     wire = Format.OPENAI
 
     def url(self, call: UpstreamCall) -> str:
+        if call.action == "embed":
+            return f"{self.base_url}/embeddings"
         return f"{self.base_url}/chat/completions"
 
     def auth_headers(self, credential: Credential) -> Mapping[str, str]:
@@ -51,6 +53,8 @@ class OpenAIResponsesExecutor(HTTPExecutor):
     wire = Format.RESPONSES
 
     def url(self, call: UpstreamCall) -> str:
+        if call.action == "embed":
+            return f"{self.base_url}/embeddings"
         return f"{self.base_url}/responses"
 
     def auth_headers(self, credential: Credential) -> Mapping[str, str]:
@@ -66,6 +70,10 @@ class GeminiExecutor(HTTPExecutor):
         model = quote(call.model, safe="")
         if call.action == "count_tokens":
             return f"{self.base_url}/v1beta/models/{model}:countTokens"
+        if call.action == "embed":
+            return f"{self.base_url}/v1beta/models/{model}:embedContent"
+        if call.action == "batch_embed":
+            return f"{self.base_url}/v1beta/models/{model}:batchEmbedContents"
         if call.stream:
             suffix = "?alt=sse" if call.sse else ""
             return f"{self.base_url}/v1beta/models/{model}:streamGenerateContent{suffix}"

@@ -16,7 +16,7 @@ from router.formats import Format
 
 __all__ = ["Action", "Executor", "UpstreamCall", "UpstreamReply"]
 
-Action = Literal["generate", "count_tokens"]
+Action = Literal["generate", "count_tokens", "embed", "batch_embed"]
 
 
 @dataclass(slots=True)

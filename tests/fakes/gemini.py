@@ -30,6 +30,7 @@ from aiohttp import web
 from . import _sse
 from ._base import Call, FakeServer, request_json, usage_of
 from ._behaviours import Reply, split_text
+from ._embeddings import gemini_embedding_routes
 from ._gemini_checks import Invalid, check_count_tokens, check_generate
 
 __all__ = ["FakeGemini", "thought_signature"]
@@ -127,6 +128,7 @@ class FakeGemini(FakeServer):
 
     def routes(self) -> list[web.RouteDef]:
         return [
+            *gemini_embedding_routes(self),  # before the generic model actions
             web.post("/{version}/models/{target}", self._model_action),
             web.get("/{version}/models", self._list_models),
             web.get("/{version}/models/{target}", self._get_model),

@@ -31,6 +31,7 @@ from . import _sse
 from ._base import Call, FakeServer, request_json
 from ._behaviours import Behaviour, Reply
 from ._codex_backend import Sessions, check_codex, usage_body, usage_headers
+from ._embeddings import openai_embedding_routes
 from ._openai_checks import Problem, check_chat, check_responses
 
 __all__ = ["FakeOpenAI"]
@@ -131,6 +132,7 @@ class FakeOpenAI(FakeServer):
             web.get("/v1/models/{model_id}", self._get_model),
             web.post("/backend-api/codex/responses", self._codex),
             web.get("/backend-api/wham/usage", self._wham_usage),
+            *openai_embedding_routes(self),
         ]
 
     # -- errors -----------------------------------------------------------
