@@ -5,6 +5,7 @@ from aiohttp import web
 from . import (
     _anthropic,
     _embeddings,
+    _embeddings,
     _gemini,
     _health,
     _management,
@@ -27,6 +28,8 @@ def setup_routes(app: web.Application) -> None:
     r.add_get("/readyz", _health.readyz)
     r.add_post("/v1/chat/completions", _openai.chat_completions)
     r.add_post("/chat/completions", _openai.chat_completions)
+    r.add_post("/v1/embeddings", _embeddings.openai_embeddings)
+    r.add_post("/embeddings", _embeddings.openai_embeddings)
     r.add_post("/v1/embeddings", _embeddings.openai_embeddings)
     r.add_post("/embeddings", _embeddings.openai_embeddings)
     r.add_post("/v1/responses", _responses.create_response)

@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from router.errors import BadRequest, ProxyError, UpstreamInvalidReply
+from router.errors import BadRequest, ProxyError, UpstreamConnectError
 from router.executors import Action, Executor, UpstreamCall
 from router.formats import Format
 from router.formats.embeddings import (
@@ -135,7 +135,7 @@ class _Embed:
             else:
                 out, result = await self._via_gemini(executor, cand, model)
         except TranslationError as exc:  # the answer was not the API's
-            raise UpstreamInvalidReply(
+            raise UpstreamConnectError(
                 f"{cand.provider.name}: embeddings answer could not be read:"
                 f" {exc.field}: {exc.message}"
             ) from None

@@ -11,6 +11,7 @@ from router.routing import Route
 from ._body import expect, read_json
 from ._context import CONTEXT
 from ._embeddings import GEMINI_EMBED_ACTIONS, gemini_embed
+from ._embeddings import GEMINI_EMBED_ACTIONS, gemini_embed
 from ._keys import STATE
 from ._proxy import Forward, forward
 
