@@ -120,6 +120,9 @@ class ServerConfig:
     cooldown: CooldownConfig = field(default_factory=CooldownConfig)
     shutdown_grace_seconds: float = 60.0
     limits: LimitsConfig = field(default_factory=LimitsConfig)
+    # Where workers share credential states and counters (docs/shared-state.md):
+    # auto = postgres with auth.store postgres, else host with several workers, else local.
+    shared_state: str = "auto"
 
 
 @dataclass(frozen=True, slots=True)
@@ -331,6 +334,8 @@ def parse_config(
             require_set((prov.base_url,), f"providers.{name}.base_url")
     providers = {name: _drop_missing(prov) for name, prov in providers.items()}
     auth = _auth(root.section("auth"))
+    if server.shared_state == "postgres" and not auth.dsn:
+        raise ConfigError("server.shared_state", "postgres needs auth.dsn (the database to share)")
     return Config(
         server=server,
         management=_management(root.section("management")),
@@ -378,6 +383,7 @@ def _timeouts(sec: Section, base: TimeoutsConfig) -> TimeoutsConfig:
 
 
 _DEFAULT_TIMEOUTS = TimeoutsConfig()
+_SHARED_STATES = ("auto", "local", "host", "postgres")
 
 
 def _server(sec: Section) -> ServerConfig:
@@ -391,7 +397,14 @@ def _server(sec: Section) -> ServerConfig:
         "cooldown",
         "shutdown_grace_seconds",
         "limits",
+        "shared_state",
     )
+    shared_state = sec.string("shared_state", "auto")
+    if shared_state not in _SHARED_STATES:
+        raise ConfigError(
+            sec.key("shared_state"),
+            f"expected one of {', '.join(_SHARED_STATES)}, got {shared_state!r}",
+        )
     keys = tuple(k for k in sec.strings("api_keys") if k and not isinstance(k, Missing))
     host = sec.string("host", "127.0.0.1")
     port = sec.integer("port", 8317, minimum=0)
@@ -413,6 +426,7 @@ def _server(sec: Section) -> ServerConfig:
         ),
         shutdown_grace_seconds=sec.number("shutdown_grace_seconds", 60.0),
         limits=_limits(sec.section("limits")),
+        shared_state=shared_state,
     )
 
 

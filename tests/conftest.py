@@ -27,6 +27,7 @@ from aiohttp.test_utils import TestServer
 
 from router.app import RouterRunner, create_app
 from suite.config import Config, Environment, UsageConfig, parse_config
+from tests.fakes.postgres import postgres_dsn, postgres_server  # noqa: F401 (fixtures)
 
 # A test that is still running after this long (setup, call and teardown together)
 # is stuck: its stacks and asyncio tasks are printed and the run ends at once, so a

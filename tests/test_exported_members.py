@@ -14,6 +14,7 @@ PACKAGES = [
     "router.observability",
     "router.formats",
     "router.relay",
+    "router.shared",
     "suite.config",
     "webai",
 ]

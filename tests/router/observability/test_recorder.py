@@ -16,7 +16,6 @@ from router.observability import (
     UsageRecorder,
     UsageStoreError,
 )
-from tests.router.auth.conftest import postgres_dsn, postgres_server  # noqa: F401 (fixtures)
 
 
 def record(i: int, *, ts: float | None = None, model: str = "m", status: int = 200) -> UsageRecord:
