@@ -20,6 +20,8 @@ from router.app import RouterRunner, create_app
 from suite.config import Config, ConfigError, ServerConfig, load_config
 from suite.logging import get_logger, setup_logging
 
+_SHORT_KEY = 24
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m router", description=__doc__)
@@ -70,6 +72,10 @@ def serve(config: Config) -> int:
         log.warning("uvloop not available; using the default event loop")
     srv = config.server
     nofile = raise_descriptor_limit()
+    if 0 < len(config.management.key) < _SHORT_KEY:
+        # Wrong keys are rate-limited, but the right one always passes: only its length
+        # keeps it from being guessed (docs/operations.md, "Limits").
+        log.warning("management.key is shorter than 24 characters: use a long random key")
     if not srv.api_keys:
         log.warning("server.api_keys is empty: only loopback clients will be served", host=srv.host)
     app = create_app(config, watch=True)

@@ -2,9 +2,9 @@
 
 Every call needs ``management.key`` (``Authorization: Bearer`` or
 ``X-Management-Key``, compared in constant time) and, unless
-``management.allow_remote``, a loopback caller (others get 403). An address
-that presents a wrong key 5 times is refused for 30 minutes (429), right
-key or not. Answers never carry a token, cookie or code.
+``management.allow_remote``, a loopback caller (others get 403). Wrong keys
+are limited per address and for all addresses together (429); the right key
+always passes (``_guard.py``). Answers never carry a token, cookie or code.
 
     GET    /v1/auth/credentials                  list (provider, account, expiry, state, quota)
     GET    /v1/auth/credentials/{name}/usage     a codex sign-in's plan usage, asked now
@@ -18,7 +18,6 @@ key or not. Answers never carry a token, cookie or code.
 
 from __future__ import annotations
 
-import hmac
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -30,65 +29,17 @@ from router.auth import InvalidName, LoginError, StoreError
 from router.errors import BadRequest, ErrorKind, Forbidden, NotFound, ProxyError, Unauthorized
 
 from ._accounts import account_quotas, plan_usage
+from ._guard import GUARD, Banned, ManagementGuard, key_matches
 from ._keys import STATE
 from ._middleware import is_loopback
+from ._receive import receive
 
 __all__ = ["GUARD", "ManagementGuard", "require_management", "setup"]
-
-MAX_FAILURES = 5
-BAN_SECONDS = 30 * 60
-_TRACKED_LIMIT = 10_000
-
-
-class Banned(ProxyError):
-    status = 429
-    kind = ErrorKind.RATE_LIMIT
-
-    def __init__(self, wait: float) -> None:
-        super().__init__(f"too many wrong management keys from this address; retry in {wait:.0f}s")
-        self.retry_after = wait
 
 
 class Unavailable(ProxyError):
     status = 503
     kind = ErrorKind.OVERLOADED
-
-
-class ManagementGuard:
-    """Wrong-key counting per address, and the bans it leads to."""
-
-    def __init__(self, max_failures: int = MAX_FAILURES, ban_seconds: float = BAN_SECONDS) -> None:
-        self.max_failures = max_failures
-        self.ban_seconds = ban_seconds
-        self._failures: dict[str, int] = {}
-        self._banned: dict[str, float] = {}
-
-    def banned_for(self, address: str, now: float) -> float:
-        until = self._banned.get(address)
-        if until is None:
-            return 0.0
-        if now >= until:
-            del self._banned[address]
-            return 0.0
-        return until - now
-
-    def failed(self, address: str, now: float) -> None:
-        if len(self._failures) >= _TRACKED_LIMIT:
-            self._failures.clear()
-        count = self._failures.get(address, 0) + 1
-        if count >= self.max_failures:
-            self._failures.pop(address, None)
-            if len(self._banned) >= _TRACKED_LIMIT:
-                self._banned = {a: t for a, t in self._banned.items() if t > now}
-            self._banned[address] = now + self.ban_seconds
-        else:
-            self._failures[address] = count
-
-    def succeeded(self, address: str) -> None:
-        self._failures.pop(address, None)
-
-
-GUARD: web.AppKey[ManagementGuard] = web.AppKey("cliproxy_management_guard", ManagementGuard)
 
 
 def _presented(request: web.Request) -> str:
@@ -108,15 +59,16 @@ def require_management(request: web.Request) -> None:
     if not mgmt.key:
         raise Forbidden("the management API is off: set management.key")
     guard = request.app[GUARD]
-    now = time.monotonic()
-    wait = guard.banned_for(address, now)
-    if wait:
-        raise Banned(wait)
     presented = _presented(request)
-    if not presented or not hmac.compare_digest(presented.encode(), mgmt.key.encode()):
-        guard.failed(address, now)
-        raise Unauthorized("missing or wrong management key")
-    guard.succeeded(address)
+    if presented and key_matches(presented, mgmt.key):  # first: no limit applies to it
+        guard.succeeded(address)
+        return
+    now = time.monotonic()
+    wait, why = guard.refused_for(address, now)
+    if wait:
+        raise Banned(wait, why)
+    guard.failed(address, now)
+    raise Unauthorized("missing or wrong management key")
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -140,7 +92,7 @@ def _json(body: Any, status: int = 200) -> web.Response:
 
 
 async def _body(request: web.Request) -> dict[str, Any]:
-    raw = await request.read()
+    raw = await receive(request, request.app[STATE].current.config.server.max_body_bytes)
     if not raw:
         return {}
     try:

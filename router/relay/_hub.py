@@ -216,7 +216,10 @@ class RelayHub:
         scheme, _, value = auth.partition(" ")
         given = value.strip() if scheme.lower() == "bearer" else ""
         given = given or request.query.get("auth_token", "")
-        if not given or not hmac.compare_digest(given.encode(), token.encode()):
+        # Header bytes that are not UTF-8 arrive as surrogates: they round-trip (no 500)
+        # and match no token.
+        presented = given.encode("utf-8", "surrogateescape")
+        if not given or not hmac.compare_digest(presented, token.encode()):
             raise Unauthorized("invalid or missing services token")
 
     async def serve(self, request: web.Request) -> web.WebSocketResponse:
