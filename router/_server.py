@@ -249,6 +249,9 @@ class _Connection(RequestHandler):
 
     def data_received(self, data: bytes) -> None:
         queued = len(self._messages)
+        body = self._body
+        # Asked before the parser runs: the chunk that completes a body is body bytes too.
+        in_body = body is not None and not body.is_eof()
         super().data_received(data)
         messages = self._messages
         if len(messages) > queued:  # one or more heads ended in this chunk
@@ -258,8 +261,7 @@ class _Connection(RequestHandler):
             return
         if not data or self._upgraded or self._force_close:
             return
-        body = self._body
-        if body is not None and not body.is_eof():
+        if in_body:
             return  # body bytes: bounded in time where the handler reads them
         self._head_bytes += len(data)
         serving = not self.between_requests
