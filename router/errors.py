@@ -16,6 +16,8 @@ into HTTP responses, in the client's own format.
     └── UpstreamError               what an upstream attempt ended with
         ├── UpstreamConnectError    502  refused / reset / DNS   (retryable)
         ├── UpstreamTimeout         504  connect or first byte   (retryable)
+        ├── UpstreamInvalidReply    502  a 2xx that is not the API's answer (retryable)
+        │   └── UpstreamReplyTooLarge    past server.limits: refused, not buffered
         └── UpstreamHTTPError       the upstream's own status    (retryable: 5xx, 429, 401, 403)
 """
 
@@ -37,6 +39,8 @@ __all__ = [
     "UpstreamConnectError",
     "UpstreamError",
     "UpstreamHTTPError",
+    "UpstreamInvalidReply",
+    "UpstreamReplyTooLarge",
     "UpstreamTimeout",
 ]
 
@@ -169,6 +173,19 @@ class UpstreamConnectError(UpstreamError):
 class UpstreamTimeout(UpstreamError):
     status = 504
     kind = ErrorKind.TIMEOUT
+
+
+class UpstreamInvalidReply(UpstreamError):
+    """The upstream said 2xx but sent something else than its API's answer: an HTML page
+    (a captive portal, a CDN challenge), a body that is not JSON.
+    Nothing of it reaches the client; the next provider is tried."""
+
+    status = 502
+
+
+class UpstreamReplyTooLarge(UpstreamInvalidReply):
+    """The answer passed ``server.limits``: a whole body over ``max_response_bytes`` or one
+    stream line over ``max_sse_line_bytes``. Refused instead of held in memory."""
 
 
 class UpstreamHTTPError(UpstreamError):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -98,7 +98,9 @@ class LimitsConfig:
     A client that holds a connection without finishing its request, or opens
     many, must not use up descriptors and memory that other clients and
     ``/healthz`` need: headers are bounded in size and time, bodies in time,
-    idle keep-alive connections in time, and connections in number.
+    idle keep-alive connections in time, and connections in number. An upstream's
+    answer is bounded too (docs/routing.md): a whole non-stream body by
+    ``max_response_bytes``, one line of a stream by ``max_sse_line_bytes``.
     """
 
     max_connections: int = 1024
@@ -107,6 +109,8 @@ class LimitsConfig:
     body_seconds: float = 300.0
     body_idle_seconds: float = 30.0
     keepalive_seconds: float = 60.0
+    max_response_bytes: int = 64 * 1024 * 1024
+    max_sse_line_bytes: int = 8 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,6 +171,8 @@ class ProviderConfig:
     headers: Mapping[str, str] = field(default_factory=dict)
     timeouts: TimeoutsConfig = field(default_factory=TimeoutsConfig)
     options: Mapping[str, Any] = field(default_factory=dict)
+    # ``server.limits``, copied here for the executor (it bounds what it reads).
+    limits: LimitsConfig = field(default_factory=LimitsConfig)
 
 
 @dataclass(frozen=True, slots=True)
@@ -332,7 +338,9 @@ def parse_config(
         if name in used and prov.enabled:
             require_set(prov.api_keys, f"providers.{name}.api_keys")
             require_set((prov.base_url,), f"providers.{name}.base_url")
-    providers = {name: _drop_missing(prov) for name, prov in providers.items()}
+    providers = {
+        name: replace(_drop_missing(prov), limits=server.limits) for name, prov in providers.items()
+    }
     auth = _auth(root.section("auth"))
     if server.shared_state == "postgres" and not auth.dsn:
         raise ConfigError("server.shared_state", "postgres needs auth.dsn (the database to share)")
@@ -438,6 +446,8 @@ def _limits(sec: Section) -> LimitsConfig:
         "body_seconds",
         "body_idle_seconds",
         "keepalive_seconds",
+        "max_response_bytes",
+        "max_sse_line_bytes",
     )
     base = LimitsConfig()
 
@@ -454,6 +464,12 @@ def _limits(sec: Section) -> LimitsConfig:
         body_seconds=seconds("body_seconds", base.body_seconds),
         body_idle_seconds=seconds("body_idle_seconds", base.body_idle_seconds),
         keepalive_seconds=seconds("keepalive_seconds", base.keepalive_seconds),
+        max_response_bytes=sec.integer(
+            "max_response_bytes", base.max_response_bytes, minimum=65536
+        ),
+        max_sse_line_bytes=sec.integer(
+            "max_sse_line_bytes", base.max_sse_line_bytes, minimum=65536
+        ),
     )
 
 

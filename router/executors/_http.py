@@ -3,6 +3,11 @@
 One ``aiohttp.ClientSession`` (one connection pool) per provider instance,
 created once and reused for every request; upstream failures are mapped
 here, at the edge, into ``router.errors``.
+
+Every read of an answer has its own deadline (``timeouts.idle``): aiohttp's
+``sock_read`` alone is not enough, because when an answer's HTTP framing
+breaks (a chunk size that is not hex) its parser fails without waking the
+reader, which would then wait for ever.
 """
 
 from __future__ import annotations
@@ -17,50 +22,105 @@ import orjson
 
 from router import __version__
 from router.auth import Credential
-from router.errors import UpstreamConnectError, UpstreamHTTPError, UpstreamTimeout
+from router.errors import (
+    UpstreamConnectError,
+    UpstreamHTTPError,
+    UpstreamInvalidReply,
+    UpstreamReplyTooLarge,
+    UpstreamTimeout,
+)
 from router.formats import Format
-from suite.config import ProviderConfig
+from suite.config import LimitsConfig, ProviderConfig
 from suite.logging import redact
 from suite.secrets import SECRETS
 
-from ._base import UpstreamCall, UpstreamReply
+from ._base import (
+    UpstreamCall,
+    UpstreamReply,
+    WholeLines,
+    check_json_body,
+    check_stream_start,
+)
 
 __all__ = ["HTTPExecutor", "HTTPReply", "parse_retry_after"]
 
 _ERROR_BODY_LIMIT = 64 * 1024
 USER_AGENT = f"cli-proxy-api/{__version__}"
+# A 2xx of these is a page (captive portal, CDN challenge, login), never an API's answer.
+_PAGES = frozenset({"text/html", "application/xhtml+xml"})
 
 
 class HTTPReply:
-    """A 2xx upstream response whose body is read lazily, chunk by chunk."""
+    """A 2xx upstream response whose body is read lazily, chunk by chunk, each read
+    with its deadline, within ``limits`` (see ``router.executors._base``)."""
 
-    __slots__ = ("_resp", "status", "content_type", "headers")
+    __slots__ = ("_resp", "_name", "_idle", "_limits", "status", "content_type", "headers")
 
-    def __init__(self, resp: aiohttp.ClientResponse) -> None:
+    def __init__(
+        self,
+        resp: aiohttp.ClientResponse,
+        name: str = "upstream",
+        idle: float = 300.0,
+        limits: LimitsConfig | None = None,
+    ) -> None:
         self._resp = resp
+        self._name = name
+        self._idle = idle
+        self._limits = limits or LimitsConfig()
         self.status = resp.status
         self.headers = resp.headers  # e.g. a subscription's plan usage (router.auth.Quota)
         self.content_type = resp.headers.get("Content-Type", "application/json")
 
     async def chunks(self) -> AsyncIterator[bytes]:
-        try:
-            async for chunk in self._resp.content.iter_any():
-                yield chunk
-        except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as exc:
-            raise UpstreamTimeout("upstream went silent mid-response") from exc
-        except aiohttp.ClientError as exc:
-            raise UpstreamConnectError(f"upstream connection broke: {_reason(exc)}") from exc
+        lines = WholeLines(self._limits.max_sse_line_bytes, self._name)
+        started = False
+        while True:
+            chunk = await self._next()
+            piece = lines.feed(chunk) if chunk else lines.flush()
+            if piece:
+                if not started:
+                    check_stream_start(self._name, piece)
+                    started = True
+                yield piece
+            if not chunk:
+                return
 
     async def read(self) -> bytes:
+        limit = self._limits.max_response_bytes
+        announced = self._resp.content_length
+        if announced is not None and announced > limit:
+            raise _too_large(self._name, limit, f"announces {announced} bytes")
+        body = bytearray()
+        while chunk := await self._next():
+            body += chunk
+            if len(body) > limit:
+                raise _too_large(self._name, limit, "went past it")
+        check_json_body(self._name, body, self.content_type)
+        return bytes(body)
+
+    async def _next(self) -> bytes:
+        """One read (``b""`` at the end), bounded by the idle timeout."""
         try:
-            return await self._resp.read()
-        except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as exc:
-            raise UpstreamTimeout("upstream went silent mid-response") from exc
+            async with asyncio.timeout(self._idle):
+                return await self._resp.content.readany()
+        except TimeoutError as exc:  # also aiohttp's own sock_read (a ServerTimeoutError)
+            raise UpstreamTimeout(
+                f"{self._name}: upstream went silent for {self._idle:g}s mid-response"
+            ) from exc
         except aiohttp.ClientError as exc:
-            raise UpstreamConnectError(f"upstream connection broke: {_reason(exc)}") from exc
+            raise UpstreamConnectError(
+                f"{self._name}: upstream connection broke: {_reason(exc)}"
+            ) from exc
 
     def close(self) -> None:
         self._resp.release() if self._resp.content.at_eof() else self._resp.close()
+
+
+def _too_large(name: str, limit: int, how: str) -> UpstreamReplyTooLarge:
+    return UpstreamReplyTooLarge(
+        f"{name}: upstream answer larger than {limit} bytes ({how};"
+        " server.limits.max_response_bytes)"
+    )
 
 
 class HTTPExecutor:
@@ -76,6 +136,7 @@ class HTTPExecutor:
         self.base_url = provider.base_url
         t = provider.timeouts
         self._first_byte = t.first_byte
+        self._idle = t.idle
         self._timeout = aiohttp.ClientTimeout(
             total=None, connect=t.connect, sock_connect=t.connect, sock_read=t.idle
         )
@@ -133,8 +194,26 @@ class HTTPExecutor:
         except aiohttp.ClientError as exc:
             raise UpstreamConnectError(f"{self.name}: unreachable ({_reason(exc)})") from exc
         if resp.status >= 400:
-            raise self.refine(await _http_error(self.name, resp))
-        return HTTPReply(resp)
+            raise self.refine(await self._error(resp))
+        media = resp.headers.get("Content-Type", "").partition(";")[0].strip().lower()
+        if media in _PAGES:
+            resp.close()
+            raise UpstreamInvalidReply(
+                f"{self.name}: upstream answered {resp.status} with a {media} page"
+                " instead of its API's answer (a captive portal or CDN challenge?)"
+            )
+        return HTTPReply(resp, self.name, self._idle, self.provider.limits)
+
+    async def _error(self, resp: aiohttp.ClientResponse) -> UpstreamHTTPError:
+        """The upstream's error, its body read within the idle timeout (it may never come)."""
+        try:
+            async with asyncio.timeout(self._idle):
+                return await _http_error(self.name, resp)
+        except TimeoutError:
+            resp.close()
+            return UpstreamHTTPError(
+                resp.status, f"{self.name}: upstream answered {resp.status} (no error body)"
+            )
 
     def refine(self, error: UpstreamHTTPError) -> UpstreamHTTPError:
         """Provider-specific reading of an error (e.g. where it hides the retry delay)."""

@@ -8,6 +8,11 @@ multi-line data, and comment lines (``: ping``), which are skipped.
 The common case (``\\n`` line ends, whole events) takes a fast path that
 splits on blank lines and reads each block's few lines directly; anything
 else goes line by line.
+
+Memory and time stay linear in the input: while a line is open, pieces that
+do not end it are only collected and joined once when its line end comes
+(concatenating each piece to the tail would copy the tail again every time).
+How long a line may get is the executor's to bound (``max_sse_line_bytes``).
 """
 
 from __future__ import annotations
@@ -16,16 +21,26 @@ __all__ = ["SSEParser"]
 
 
 class SSEParser:
-    __slots__ = ("_buf", "_event", "_data")
+    __slots__ = ("_buf", "_more", "_event", "_data")
 
     def __init__(self) -> None:
         self._buf = b""
+        self._more: list[bytes] = []  # pieces of the open line that follow _buf
         self._event: str | None = None
         self._data: list[bytes] = []
 
     def feed(self, chunk: bytes) -> list[tuple[str | None, bytes]]:
         """Add bytes; return the events they completed."""
-        buf = self._buf + chunk if self._buf else chunk
+        if not self._buf:
+            buf = chunk
+        elif b"\n" not in chunk and b"\r" not in chunk and self._buf[-1:] != b"\r":
+            self._more.append(chunk)  # the open line goes on: nothing completes yet
+            return []
+        elif self._more:
+            buf = b"".join((self._buf, *self._more, chunk))
+            self._more = []
+        else:
+            buf = self._buf + chunk
         out: list[tuple[str | None, bytes]] = []
         if b"\r" in buf:
             # Normalise; a trailing lone \r may be half of \r\n, keep it back.
@@ -96,6 +111,9 @@ class SSEParser:
     def finish(self) -> list[tuple[str | None, bytes]]:
         """The stream ended: flush an event that lacked its blank line."""
         out: list[tuple[str | None, bytes]] = []
+        if self._more:
+            self._buf = b"".join((self._buf, *self._more))
+            self._more = []
         if self._buf:
             self._line(self._buf.rstrip(b"\r"), out)
             self._buf = b""

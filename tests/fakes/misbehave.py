@@ -97,10 +97,13 @@ class MisbehavingUpstream:
         default: Misbehaviour = Misbehaviour.OK,
         max_bytes: int = 64 * 1024 * 1024,
         text: str = "Hello from the misbehaving fake",
+        chunked_bodies: bool = False,
     ) -> None:
         self.default = default
         #: Size bound of ENDLESS_LINE and HUGE_BODY (what is streamed before the end).
         self.max_bytes = max_bytes
+        #: HUGE_BODY without a Content-Length (chunked), so its size shows only as it comes.
+        self.chunked_bodies = chunked_bodies
         self.text = text
         self.host = "127.0.0.1"
         self.port = 0
@@ -310,6 +313,13 @@ class MisbehavingUpstream:
 
     async def _huge_json(self, req: _Request, writer: asyncio.StreamWriter) -> None:
         head, tail = json_parts(req.wire, req.model)
+        if self.chunked_bodies:
+            await self._chunked_head(writer, "application/json")
+            await self._chunk(writer, head)
+            await self._repeat(writer, self.max_bytes, chunked=True)
+            await self._chunk(writer, tail)
+            await self._send(writer, b"0\r\n\r\n")
+            return
         size = len(head) + self.max_bytes + len(tail)
         await self._send(
             writer,
