@@ -82,13 +82,17 @@ _SECRET_KEYS = frozenset(
 )
 # Shapes of credentials that may hide inside free text (exception messages, URLs).
 # Every quantifier is possessive; see the module docstring for why this is linear.
+# The lookahead (the first characters of the branches) lets most positions fail
+# with one set lookup instead of five branch attempts: a log field costs about 1 µs.
 _T = r"[A-Za-z0-9_\-]"
 _SHAPES = re.compile(
+    r"(?=[sAeBb?&])(?:"
     rf"sk-{_T}{{8,}}+"
     rf"|AIza{_T}{{20,}}+"
     rf"|(?P<jwt>eyJ{_T}{{10,}}+)(?P<tail>\.{_T}{{10,}}+\.{_T}*+)?"
-    r"|(?i:bearer)\s++[A-Za-z0-9._\-]{8,}+"
+    r"|[Bb](?i:earer)\s++[A-Za-z0-9._\-]{8,}+"
     r"|(?P<param>[?&](?:key|auth_token|token)=)[^&\s\"']++"
+    ")"
 )
 # What may hide inside a run that starts with "eyJ" but is not a JWT.
 _IN_RUN = re.compile(rf"sk-{_T}{{8,}}+|AIza{_T}{{20,}}+")
