@@ -19,27 +19,22 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
 
+from ._agent import AgentResult, run_agent
+from ._agent_report import agent_table, streams_table
+from ._fixture import AgentTurn, load_turn
 from ._load import LoadSpec, have_wrk, run_load
-from ._procs import (
-    CLIENT_CPU,
-    PINNING,
-    SERVER_CPU,
-    OtherCPU,
-    PeakRSS,
-    Service,
-    free_port,
-    pin_to,
-    python_argv,
-)
+from ._procs import CLIENT_CPU, PINNING, SERVER_CPU, Service, free_port, pin_to, python_argv
 from ._profile import find_py_spy, parse, start_py_spy
 from ._report import Measurement, Report, format_targets
+from ._run import Options, Run
+from ._run import url as _url
 from ._setup import bodies, preflight, write_router_config
-from ._targets import evaluate
+from ._targets import evaluate, evaluate_agent
+from .streams import raise_nofile
 
 LABELS = {
     "direct": "fake upstream (direct)",
@@ -49,67 +44,6 @@ LABELS = {
     "router-off": "router (no usage/metrics)",
     "translated": "router translated",
 }
-PATH = "/v1/chat/completions"
-
-
-@dataclass(frozen=True, slots=True)
-class Options:
-    seconds: float
-    warmup: float
-    concurrency: int
-    paced_concurrency: int
-    count: int
-    tool: str
-    profile: float
-    rounds: int
-    plain_only: bool = False
-
-
-@dataclass(slots=True)
-class Run:
-    opts: Options
-    workdir: Path
-    services: dict[str, Service]
-    report: Report
-
-    def measure(
-        self, target: str, svc: str, body: bytes, mode: str, conc: int, cpus: int
-    ) -> Measurement:
-        under_test = self.services[svc]
-        self._place(under_test, cpus)
-        spec = LoadSpec(
-            _url(under_test), body, conc, self.opts.seconds, self.opts.count, mode != "plain"
-        )
-        client = pin_to(CLIENT_CPU)
-        warm = LoadSpec(spec.url, body, conc, self.opts.warmup, self.opts.count, spec.stream)
-        try:
-            run_load(warm, self.workdir, self.opts.tool, client)
-            cpu0 = under_test.cpu_seconds()
-            with PeakRSS(under_test) as rss, OtherCPU() as other:
-                load = run_load(spec, self.workdir, self.opts.tool, client)
-            cpu = under_test.cpu_seconds() - cpu0
-        finally:
-            self._place(None, 2)
-        per_req = cpu * 1e6 / load.requests if load.requests else None
-        m = Measurement(target, mode, conc, cpus, load, per_req, rss.peak_mb, other.percent)
-        self.report.add(m)
-        return m
-
-    def _place(self, under_test: Service | None, cpus: int) -> None:
-        """cpus=2: the process under test alone on SERVER_CPU (the fake too, when it is
-        the one under test); cpus=1: everything on CLIENT_CPU. None: back home."""
-        fake = self.services["fake"]
-        if under_test is None:
-            for svc in self.services.values():
-                svc.move_to(svc.cpu)
-        elif cpus == 1:
-            under_test.move_to(CLIENT_CPU)
-        elif under_test is fake:
-            fake.move_to(SERVER_CPU)
-
-
-def _url(svc: Service) -> str:
-    return f"http://127.0.0.1:{svc.port}{PATH}"
 
 
 def _paced(body: bytes) -> bytes:
@@ -117,12 +51,19 @@ def _paced(body: bytes) -> bytes:
     return orjson.dumps({**obj, "model": f"{obj['model']}-paced"})
 
 
-def start_services(workdir: Path, chunks: int, services: dict[str, Service]) -> dict[str, float]:
-    """Start everything into ``services``, one after the other; the routers' idle RSS."""
+ROUTERS = ("router", "router-warn", "router-off")
+
+
+def start_services(
+    workdir: Path, opts: Options, chunks: int, services: dict[str, Service]
+) -> dict[str, float]:
+    """Start everything into ``services``, one after the other; the routers' idle RSS.
+    With ``agent_only`` only the default router (the agent rows use no other)."""
     fake_port, bare_port = free_port(), free_port()
     fake = Service(
         "fake",
-        python_argv("bench.fake_upstream", "--port", str(fake_port), "--chunks", str(chunks)),
+        python_argv("bench.fake_upstream", "--port", str(fake_port), "--chunks", str(chunks),
+                    "--slow-seconds", f"{opts.stream_seconds:g}"),
         fake_port, CLIENT_CPU, workdir / "fake.log",
     )  # fmt: skip
     bare = Service(
@@ -139,6 +80,8 @@ def start_services(workdir: Path, chunks: int, services: dict[str, Service]) -> 
         ("router-warn", "warning", True),
         ("router-off", "info", False),
     ):
+        if opts.agent_only and name != "router":
+            continue
         port = free_port()
         cfg = write_router_config(workdir / f"{name}.yaml", port, fake_port, level, observe)
         argv = python_argv("router", "serve", "--config", str(cfg))
@@ -151,7 +94,7 @@ def start_services(workdir: Path, chunks: int, services: dict[str, Service]) -> 
 
 
 def check_paths(services: dict[str, Service], plain: bytes, stream: bytes) -> None:
-    for name in ("fake", "bare", "router", "router-warn", "router-off"):
+    for name in ("fake", "bare", *(r for r in ROUTERS if r in services)):
         for body, is_stream in ((plain, False), (stream, True), (_paced(stream), True)):
             ok, why = preflight(_url(services[name]), body, is_stream)
             if not ok:
@@ -243,6 +186,18 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help="only the plain rows (e.g. usage+metrics on/off: --plain-only --rounds 5)",
     )
+    agent = p.add_mutually_exclusive_group()
+    agent.add_argument(
+        "--agent-only",
+        action="store_true",
+        help="only the agent rows: the Claude Code turn and the grown session, the slow streams",
+    )
+    agent.add_argument("--no-agent", action="store_true", help="skip the agent rows")
+    p.add_argument("--agent-concurrency", type=int, default=8, help="of the big-body rows")
+    p.add_argument(
+        "--streams", type=int, default=1000, help="concurrent slow streams (0: skip that row)"
+    )
+    p.add_argument("--stream-seconds", type=float, default=20.0, help="length of a slow stream")
     return p.parse_args(argv)  # fmt: skip
 
 
@@ -258,6 +213,11 @@ def _options(args: argparse.Namespace) -> Options:
         profile=args.profile or (8.0 if args.profile_only else 0.0),
         rounds=args.rounds or (1 if args.quick else 2),
         plain_only=args.plain_only,
+        agent=not (args.no_agent or args.plain_only or args.profile_only),
+        agent_only=args.agent_only,
+        agent_concurrency=args.agent_concurrency,
+        streams=max(0, min(args.streams, 10_000)),
+        stream_seconds=args.stream_seconds,
     )
 
 
@@ -287,14 +247,22 @@ def main(argv: list[str] | None = None) -> int:
     pin_self = pin_to(CLIENT_CPU)
     if pin_self is not None:
         pin_self()  # this orchestrator (RSS sampling, preflight) stays off the server CPU
+    turn = load_turn() if opts.agent else None  # fails here, clearly, if the capture is missing
+    if opts.agent and opts.streams:
+        # each stream: a client socket here, two in the router, one in the fake
+        raise_nofile(4 * opts.streams + 1024)
     _banner(opts, workdir)
     services: dict[str, Service] = {}
+    agent: AgentResult | None = None
     try:
-        idle = start_services(workdir, args.chunks, services)
+        idle = start_services(workdir, opts, args.chunks, services)
         b = bodies()
         check_paths(services, b.plain, b.stream)
         run = Run(opts, workdir, services, Report())
-        n_a = None if args.profile_only else measure_all(run, _progress)
+        small = not (args.profile_only or opts.agent_only)
+        n_a = measure_all(run, _progress) if small else None
+        if turn is not None:
+            agent = run_agent(run, turn, _progress)
         idle_after = services["router"].rss_mb()
         profiles: list[str] = []
         if opts.profile:
@@ -303,8 +271,10 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         for svc in reversed(services.values()):
             svc.stop()
-    if not args.profile_only:
+    if small:
         _results(run, idle, idle_after, n_a)
+    if agent is not None and turn is not None:
+        _agent_results(agent, opts, turn)
     for text in profiles:
         print("\n" + text)
     if not args.keep:
@@ -325,6 +295,20 @@ def _results(run: Run, idle: dict[str, float], idle_after: float, n_a: str | Non
     conc = run.opts.concurrency
     targets = evaluate(run.report, idle["router"], start["router"], conc, home, n_a)
     print(format_targets(targets))
+
+
+def _agent_results(agent: AgentResult, opts: Options, turn: AgentTurn) -> None:
+    print()
+    print(agent_table(agent.report, agent.bodies, opts.agent_concurrency, agent.skipped))
+    if agent.streams:
+        print("\n" + streams_table(agent.streams, opts.stream_seconds))
+    print("\ntargets (issue 14):")
+    print(format_targets(evaluate_agent(agent.report, agent.bodies, agent.streams, agent.skipped)))
+    if opts.agent_only:
+        print(
+            "  [n/a ] small-body router/bare req/s (plain >= 0.63x, stream >= 0.73x): "
+            "not measured with --agent-only"
+        )
 
 
 def _facts(

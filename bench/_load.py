@@ -32,6 +32,7 @@ class LoadSpec:
     seconds: float
     count: int
     stream: bool
+    headers: tuple[tuple[str, str], ...] = ()  # besides Content-Type (a client's own headers)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,11 +64,12 @@ def run_load(
 def _lua(spec: LoadSpec) -> str:
     body = spec.body.decode()
     assert "]==]" not in body
+    extra = "".join(f'wrk.headers["{k}"] = [==[{v}]==]\n' for k, v in spec.headers if '"' not in k)
     return f"""
 wrk.method = "POST"
 wrk.body = [==[{body}]==]
 wrk.headers["Content-Type"] = "application/json"
-local limit = {spec.count}
+{extra}local limit = {spec.count}
 local seen = 0
 function response(status, headers, body)
   seen = seen + 1
@@ -141,6 +143,8 @@ def _run_python(spec: LoadSpec, workdir: Path, preexec: Callable[[], None] | Non
     ]
     if spec.stream:
         cmd.append("--stream")
+    for k, v in spec.headers:
+        cmd += ["-H", f"{k}: {v}"]
     out = subprocess.run(
         cmd,
         capture_output=True,

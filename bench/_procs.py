@@ -110,6 +110,13 @@ class Service:
         return float(t.user + t.system)
 
     @property
+    def log(self) -> Path:
+        return self._log
+
+    def alive(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    @property
     def pid(self) -> int:
         assert self._proc is not None
         return self._proc.pid

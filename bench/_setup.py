@@ -72,8 +72,11 @@ def write_router_config(
         },
         "models": {
             "routing": [
-                {"pattern": f"^{PASSTHROUGH_MODEL}(-paced)?$", "providers": ["fake-openai"]},
-                {"pattern": f"^{TRANSLATED_MODEL}(-paced)?$", "providers": ["fake-anthropic"]},
+                {"pattern": f"^{PASSTHROUGH_MODEL}(-paced|-slow)?$", "providers": ["fake-openai"]},
+                {
+                    "pattern": f"^{TRANSLATED_MODEL}(-paced|-slow)?$",
+                    "providers": ["fake-anthropic"],
+                },
             ]
         },
         "logging": {"dir": str(workdir / "logs"), "level": level},
@@ -85,12 +88,14 @@ def write_router_config(
     return path
 
 
-def preflight(url: str, body: bytes, stream: bool) -> tuple[bool, str]:
-    """One request: does this path answer correctly? (ok, short reason)."""
+def preflight(url: str, body: bytes, stream: bool, anthropic: bool = False) -> tuple[bool, str]:
+    """One request: does this path answer correctly, in OpenAI's format (or Anthropic's)?
+    (ok, short reason)."""
     u = urlsplit(url)
     conn = http.client.HTTPConnection(u.hostname or "127.0.0.1", u.port or 80, timeout=10)
+    target = f"{u.path}?{u.query}" if u.query else u.path
     try:
-        conn.request("POST", u.path, body=body, headers={"Content-Type": "application/json"})
+        conn.request("POST", target, body=body, headers={"Content-Type": "application/json"})
         resp = conn.getresponse()
         data = resp.read()
     except OSError as exc:
@@ -103,6 +108,9 @@ def preflight(url: str, body: bytes, stream: bool) -> tuple[bool, str]:
         tail = data[-200:]
         if not any(t in tail for t in _TERMINATORS):
             return False, "stream did not end with its terminator"
+        if anthropic:
+            ok = data.startswith(b"event: message_start") and b"content_block_delta" in data
+            return ok, "ok" if ok else "stream is not in Anthropic's event format"
         if b"chat.completion.chunk" not in data:
             return False, "stream is not in OpenAI chunk format"
         return True, "ok"

@@ -3,9 +3,16 @@ metrics on); ``router-off`` is the same router with usage recording and metrics 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from ._agent_report import RATIO_BASE, StreamsRow, cpu_ratio
 from ._report import Report, Target
 
-__all__ = ["evaluate"]
+__all__ = ["evaluate", "evaluate_agent"]
+
+# Issue 14: the small-body rows must not get worse than they were (router/bare req/s).
+_SMALL_FLOOR = {"plain": 0.63, "stream": 0.73}
+_STREAMS_RSS_MB = 150.0
 
 
 def evaluate(
@@ -17,9 +24,9 @@ def evaluate(
     for mode in ("plain", "stream"):
         r, b = report.get("router", mode, conc, home), report.get("bare", mode, conc, home)
         if r and b and b.load.rps:
-            ratio = r.load.rps / b.load.rps
+            ratio, floor = r.load.rps / b.load.rps, _SMALL_FLOOR[mode]
             name = f"router/bare req/s, {mode}, c={conc}"
-            out.append(Target(name, f"{ratio:.2f}x", ">= 0.60x", ratio >= 0.6))
+            out.append(Target(name, f"{ratio:.2f}x", f">= {floor:.2f}x", ratio >= floor))
     for mode in ("plain", "stream"):
         for cpus in (1, 2):
             r, d, b = (report.get(t, mode, 1, cpus) for t in ("router", "direct", "bare"))
@@ -59,3 +66,33 @@ def _cpu_ratio(report: Report, mode: str, conc: int | None, cpus: int) -> float 
 
     x, y = cpu("translated"), cpu("router")
     return x / y if x and y else None
+
+
+def evaluate_agent(
+    report: Report,
+    bodies: Sequence[tuple[str, str]],
+    streams: Sequence[StreamsRow],
+    skipped: dict[str, str],
+) -> list[Target]:
+    """Issue 14: CPU per request, passthrough/bare and translated/passthrough, per body;
+    the slow streams: no error, router peak RSS bounded."""
+    out: list[Target] = []
+    for target, (base, goal) in RATIO_BASE.items():
+        for mode, label in bodies:
+            name = f"{target}/{base} cpu us/req, {label}"
+            r = cpu_ratio(report, target, mode)
+            if r is None:
+                why = skipped.get(target) or skipped.get(base) or "not measured"
+                out.append(Target(name, f"n/a ({why})"[:60], f"<= {goal:.2f}x", None))
+            else:
+                out.append(Target(name, f"{r:.2f}x", f"<= {goal:.2f}x", r <= goal))
+    for row in streams:
+        name = f"{row.streams} slow streams, {row.label}: errors"
+        if row.failure and not row.summary:
+            out.append(Target(name, "run failed", "0", False))
+            continue
+        out.append(Target(name, str(row.errors), "0", row.errors == 0))
+        name = f"{row.streams} slow streams, {row.label}: router peak RSS"
+        ok = row.peak_mb <= _STREAMS_RSS_MB
+        out.append(Target(name, f"{row.peak_mb:.1f} MB", f"<= {_STREAMS_RSS_MB:.0f} MB", ok))
+    return out

@@ -1,6 +1,6 @@
 """A fast fake upstream for the benchmark: OpenAI Chat Completions and Anthropic Messages.
 
-``python -m bench.fake_upstream --port P [--chunks 50] [--pace-ms 1]``
+``python -m bench.fake_upstream --port P [--chunks 50] [--pace-ms 1] [--slow-ms 100 --slow-seconds 20]``
 
 Built to never be the bottleneck: a bare ``asyncio.Protocol`` on uvloop with
 a tiny HTTP/1.1 parser (keep-alive, Content-Length bodies) and every answer
@@ -22,8 +22,15 @@ event loop (as fast as the fake can go; a relay that falls behind then reads
 several events at once, as it would from a fast real upstream). A request
 whose model name contains ``-paced`` gets one event every ``--pace-ms``
 instead, like a model producing tokens, so each event reaches the relay on
-its own and the relay pays its per-event cost. Both pacers are one callback
-for all streams, not a task per stream.
+its own and the relay pays its per-event cost. A model name containing
+``-slow`` gets a long stream, one event every ``--slow-ms`` for
+``--slow-seconds`` (200 events, 20 s by default: the Anthropic stream is
+exactly that many events, the OpenAI one two or three fewer), like a long answer
+that holds its connection open: what many concurrent streams cost the relay
+in memory. Each pacer is one callback for all its streams, not a task per
+stream. Model names are found by a byte search of the body for ``-paced"``
+and ``-slow"``; large request bodies are gathered in a ``bytearray``, so a
+500 KB body costs the fake one copy, not one per read.
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import cast
 
 import orjson
@@ -55,7 +63,7 @@ class Rendered:
     )
 
     def __init__(self, chunks: int) -> None:
-        words = [f"word{i} " for i in range(chunks)]
+        words = [f"word{i} " for i in range(max(1, chunks))]
         text = "".join(words)
         done = _sse(None, b"[DONE]")
         self.openai_json = _response(200, "application/json", _openai_message(text, chunks))
@@ -277,15 +285,24 @@ class _Pacer:
             self._schedule()
 
 
+@dataclass(frozen=True, slots=True)
+class _Modes:
+    """What each kind of request gets: the answers and the pacer of its streams."""
+
+    answers: Rendered
+    slow_answers: Rendered
+    fast: _Pacer
+    paced: _Pacer
+    slow: _Pacer
+
+
 class _Conn(asyncio.Protocol):
     """One keep-alive connection; requests are answered in order."""
 
-    def __init__(self, answers: Rendered, fast: _Pacer, paced: _Pacer) -> None:
-        self._answers = answers
-        self._fast = fast
-        self._paced = paced
+    def __init__(self, modes: _Modes) -> None:
+        self._modes = modes
         self.transport: asyncio.Transport | None = None
-        self._buf = b""
+        self._buf = bytearray()
         self._busy = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -296,7 +313,7 @@ class _Conn(asyncio.Protocol):
         self.transport = None
 
     def data_received(self, data: bytes) -> None:
-        self._buf = self._buf + data if self._buf else data
+        self._buf += data
         if not self._busy:
             self._drain()
 
@@ -307,22 +324,24 @@ class _Conn(asyncio.Protocol):
 
     def _drain(self) -> None:
         buf = self._buf
+        pos = 0
         while not self._busy and self.transport is not None:
-            end = buf.find(b"\r\n\r\n")
+            end = buf.find(b"\r\n\r\n", pos)
             if end < 0:
                 break
-            head = buf[:end].lower()
+            head = bytes(buf[pos:end]).lower()
             if b"transfer-encoding: chunked" in head:
                 self.transport.write(_NO_CHUNKED)
                 self.transport.close()
-                buf = b""
+                pos = len(buf)
                 break
             total = end + 4 + _content_length(head)
             if len(buf) < total:
                 break
-            self._answer(head, buf[end + 4 : total])
-            buf = buf[total:]
-        self._buf = buf
+            self._answer(head, bytes(buf[end + 4 : total]))
+            pos = total
+        if pos:
+            del buf[:pos]
 
     def _answer(self, head: bytes, body: bytes) -> None:
         t = self.transport
@@ -330,28 +349,30 @@ class _Conn(asyncio.Protocol):
         line = head[: head.find(b"\r\n")] if b"\r\n" in head else head
         method, _, rest = line.partition(b" ")
         path = rest.partition(b" ")[0].partition(b"?")[0]
-        a = self._answers
+        slow = b'-slow"' in body
+        a = self._modes.slow_answers if slow else self._modes.answers
         stream = b'"stream":true' in body or b'"stream": true' in body
         if method == b"post" and path.endswith(b"/chat/completions"):
             if not stream:
                 t.write(a.openai_json)
                 return
             self._stream(
-                body, a.openai_stream_usage if b"include_usage" in body else a.openai_stream
+                body, a.openai_stream_usage if b"include_usage" in body else a.openai_stream, slow
             )
         elif method == b"post" and path.endswith(b"/messages"):
             if not stream:
                 t.write(a.anthropic_json)
                 return
-            self._stream(body, a.anthropic_stream)
+            self._stream(body, a.anthropic_stream, slow)
         elif path == b"/healthz":
             t.write(_HEALTH)
         else:
             t.write(_NOT_FOUND)
 
-    def _stream(self, body: bytes, events: list[bytes]) -> None:
+    def _stream(self, body: bytes, events: list[bytes], slow: bool) -> None:
         self._busy = True
-        (self._paced if b"-paced" in body else self._fast).add(self, events)
+        m = self._modes
+        (m.slow if slow else m.paced if b'-paced"' in body else m.fast).add(self, events)
 
 
 def _content_length(head: bytes) -> int:
@@ -363,11 +384,23 @@ def _content_length(head: bytes) -> int:
     return int(head[start : end if end >= 0 else len(head)])
 
 
-async def serve(host: str, port: int, chunks: int, pace_ms: float) -> None:
-    answers = render(chunks)
-    fast, paced = _Pacer(0.0), _Pacer(max(pace_ms, 0.0) / 1000)
+# The framing events of the Anthropic stream besides its content deltas.
+_ANTHROPIC_FRAMING = 6
+
+
+async def serve(
+    host: str, port: int, chunks: int, pace_ms: float, slow_ms: float, slow_seconds: float
+) -> None:
+    slow_events = max(1, round(slow_seconds * 1000 / max(slow_ms, 1.0)))
+    modes = _Modes(
+        answers=render(chunks),
+        slow_answers=render(slow_events - _ANTHROPIC_FRAMING),
+        fast=_Pacer(0.0),
+        paced=_Pacer(max(pace_ms, 0.0) / 1000),
+        slow=_Pacer(max(slow_ms, 1.0) / 1000),
+    )
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(lambda: _Conn(answers, fast, paced), host, port, backlog=1024)
+    server = await loop.create_server(lambda: _Conn(modes), host, port, backlog=4096)
     async with server:
         await server.serve_forever()
 
@@ -378,6 +411,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--chunks", type=int, default=50, help="content events per stream")
     p.add_argument("--pace-ms", type=float, default=1.0, help="event interval of '-paced' models")
+    p.add_argument("--slow-ms", type=float, default=100.0, help="event interval of '-slow' models")
+    p.add_argument("--slow-seconds", type=float, default=20.0, help="length of a '-slow' stream")
     args = p.parse_args(argv)
     try:
         import uvloop
@@ -386,7 +421,9 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError:  # pragma: no cover
         pass
     try:
-        asyncio.run(serve(args.host, args.port, args.chunks, args.pace_ms))
+        asyncio.run(
+            serve(args.host, args.port, args.chunks, args.pace_ms, args.slow_ms, args.slow_seconds)
+        )
     except KeyboardInterrupt:
         pass
     return 0

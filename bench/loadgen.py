@@ -1,6 +1,6 @@
 """A Python async load client: bounded in requests and seconds, SSE-aware.
 
-``python -m bench.loadgen --url URL --body-file F -c 32 -n 100000 -d 5 [--stream]``
+``python -m bench.loadgen --url URL --body-file F -c 32 -n 100000 -d 5 [--stream] [-H 'K: V']``
 
 ``-c`` workers share one pooled session and send requests back to back until
 ``-n`` requests were started or ``-d`` seconds passed, whichever comes first.
@@ -61,11 +61,16 @@ def _pct(values: list[int], p: float) -> int:
 
 
 async def _one(
-    session: aiohttp.ClientSession, url: str, body: bytes, stream: bool, stats: LoadStats
+    session: aiohttp.ClientSession,
+    url: str,
+    body: bytes,
+    stream: bool,
+    stats: LoadStats,
+    headers: dict[str, str],
 ) -> None:
     t0 = time.perf_counter()
     ok = False
-    async with session.post(url, data=body, headers={"Content-Type": "application/json"}) as r:
+    async with session.post(url, data=body, headers=headers) as r:
         stats.statuses[r.status] = stats.statuses.get(r.status, 0) + 1
         if stream:
             tail = b""
@@ -86,9 +91,16 @@ async def _one(
 
 
 async def run(
-    url: str, body: bytes, concurrency: int, count: int, seconds: float, stream: bool
+    url: str,
+    body: bytes,
+    concurrency: int,
+    count: int,
+    seconds: float,
+    stream: bool,
+    headers: dict[str, str] | None = None,
 ) -> LoadStats:
     stats = LoadStats()
+    sent = {"Content-Type": "application/json", **(headers or {})}
     started = 0
     deadline = time.perf_counter() + seconds
     connector = aiohttp.TCPConnector(limit=concurrency, force_close=False)
@@ -99,7 +111,7 @@ async def run(
         while started < count and time.perf_counter() < deadline:
             started += 1
             try:
-                await _one(session, url, body, stream, stats)
+                await _one(session, url, body, stream, stats, sent)
             except (aiohttp.ClientError, asyncio.TimeoutError):
                 stats.bad += 1
             stats.requests += 1
@@ -119,7 +131,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("-n", "--count", type=int, default=100_000, help="at most this many requests")
     p.add_argument("-d", "--seconds", type=float, default=5.0, help="at most this long")
     p.add_argument("--stream", action="store_true", help="read the answer as an SSE stream")
+    p.add_argument("-H", "--header", action="append", default=[], help="'Name: value', repeatable")
     args = p.parse_args(argv)
+    headers = dict(_header(h) for h in args.header)
     with open(args.body_file, "rb") as f:
         body = f.read()
     try:
@@ -129,10 +143,17 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError:  # pragma: no cover
         pass
     stats = asyncio.run(
-        run(args.url, body, args.concurrency, args.count, args.seconds, args.stream)
+        run(args.url, body, args.concurrency, args.count, args.seconds, args.stream, headers)
     )
     sys.stdout.write(orjson.dumps(stats.summary()).decode() + "\n")
     return 0
+
+
+def _header(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition(":")
+    if not sep or not name.strip():
+        raise SystemExit(f"bench.loadgen: -H expects 'Name: value', got {text!r}")
+    return name.strip(), value.strip()
 
 
 if __name__ == "__main__":
