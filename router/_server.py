@@ -299,9 +299,18 @@ class _Connection(RequestHandler):
 
 
 class RouterRunner(web.AppRunner):
-    """An ``AppRunner`` whose server holds clients to the app's ``server.limits``."""
+    """An ``AppRunner`` whose server holds clients to the app's ``server.limits``.
+
+    A client that closes its connection cancels its handler (``handler_cancellation``),
+    and with it the upstream call it waits on: aiohttp's test server does so, its
+    ``run_app`` does not, and the router behaves the same under both.
+    """
 
     __slots__ = ()
+
+    def __init__(self, app: web.Application, **kwargs: Any) -> None:
+        kwargs["handler_cancellation"] = True
+        super().__init__(app, **kwargs)
 
     async def _make_server(self) -> web.Server:
         base = await super()._make_server()
