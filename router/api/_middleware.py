@@ -7,6 +7,7 @@ every error is in the client's format, every request writes one log line).
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import ipaddress
 import time
@@ -115,6 +116,15 @@ async def proxy_middleware(request: web.Request, handler: Handler) -> web.Stream
         )
     except ClientGone:
         response = _gone(ctx)
+    except asyncio.CancelledError:
+        # The client went away and its handler was cancelled (RouterRunner cancels them,
+        # so that upstream calls stop too): still one access line and one count.
+        if client_gone(request):
+            _gone(ctx)
+            if guarded:
+                request.app[OBSERVER].finish(ctx)
+            _access(ctx, path)
+        raise
     except web.HTTPException as exc:
         exc.headers["X-Request-Id"] = ctx.request_id
         ctx.status = exc.status
