@@ -24,6 +24,11 @@ _SHORT_KEY = 24
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["show-request"]:  # python -m router show-request ID: a stored capture
+        from router.observability import show_request
+
+        return show_request(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m router", description=__doc__)
     parser.add_argument(
         "command", nargs="?", default="serve", choices=["serve", "check", "login", "accounts"]

@@ -21,6 +21,7 @@ from ._reader import ConfigError, Missing, Section, expand, kind_of, require_set
 
 __all__ = [
     "AuthConfig",
+    "CaptureConfig",
     "Config",
     "ConfigError",
     "CooldownConfig",
@@ -185,11 +186,23 @@ class RouteRule:
 
 
 @dataclass(frozen=True, slots=True)
+class CaptureConfig:
+    """``logging.capture``: every request's bodies kept on disk for debugging, in a ring
+    of at most ``max_mb`` (docs/observability.md). ``dir`` defaults to ``captures`` in
+    the data dir (``auth.dir``)."""
+
+    enabled: bool = False
+    max_mb: float = 200.0
+    dir: Path = Path("~/.cli-proxy-api/captures").expanduser()
+
+
+@dataclass(frozen=True, slots=True)
 class LoggingConfig:
     dir: Path = PROJECT_ROOT / "logs"
     level: str = "info"
     max_bytes: int = 10 * 1024 * 1024
     backups: int = 5
+    capture: CaptureConfig = field(default_factory=CaptureConfig)
 
 
 @dataclass(frozen=True, slots=True)
@@ -351,7 +364,7 @@ def parse_config(
         auth=auth,
         providers=providers,
         routing=routing,
-        logging=_logging(root.section("logging")),
+        logging=_logging(root.section("logging"), auth.dir),
         health=_health(root.section("health")),
         usage=_usage(root.section("usage"), auth.dir),
         metrics=_metrics(root.section("metrics")),
@@ -601,8 +614,8 @@ def _routing(sec: Section, providers: Mapping[str, ProviderConfig]) -> tuple[Rou
     return tuple(out)
 
 
-def _logging(sec: Section) -> LoggingConfig:
-    sec.only("dir", "level", "max_bytes", "backups")
+def _logging(sec: Section, data_dir: Path) -> LoggingConfig:
+    sec.only("dir", "level", "max_bytes", "backups", "capture")
     level = sec.string("level", "info").lower()
     if level not in ("debug", "info", "warning", "error"):
         raise ConfigError(
@@ -616,6 +629,16 @@ def _logging(sec: Section) -> LoggingConfig:
         level=level,
         max_bytes=sec.integer("max_bytes", 10 * 1024 * 1024, minimum=0),
         backups=sec.integer("backups", 5, minimum=0),
+        capture=_capture(sec.section("capture"), data_dir),
+    )
+
+
+def _capture(sec: Section, data_dir: Path) -> CaptureConfig:
+    sec.only("enabled", "max_mb", "dir")
+    return CaptureConfig(
+        enabled=sec.boolean("enabled", False),
+        max_mb=sec.number("max_mb", 200.0),
+        dir=sec.path_value("dir", data_dir / "captures"),
     )
 
 

@@ -4,6 +4,7 @@ from aiohttp import web
 
 from . import (
     _anthropic,
+    _captures,
     _embeddings,
     _embeddings,
     _gemini,
@@ -45,5 +46,6 @@ def setup_routes(app: web.Application) -> None:
     r.add_get("/v1/ws", _relay.relay_socket)
     r.add_post("/v1/auth/aistudio/login", _relay.aistudio_login)
     r.add_get("/v1/auth/aistudio/services", _relay.relay_services)
+    r.add_get("/v1/requests/{request_id}", _captures.show_capture)
     _management.setup(app)
     _observability.setup(app)

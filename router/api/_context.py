@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 from router.formats import Format
+from router.observability import Capture
 from suite.logging import ERROR_TEXT_LIMIT, clip
 
 __all__ = ["CONTEXT", "RequestContext", "client_format", "model_ref", "new_request_id"]
@@ -46,6 +47,7 @@ class RequestContext:
     client: str | None = None  # the client key's id (a hash prefix), never the key
     # Attempts that failed before the answer: (provider, status or error kind).
     failures: list[tuple[str, str]] | None = None
+    capture: Capture | None = None  # logging.capture: the bodies, when capture is on
     _error: str | None = field(default=None, repr=False)
 
     @property

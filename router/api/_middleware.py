@@ -30,7 +30,7 @@ __all__ = ["OPEN_PATHS", "SELF_AUTH_PREFIXES", "is_loopback", "proxy_middleware"
 log = get_logger("router.access")
 OPEN_PATHS = frozenset({"/", "/healthz", "/readyz"})
 # Paths whose handlers check their own credentials (services token, management key).
-SELF_AUTH_PREFIXES = ("/v1/ws", "/v1/auth/", "/v1/usage", "/metrics", "/status")
+SELF_AUTH_PREFIXES = ("/v1/ws", "/v1/auth/", "/v1/usage", "/v1/requests/", "/metrics", "/status")
 # Logged at debug: health probes every 30 s and scrapes every 15 s are not news.
 _QUIET = OPEN_PATHS | {"/metrics"}
 
@@ -101,6 +101,9 @@ async def proxy_middleware(request: web.Request, handler: Handler) -> web.Stream
         if guarded:
             key = check_client(request, request.app[STATE].current.client_keys)
             ctx.client = client_key_id(key)
+            capture = request.app[OBSERVER].capture
+            if capture is not None:
+                ctx.capture = capture.begin(request)
         response = await handler(request)
     except ProxyError as exc:
         err = exc
@@ -146,6 +149,8 @@ async def proxy_middleware(request: web.Request, handler: Handler) -> web.Stream
     ctx.status = ctx.status or response.status
     if guarded:
         request.app[OBSERVER].finish(ctx)  # metrics and the usage record: no I/O
+        if ctx.capture is not None:
+            ctx.capture.finish(ctx, response)  # queued for the capture writer: no I/O
     _access(ctx, path)
     return response
 

@@ -154,6 +154,8 @@ async def forward(
     last: UpstreamError | None = None
     for cand in candidates:
         executor = snap.executors[cand.provider.name]
+        if ctx.capture is not None:
+            executor = ctx.capture.tap(executor)
         ctx.attempts += 1
         ctx.provider = cand.provider.name
         ctx.credential = cand.credential.id
@@ -391,23 +393,24 @@ async def _relay(
     ctx.status = 200
     obs = request.app[OBSERVER]
     obs.stream_opened()
+    write = resp.write if ctx.capture is None else ctx.capture.teed(resp.write)
     try:
         await resp.prepare(request)
         if watch is not None:
             watch(first)
-        await resp.write(first)
+        await write(first)
         ctx.mark_first_byte()
         failure: tuple[ErrorKind, str] | None = None
         try:
             async for chunk in chunks:
                 if watch is not None:
                     watch(chunk)
-                await resp.write(chunk)
+                await write(chunk)
         except UpstreamError as exc:
             failure = (exc.kind, exc.message)
         tail = end(failure)
         if tail:
-            await resp.write(tail)
+            await write(tail)
         await resp.write_eof()
     except (ConnectionResetError, ConnectionError):
         ctx.error = "client went away"

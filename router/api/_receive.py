@@ -18,6 +18,7 @@ from aiohttp import web
 
 from router.errors import BadRequest, ErrorKind, PayloadTooLarge, ProxyError
 
+from ._context import CONTEXT
 from ._keys import STATE
 
 __all__ = ["CLIENT_GONE_STATUS", "ClientGone", "RequestTimeout", "client_gone", "receive"]
@@ -73,4 +74,8 @@ async def receive(request: web.Request, limit: int) -> bytes:
         if client_gone(request):
             raise ClientGone from None
         raise BadRequest(f"the request body could not be read: {exc}") from None
-    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    ctx = request.get(CONTEXT)
+    if ctx is not None and ctx.capture is not None:
+        ctx.capture.request_body(body)
+    return body

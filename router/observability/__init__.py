@@ -1,5 +1,7 @@
 """Observability: Prometheus metrics, usage records, credential states, the status document."""
 
+from ._capture import Capture, CapturedBody
+from ._capture_store import CaptureStore, show_request
 from ._credentials import CredentialView, credential_views
 from ._metrics import CREDENTIAL_STATES, Metrics
 from ._observer import OBSERVER, Finished, Observer, client_key_id, observer_context
@@ -17,6 +19,9 @@ from ._usage_store import (
 
 __all__ = [
     "CREDENTIAL_STATES",
+    "Capture",
+    "CaptureStore",
+    "CapturedBody",
     "CredentialView",
     "DIMENSIONS",
     "Finished",
@@ -39,4 +44,5 @@ __all__ = [
     "observer_context",
     "open_usage",
     "peer_views",
+    "show_request",
 ]

@@ -26,6 +26,7 @@ from suite.config import Config
 from suite.logging import get_logger
 from suite.tasks import spawn
 
+from ._capture_store import CaptureStore
 from ._credentials import CredentialView, credential_views
 from ._metrics import Metrics, credential_counts
 from ._peers import publish_views, withdraw_views
@@ -87,6 +88,8 @@ class Observer:
                 config.usage.retention_days,
                 on_flush=self._flushed,
             )
+        # logging.capture: None when off, so the request path checks one attribute.
+        self.capture = CaptureStore.from_config(config)
         state.auth.on_refresh = self.refresh_done
         self._table: RoutingTable | None = None
         self._models: frozenset[str] = frozenset()
@@ -227,6 +230,8 @@ class Observer:
     async def start(self) -> None:
         if self.usage is not None:
             await self.usage.start()
+        if self.capture is not None:
+            await self.capture.start()
         if self.peers_dir is not None:  # several workers
             await self._tick(self.peers_dir)
             self._sampler = spawn(self._sample_forever(self.peers_dir), name="metrics-sampler")
@@ -239,6 +244,8 @@ class Observer:
             self._sampler = None
         if self.usage is not None:
             await self.usage.close()
+        if self.capture is not None:
+            await self.capture.close()
         if self.metrics is not None:
             self.metrics.process_exited()
         if self.peers_dir is not None:

@@ -65,6 +65,12 @@ class StatusSource:
             )
         now = time.time()
         usage, errors, problem = await self._usage(now)
+        capture = self.obs.capture
+        if capture is not None and errors:  # the page links to what was captured
+            ids = [str(e.get("request_id")) for e in errors]
+            kept = await asyncio.to_thread(capture.existing, ids)
+            for e in errors:
+                e["capture"] = e.get("request_id") in kept
         return {
             "now": now,
             "router": {

@@ -150,9 +150,21 @@
         el("span", {}, time(e.ts)),
         el("strong", {}, e.model),
         el("span", { class: "muted" }, e.credential || e.provider || "no provider")),
-      el("div", { class: "mono rid" }, e.request_id),
+      el("div", { class: "mono rid" }, e.request_id,
+        e.capture ? el("a", { class: "capture-link", href: `/v1/requests/${encodeURIComponent(e.request_id)}`, "data-request-id": e.request_id }, "capture") : null),
       e.error ? el("div", { class: "err-msg", title: e.error }, e.error) : null));
     $("errors").replaceChildren(el("ul", { class: "errs" }, items));
+  }
+
+  // A captured request (logging.capture), fetched with the key and shown under its error.
+  async function showCapture(link) {
+    const item = link.closest("li");
+    const old = item.querySelector("pre.capture");
+    if (old) { old.remove(); return; }
+    const key = sessionStorage.getItem(KEY);
+    const resp = await fetch(link.getAttribute("href"), { headers: { Authorization: `Bearer ${key}` }, cache: "no-store" });
+    const text = resp.ok ? JSON.stringify(await resp.json(), null, 2) : `capture unavailable (${resp.status})`;
+    item.append(el("pre", { class: "capture mono" }, text));
   }
 
   // A bar chart of 24 hourly values as inline SVG; series are stacked.
@@ -260,6 +272,12 @@
       load();
     });
     $("signout").addEventListener("click", () => signedOut(""));
+    $("errors").addEventListener("click", (ev) => {
+      const link = ev.target.closest("a.capture-link");
+      if (!link) return;
+      ev.preventDefault();
+      showCapture(link);
+    });
     load();
   });
 })();
