@@ -6,7 +6,6 @@ from . import (
     _anthropic,
     _captures,
     _embeddings,
-    _embeddings,
     _gemini,
     _health,
     _management,
@@ -29,8 +28,6 @@ def setup_routes(app: web.Application) -> None:
     r.add_get("/readyz", _health.readyz)
     r.add_post("/v1/chat/completions", _openai.chat_completions)
     r.add_post("/chat/completions", _openai.chat_completions)
-    r.add_post("/v1/embeddings", _embeddings.openai_embeddings)
-    r.add_post("/embeddings", _embeddings.openai_embeddings)
     r.add_post("/v1/embeddings", _embeddings.openai_embeddings)
     r.add_post("/embeddings", _embeddings.openai_embeddings)
     r.add_post("/v1/responses", _responses.create_response)

@@ -11,7 +11,6 @@ from router.routing import Route
 from ._body import expect, read_json
 from ._context import CONTEXT
 from ._embeddings import GEMINI_EMBED_ACTIONS, gemini_embed
-from ._embeddings import GEMINI_EMBED_ACTIONS, gemini_embed
 from ._keys import STATE
 from ._proxy import Forward, forward
 

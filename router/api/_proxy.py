@@ -41,7 +41,6 @@ from router.observability import OBSERVER
 from router.routing import Candidate, Route
 from router.state import Snapshot
 from suite.config import ProviderConfig
-from suite.config import ProviderConfig
 from suite.logging import get_logger, redact
 from suite.secrets import SECRETS
 
@@ -78,23 +77,6 @@ class Forward:
     stream: bool
     action: Action = "generate"
     sse: bool = True  # Gemini streams: SSE (alt=sse) or a JSON array
-
-
-class Attempt(Protocol):
-    """Serves a routed request other than a turn (embeddings), one candidate at a time:
-    ``forward`` keeps the routing, the failover and the error answers."""
-
-    def usable(self, provider: ProviderConfig) -> bool:
-        """Whether a provider of the rule can serve this request at all."""
-        ...
-
-    def unusable(self, model: str) -> ProxyError:
-        """The error when no provider of the rule can."""
-        ...
-
-    async def __call__(
-        self, executor: Executor, cand: Candidate, model: str
-    ) -> web.StreamResponse: ...
 
 
 class Attempt(Protocol):

@@ -31,7 +31,6 @@ from . import _sse
 from ._base import Call, FakeServer, request_json, usage_of
 from ._behaviours import Reply, split_text
 from ._embeddings import gemini_embedding_routes
-from ._embeddings import gemini_embedding_routes
 from ._gemini_checks import Invalid, check_count_tokens, check_generate
 
 __all__ = ["FakeGemini", "thought_signature"]

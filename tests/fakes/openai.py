@@ -32,7 +32,6 @@ from ._base import Call, FakeServer, request_json
 from ._behaviours import Behaviour, Reply
 from ._codex_backend import Sessions, check_codex, usage_body, usage_headers
 from ._embeddings import openai_embedding_routes
-from ._embeddings import openai_embedding_routes
 from ._openai_checks import Problem, check_chat, check_responses
 
 __all__ = ["FakeOpenAI"]
