@@ -12,6 +12,14 @@ typed frames and back; it never touches a socket.
 
 Extensions a CLIProxyAPI peer ignores: ``error.retry_after`` (seconds) and
 ``status.capacity`` (pages that can serve at all, busy or not).
+
+Numbers are checked where they are read, so nothing downstream (logs, the
+status page, dispatch arithmetic) meets a value it cannot hold: a status is
+an HTTP status, a capacity a count from 0 to ``MAX_COUNT``, and the names a
+service gives itself are at most ``MAX_NAME`` characters. A frame that breaks
+these is a ``ProtocolError``; only an ``error`` frame is read leniently (a bad
+status there becomes 502, a bad ``retry_after`` none), because dropping it
+would leave its request waiting.
 """
 
 from __future__ import annotations
@@ -31,6 +39,8 @@ __all__ = [
     "Hello",
     "HttpRequest",
     "HttpResponse",
+    "MAX_COUNT",
+    "MAX_NAME",
     "Payload",
     "Ping",
     "Pong",
@@ -48,31 +58,50 @@ __all__ = [
 Headers: TypeAlias = Mapping[str, tuple[str, ...]]
 
 
+#: The largest capacity (pages, requests at once) a service may announce.
+MAX_COUNT = 10_000
+#: The longest name a service may give itself or a profile.
+MAX_NAME = 256
+_STATUS = (100, 599)
+_COUNT = (0, MAX_COUNT)
+_MAX_RETRY_AFTER = 86_400.0
+
+
 class ProtocolError(ValueError):
-    """A frame that is not JSON, or not shaped like ``{id, type, payload}``."""
+    """A frame that is not JSON, not shaped like ``{id, type, payload}``, or carrying a
+    number or name out of its range."""
 
 
-def _str(p: Mapping[str, Any], key: str, default: str = "") -> str:
+def _str(p: Mapping[str, Any], key: str, default: str = "", limit: int | None = None) -> str:
     v = p.get(key, default)
     if v is None:
         return default
     if not isinstance(v, str):
         raise ProtocolError(f"payload.{key}: expected a string")
+    if limit is not None and len(v) > limit:
+        raise ProtocolError(f"payload.{key}: longer than {limit} characters")
     return v
 
 
-def _int(p: Mapping[str, Any], key: str, default: int = 0) -> int:
+def _int(p: Mapping[str, Any], key: str, default: int, bounds: tuple[int, int]) -> int:
     v = p.get(key, default)
     if v is None:
         return default
     if isinstance(v, bool) or not isinstance(v, int | float):
         raise ProtocolError(f"payload.{key}: expected a number")
+    low, high = bounds
+    if not low <= v <= high:  # NaN fails too; so does 1e300, which int() would keep
+        shown = repr(v) if len(repr(v)) <= 24 else repr(v)[:24] + "..."
+        raise ProtocolError(f"payload.{key}: expected {low} to {high}, got {shown}")
     return int(v)
 
 
-def _float(p: Mapping[str, Any], key: str) -> float | None:
+def _float(p: Mapping[str, Any], key: str, high: float) -> float | None:
+    """A number from 0 to ``high``; anything else reads as absent (lenient)."""
     v = p.get(key)
     if v is None or isinstance(v, bool) or not isinstance(v, int | float):
+        return None
+    if not 0 <= v <= high:
         return None
     return float(v)
 
@@ -136,7 +165,7 @@ class HttpResponse:
 
     @classmethod
     def from_json(cls, p: Mapping[str, Any]) -> HttpResponse:
-        return cls(_int(p, "status", 200), _headers(p), _str(p, "body"))
+        return cls(_int(p, "status", 200, _STATUS), _headers(p), _str(p, "body"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,7 +179,7 @@ class StreamStart:
 
     @classmethod
     def from_json(cls, p: Mapping[str, Any]) -> StreamStart:
-        return cls(_int(p, "status", 200), _headers(p))
+        return cls(_int(p, "status", 200, _STATUS), _headers(p))
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,8 +244,12 @@ class Error:
 
     @classmethod
     def from_json(cls, p: Mapping[str, Any]) -> Error:
-        status = _int(p, "status", 0) or 502
-        return cls(_str(p, "error") or "relay error", status, _float(p, "retry_after"))
+        status = p.get("status")
+        code = 502
+        if isinstance(status, int | float) and not isinstance(status, bool):
+            code = int(status) if 100 <= status <= 599 else 502
+        retry = _float(p, "retry_after", _MAX_RETRY_AFTER)
+        return cls(_str(p, "error") or "relay error", code, retry)
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,12 +295,15 @@ def _profiles(p: Mapping[str, Any]) -> tuple[ProfileState, ...]:
     raw = p.get("profiles") or []
     if not isinstance(raw, list):
         raise ProtocolError("payload.profiles: expected a list")
+    if len(raw) > MAX_COUNT:
+        raise ProtocolError(f"payload.profiles: more than {MAX_COUNT}")
     out = []
     for item in raw:
         if isinstance(item, str):
-            out.append(ProfileState(item, "ready"))
+            out.append(ProfileState(_str({"name": item}, "name", limit=MAX_NAME), "ready"))
         elif isinstance(item, dict):
-            out.append(ProfileState(_str(item, "name"), _str(item, "state", "ready")))
+            name = _str(item, "name", limit=MAX_NAME)
+            out.append(ProfileState(name, _str(item, "state", "ready", MAX_NAME)))
     return tuple(out)
 
 
@@ -292,10 +328,10 @@ class Hello:
     @classmethod
     def from_json(cls, p: Mapping[str, Any]) -> Hello:
         return cls(
-            _str(p, "service"),
-            _str(p, "instance"),
-            _str(p, "version"),
-            _int(p, "capacity"),
+            _str(p, "service", limit=MAX_NAME),
+            _str(p, "instance", limit=MAX_NAME),
+            _str(p, "version", limit=MAX_NAME),
+            _int(p, "capacity", 0, _COUNT),
             _profiles(p),
         )
 
@@ -318,11 +354,10 @@ class Status:
 
     @classmethod
     def from_json(cls, p: Mapping[str, Any]) -> Status:
-        cap = p.get("capacity")
         return cls(
-            _int(p, "capacity_free"),
+            _int(p, "capacity_free", 0, _COUNT),
             _profiles(p),
-            int(cap) if isinstance(cap, int | float) and not isinstance(cap, bool) else None,
+            _int(p, "capacity", 0, _COUNT) if p.get("capacity") is not None else None,
         )
 
 

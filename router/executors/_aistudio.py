@@ -17,10 +17,15 @@ from urllib.parse import quote
 import aiohttp
 
 from router.auth import Credential
-from router.errors import UpstreamConnectError, UpstreamHTTPError, UpstreamTimeout
+from router.errors import (
+    UpstreamConnectError,
+    UpstreamHTTPError,
+    UpstreamReplyTooLarge,
+    UpstreamTimeout,
+)
 from router.formats import Format
 from router.relay import Exchange, PeerGone, RelayHub, gemini_error_body, relay_error
-from suite.config import ProviderConfig
+from suite.config import LimitsConfig, ProviderConfig
 from suite.relay_protocol import (
     Error,
     Frame,
@@ -32,7 +37,7 @@ from suite.relay_protocol import (
 )
 from suite.tasks import spawn
 
-from ._base import UpstreamCall
+from ._base import UpstreamCall, WholeLines
 
 __all__ = ["AIStudioExecutor", "RelayReply"]
 
@@ -42,17 +47,37 @@ _ERROR_BODY_LIMIT = 64 * 1024
 class RelayReply:
     """A relayed answer: the frames of one exchange, read lazily."""
 
-    __slots__ = ("_name", "_ex", "_first", "_idle", "status", "content_type")
+    __slots__ = ("_name", "_ex", "_first", "_idle", "_limits", "status", "content_type")
 
-    def __init__(self, name: str, ex: Exchange, first: Frame, idle: float, stream: bool) -> None:
+    def __init__(
+        self,
+        name: str,
+        ex: Exchange,
+        first: Frame,
+        idle: float,
+        stream: bool,
+        limits: LimitsConfig | None = None,
+    ) -> None:
         self._name = name
         self._ex = ex
         self._first: Frame | PeerGone | None = first
         self._idle = idle
+        self._limits = limits or LimitsConfig()
         self.status = 200
         self.content_type = "text/event-stream" if stream else "application/json"
 
     async def chunks(self) -> AsyncIterator[bytes]:
+        """Whole lines, as every executor's reply (``router.executors._base``)."""
+        lines = WholeLines(self._limits.max_sse_line_bytes, self._name)
+        async for piece in self._pieces():
+            out = lines.feed(piece)
+            if out:
+                yield out
+        rest = lines.flush()
+        if rest:
+            yield rest
+
+    async def _pieces(self) -> AsyncIterator[bytes]:
         while True:
             item = self._first
             self._first = None
@@ -80,9 +105,15 @@ class RelayReply:
                 raise relay_error(self._name, p)
 
     async def read(self) -> bytes:
+        limit = self._limits.max_response_bytes
         out = bytearray()
-        async for chunk in self.chunks():
+        async for chunk in self._pieces():
             out += chunk
+            if len(out) > limit:
+                raise UpstreamReplyTooLarge(
+                    f"{self._name}: relayed answer larger than {limit} bytes"
+                    " (server.limits.max_response_bytes)"
+                )
         return bytes(out)
 
     def close(self) -> None:
@@ -138,7 +169,7 @@ class AIStudioExecutor:
         if isinstance(p, StreamStart) and p.status >= 400:
             left = max(1.0, self._first_byte - (time.monotonic() - started))
             raise _http_error(self.name, p.status, await _error_body(ex, left))
-        return RelayReply(self.name, ex, first, self._idle, call.stream)
+        return RelayReply(self.name, ex, first, self._idle, call.stream, self.provider.limits)
 
     async def close(self) -> None:
         """The hub outlives executors (it is the router's); nothing of ours to close."""

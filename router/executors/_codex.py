@@ -27,7 +27,13 @@ from typing import Any
 import orjson
 
 from router.auth import Credential, Token
-from router.errors import BadRequest, UpstreamConnectError, UpstreamError, UpstreamHTTPError
+from router.errors import (
+    BadRequest,
+    UpstreamConnectError,
+    UpstreamError,
+    UpstreamHTTPError,
+    UpstreamReplyTooLarge,
+)
 from router.formats import Format, SSEParser, ir, responses
 from suite.config import ProviderConfig
 
@@ -166,10 +172,13 @@ class AggregatedReply:
     status = 200
     content_type = "application/json"
 
-    def __init__(self, reply: UpstreamReply, model: str, request: bytes) -> None:
+    def __init__(
+        self, reply: UpstreamReply, model: str, request: bytes, limit: int = 64 * 1024 * 1024
+    ) -> None:
         self._reply = reply
         self._model = model
         self._request = request
+        self._limit = limit  # what may be folded into one body (max_response_bytes)
         self.headers = getattr(reply, "headers", None)
 
     async def chunks(self) -> AsyncIterator[bytes]:
@@ -179,7 +188,14 @@ class AggregatedReply:
         parser = SSEParser()
         decoder = responses.StreamDecoder()
         events: list[ir.Event] = []
+        size = 0
         async for chunk in self._reply.chunks():
+            size += len(chunk)
+            if size > self._limit:
+                raise UpstreamReplyTooLarge(
+                    f"codex: answer larger than {self._limit} bytes"
+                    " (server.limits.max_response_bytes)"
+                )
             for name, data in parser.feed(chunk):
                 events.extend(decoder.feed(name, data))
         for name, data in parser.finish():
@@ -254,7 +270,9 @@ class CodexOAuthExecutor(SignedInExecutor):
         )
         if call.stream:
             return reply
-        return AggregatedReply(reply, call.model, call.body)
+        return AggregatedReply(
+            reply, call.model, call.body, self.provider.limits.max_response_bytes
+        )
 
     def _headers(self, call: UpstreamCall, token: Token, session: str) -> dict[str, str]:
         """Codex's headers in its order; Codex's own values when the client is Codex."""

@@ -17,7 +17,7 @@ import orjson
 from router.auth import Credential, quota_from_usage
 from router.errors import UpstreamConnectError, UpstreamHTTPError, UpstreamTimeout
 
-from ._http import _http_error, _reason
+from ._http import _http_error, _reason, read_capped
 
 if TYPE_CHECKING:
     from ._codex import CodexOAuthExecutor
@@ -44,7 +44,7 @@ async def fetch_plan_usage(ex: CodexOAuthExecutor, credential: Credential) -> di
             resp = await ex.session().get(ex.usage_url, headers=headers)
             if resp.status >= 400:
                 raise ex.refine(await _http_error(ex.name, resp))
-            raw = await resp.read()
+            raw = await read_capped(resp, ex.provider.limits.max_response_bytes, ex.name)
     except TimeoutError as exc:
         raise UpstreamTimeout(f"{ex.name}: no usage answer within {ex._first_byte:g}s") from exc
     except aiohttp.ClientError as exc:

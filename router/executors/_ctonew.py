@@ -31,6 +31,7 @@ from router.errors import (
     ErrorKind,
     UpstreamConnectError,
     UpstreamHTTPError,
+    UpstreamReplyTooLarge,
     UpstreamTimeout,
 )
 from router.formats import Format, ir, openai_chat
@@ -39,7 +40,7 @@ from suite.tasks import spawn
 
 from ._base import UpstreamCall, UpstreamReply
 from ._ctonew_wire import FrameReader, flatten_prompt, is_quota_error
-from ._http import _http_error, _reason
+from ._http import _http_error, _reason, read_capped
 from ._signed import SignedInExecutor
 
 __all__ = ["CtoNewExecutor", "CtoNewReply"]
@@ -71,8 +72,10 @@ class CtoNewReply:
         first_byte: float,
         idle: float,
         input_tokens: int,
+        limit: int = 64 * 1024 * 1024,
     ) -> None:
         self._ws = ws
+        self._limit = limit  # what read() may fold into one answer (max_response_bytes)
         self._reader = reader
         self._first_byte = first_byte
         self._idle = idle
@@ -124,7 +127,14 @@ class CtoNewReply:
 
     async def read(self) -> bytes:
         try:
-            events = [ev async for ev in self._events()]
+            events = []
+            async for ev in self._events():
+                events.append(ev)
+                if self._reader.output_chars > self._limit:
+                    raise UpstreamReplyTooLarge(
+                        f"cto.new: answer larger than {self._limit} bytes"
+                        " (server.limits.max_response_bytes)"
+                    )
         finally:
             self.close()
         try:
@@ -194,7 +204,13 @@ class CtoNewExecutor(SignedInExecutor):
                 raise
         reader = FrameReader(rid=secrets.token_hex(12), model=call.model)
         return CtoNewReply(
-            ws, reader, call.stream, self._first_byte, self._idle, max(1, len(prompt.encode()) // 4)
+            ws,
+            reader,
+            call.stream,
+            self._first_byte,
+            self._idle,
+            max(1, len(prompt.encode()) // 4),
+            self.provider.limits.max_response_bytes,
         )
 
     async def _model_key(self, token: Token, model: str) -> str:
@@ -239,7 +255,7 @@ class CtoNewExecutor(SignedInExecutor):
                 )
                 if resp.status >= 400:
                     raise self.refine(await _http_error(self.name, resp))
-                raw = await resp.read()
+                raw = await read_capped(resp, self.provider.limits.max_response_bytes, self.name)
         except TimeoutError as exc:
             raise UpstreamTimeout(f"{self.name}: no answer within {self._first_byte:g}s") from exc
         except aiohttp.ClientError as exc:

@@ -42,7 +42,7 @@ from ._base import (
     check_stream_start,
 )
 
-__all__ = ["HTTPExecutor", "HTTPReply", "parse_retry_after"]
+__all__ = ["HTTPExecutor", "HTTPReply", "parse_retry_after", "read_capped"]
 
 _ERROR_BODY_LIMIT = 64 * 1024
 USER_AGENT = f"cli-proxy-api/{__version__}"
@@ -114,6 +114,22 @@ class HTTPReply:
 
     def close(self) -> None:
         self._resp.release() if self._resp.content.at_eof() else self._resp.close()
+
+
+async def read_capped(resp: aiohttp.ClientResponse, limit: int, name: str) -> bytes:
+    """The whole body of a side call (the caller bounds it in time), at most ``limit``
+    bytes: a bigger one is refused, not held."""
+    announced = resp.content_length
+    if announced is not None and announced > limit:
+        resp.close()
+        raise _too_large(name, limit, f"announces {announced} bytes")
+    body = bytearray()
+    while chunk := await resp.content.readany():
+        body += chunk
+        if len(body) > limit:
+            resp.close()
+            raise _too_large(name, limit, "went past it")
+    return bytes(body)
 
 
 def _too_large(name: str, limit: int, how: str) -> UpstreamReplyTooLarge:

@@ -5,6 +5,13 @@ A peer is either our own aistudio service (it says ``hello`` and reports
 it gets a default capacity). Each request in flight is an ``Exchange``: a
 queue of the frames the peer sent for that id, ended by a terminal frame or
 by ``PeerGone`` when the connection closes.
+
+The queue is bounded by bytes (``MAX_QUEUED_BYTES``), not by a blocking put:
+one connection carries every request of its service, so waiting for one slow
+client would stall the others (and the pings that keep the service). When a
+client reads so slowly that more than that waits for it, its request fails
+(the stream ends with an error event), the service is told to ``cancel``,
+and the frames still coming for it are dropped (docs/aistudio.md).
 """
 
 from __future__ import annotations
@@ -23,15 +30,19 @@ from suite.relay_protocol import (
     Payload,
     ProfileState,
     Status,
+    StreamChunk,
     StreamEnd,
     encode,
 )
+from suite.tasks import spawn
 
-__all__ = ["DEFAULT_CAPACITY", "Exchange", "Peer", "PeerGone"]
+__all__ = ["DEFAULT_CAPACITY", "Exchange", "MAX_QUEUED_BYTES", "Peer", "PeerGone"]
 
 # A client that never says hello (CLIProxyAPI's browser relay app) serves requests
 # concurrently; without a number from it, assume this many at once.
 DEFAULT_CAPACITY = 4
+#: Bytes of answer that may wait for one request's client before it is failed.
+MAX_QUEUED_BYTES = 16 * 1024 * 1024
 _TERMINAL = (HttpResponse, StreamEnd, Error)
 
 Sender = Callable[[str], Awaitable[None]]
@@ -47,12 +58,13 @@ class PeerGone:
 class Exchange:
     """One request relayed to one peer: the frames that come back for its id."""
 
-    __slots__ = ("id", "peer", "queue", "started", "finished", "_cancelled")
+    __slots__ = ("id", "peer", "queue", "queued", "started", "finished", "_cancelled")
 
     def __init__(self, exchange_id: str, peer: Peer) -> None:
         self.id = exchange_id
         self.peer = peer
         self.queue: asyncio.Queue[Frame | PeerGone] = asyncio.Queue()
+        self.queued = 0  # bytes of answer waiting in the queue
         self.started = False  # stream_start (or a first chunk) arrived
         self.finished = False  # a terminal frame arrived, or the peer went away
         self._cancelled = False
@@ -61,10 +73,31 @@ class Exchange:
         """The next frame; ``TimeoutError`` after ``timeout`` seconds of silence."""
         async with asyncio.timeout(timeout):
             item = await self.queue.get()
+        if isinstance(item, Frame):
+            self.queued -= _size(item)
         if isinstance(item, PeerGone) or isinstance(item.payload, _TERMINAL):
             self.finished = True
             self.peer.forget(self.id)
         return item
+
+    def overflow(self) -> None:
+        """Its client is too slow: drop what waits, fail the request, cancel upstream."""
+        while not self.queue.empty():
+            self.queue.get_nowait()
+        self.queued = 0
+        mb = MAX_QUEUED_BYTES // (1024 * 1024)
+        message = f"the client read the answer too slowly (more than {mb} MB waited for it)"
+        self.queue.put_nowait(Frame(self.id, Error(message, 502)))
+        self.peer.forget(self.id)
+        if not self._cancelled:
+            self._cancelled = True
+            spawn(self._send_cancel(), name="relay-cancel-slow-client")
+
+    async def _send_cancel(self) -> None:
+        try:
+            await self.peer.send(self.id, Cancel())
+        except (ConnectionError, RuntimeError):
+            pass  # the service went away meanwhile: nothing left to stop
 
     async def cancel(self) -> None:
         """Tell the peer to stop (the client went away or a timeout hit); idempotent."""
@@ -153,6 +186,11 @@ class Peer:
             return False
         if not ex.started and frame.type in ("stream_start", "stream_chunk"):
             ex.started = True
+        size = _size(frame)
+        if ex.queued and ex.queued + size > MAX_QUEUED_BYTES:
+            ex.overflow()
+            return True
+        ex.queued += size
         ex.queue.put_nowait(frame)
         return True
 
@@ -182,3 +220,13 @@ class Peer:
             "connected_at": self.connected_at,
             "served": self.served,
         }
+
+
+def _size(frame: Frame) -> int:
+    """The bytes of answer a frame carries (its text; control frames count as none)."""
+    p = frame.payload
+    if isinstance(p, StreamChunk):
+        return len(p.data)
+    if isinstance(p, HttpResponse):
+        return len(p.body)
+    return 0
