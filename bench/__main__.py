@@ -198,6 +198,16 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         "--streams", type=int, default=1000, help="concurrent slow streams (0: skip that row)"
     )
     p.add_argument("--stream-seconds", type=float, default=20.0, help="length of a slow stream")
+    p.add_argument(
+        "--stream-ramp", type=float, default=2.0, help="start the slow streams over this long"
+    )
+    p.add_argument(
+        "--upstream-connections",
+        type=int,
+        default=0,
+        metavar="N",
+        help="the streams row's providers get max_connections N (default: the router's own)",
+    )
     return p.parse_args(argv)  # fmt: skip
 
 
@@ -218,6 +228,8 @@ def _options(args: argparse.Namespace) -> Options:
         agent_concurrency=args.agent_concurrency,
         streams=max(0, min(args.streams, 10_000)),
         stream_seconds=args.stream_seconds,
+        stream_ramp=max(0.0, args.stream_ramp),
+        upstream_connections=max(0, args.upstream_connections),
     )
 
 
@@ -301,7 +313,10 @@ def _agent_results(agent: AgentResult, opts: Options, turn: AgentTurn) -> None:
     print()
     print(agent_table(agent.report, agent.bodies, opts.agent_concurrency, agent.skipped))
     if agent.streams:
-        print("\n" + streams_table(agent.streams, opts.stream_seconds))
+        table = streams_table(
+            agent.streams, opts.stream_seconds, opts.stream_ramp, opts.upstream_connections
+        )
+        print("\n" + table)
     print("\ntargets (issue 14):")
     print(format_targets(evaluate_agent(agent.report, agent.bodies, agent.streams, agent.skipped)))
     if opts.agent_only:

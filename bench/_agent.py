@@ -177,7 +177,10 @@ def measure_streams(run: Run, turn: AgentTurn, label: str, body: bytes) -> Strea
     row = StreamsRow(label, n)
     name = f"router-streams-{len(body)}"
     port = free_port()
-    cfg = write_router_config(run.workdir / f"{name}.yaml", port, run.services["fake"].port, "info")
+    cfg = write_router_config(
+        run.workdir / f"{name}.yaml", port, run.services["fake"].port, "info",
+        upstream_connections=run.opts.upstream_connections,
+    )  # fmt: skip
     router = Service(
         name, _argv("router", "serve", "--config", str(cfg)), port, SERVER_CPU,
         run.workdir / f"{name}.log",
@@ -187,7 +190,7 @@ def measure_streams(run: Run, turn: AgentTurn, label: str, body: bytes) -> Strea
     deadline = run.opts.stream_seconds * 2 + 30
     cmd = _argv(
         "bench.streams", "--url", url(router, turn.path), "--body-file", str(body_file),
-        "-n", str(n), "--deadline", f"{deadline:g}",
+        "-n", str(n), "--deadline", f"{deadline:g}", "--ramp", f"{run.opts.stream_ramp:g}",
     )  # fmt: skip
     for k, v in turn.headers:
         cmd += ["-H", f"{k}: {v}"]

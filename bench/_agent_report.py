@@ -89,7 +89,7 @@ def agent_table(
     return "\n".join(lines).rstrip()
 
 
-def streams_table(rows: Sequence[StreamsRow], seconds: float) -> str:
+def streams_table(rows: Sequence[StreamsRow], seconds: float, ramp: float, pool: int) -> str:
     if not rows:
         return ""
     head = (
@@ -98,8 +98,9 @@ def streams_table(rows: Sequence[StreamsRow], seconds: float) -> str:
         f"{'other%':>6}"
     )
     lines = [
-        f"{rows[0].streams} concurrent slow streams (one event per 100 ms for {seconds:g} s), "
-        "Anthropic passthrough, each row a fresh router",
+        f"{rows[0].streams} concurrent slow streams (one event per 100 ms for {seconds:g} s, "
+        f"started over {ramp:g} s), Anthropic passthrough, each row a fresh router, upstream "
+        f"pool {'max_connections ' + str(pool) if pool else 'as configured by default'}",
         head,
         "-" * len(head),
     ]

@@ -30,6 +30,8 @@ class Options:
     agent_concurrency: int = 8
     streams: int = 1000  # concurrent slow streams (0: no such row)
     stream_seconds: float = 20.0  # how long each slow stream lasts
+    stream_ramp: float = 2.0  # the slow streams start evenly over this long
+    upstream_connections: int = 0  # providers' max_connections for the streams row; 0: default
 
 
 @dataclass(slots=True)

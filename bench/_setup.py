@@ -41,10 +41,16 @@ def bodies() -> Bodies:
 
 
 def write_router_config(
-    path: Path, port: int, upstream_port: int, level: str, observe: bool = True
+    path: Path,
+    port: int,
+    upstream_port: int,
+    level: str,
+    observe: bool = True,
+    upstream_connections: int = 0,
 ) -> Path:
     """A config whose only providers are the fake: OpenAI passthrough and Anthropic (translated).
-    ``observe=False`` turns usage recording and metrics off (to measure what they cost)."""
+    ``observe=False`` turns usage recording and metrics off (to measure what they cost);
+    ``upstream_connections`` sets the providers' pool size (0: the router's default)."""
     up = f"http://127.0.0.1:{upstream_port}"
     workdir = path.parent
     config = {
@@ -83,6 +89,9 @@ def write_router_config(
         "usage": {"path": str(workdir / f"usage-{port}.sqlite3"), "enabled": observe},
         "metrics": {"enabled": observe},
     }
+    if upstream_connections:
+        for provider in config["providers"].values():  # type: ignore[attr-defined]
+            provider["max_connections"] = upstream_connections
     # JSON is YAML: no YAML writer needed.
     path.write_bytes(orjson.dumps(config, option=orjson.OPT_INDENT_2))
     return path

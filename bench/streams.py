@@ -84,7 +84,13 @@ async def _one(
     body: bytes,
     headers: dict[str, str],
     stats: StreamsStats,
+    delay: float,
 ) -> None:
+    try:
+        await asyncio.sleep(delay)
+    except asyncio.CancelledError:
+        stats.error("not started by the deadline")
+        raise
     t0 = time.perf_counter()
     try:
         async with session.post(url, data=body, headers=headers) as r:
@@ -110,13 +116,19 @@ async def _one(
         stats.error("still open at the deadline")
         raise
     except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
-        stats.error(type(exc).__name__)
+        stats.error(f"{type(exc).__name__}: {exc}"[:120])
 
 
 async def run(
-    url: str, body: bytes, n: int, deadline: float, headers: dict[str, str] | None = None
+    url: str,
+    body: bytes,
+    n: int,
+    deadline: float,
+    headers: dict[str, str] | None = None,
+    ramp: float = 0.0,
 ) -> StreamsStats:
-    """``n`` streams at once; whatever is still open after ``deadline`` seconds is cancelled."""
+    """``n`` streams, started evenly over ``ramp`` seconds (0: all at once); whatever is
+    still open after ``deadline`` seconds is cancelled."""
     if urlsplit(url).hostname not in _LOOPBACK:
         raise SystemExit(f"bench.streams: loopback only, not {url}")
     stats = StreamsStats(streams=n)
@@ -125,7 +137,9 @@ async def run(
     timeout = aiohttp.ClientTimeout(total=None, sock_connect=10)
     t0 = time.perf_counter()
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
-        work = asyncio.gather(*(_one(session, url, body, sent, stats) for _ in range(n)))
+        work = asyncio.gather(
+            *(_one(session, url, body, sent, stats, i * ramp / n) for i in range(n))
+        )
         try:
             await asyncio.wait_for(work, deadline)
         except asyncio.TimeoutError:
@@ -140,6 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--body-file", required=True)
     p.add_argument("-n", "--streams", type=int, default=1000)
     p.add_argument("--deadline", type=float, default=60.0, help="seconds before all are cut")
+    p.add_argument("--ramp", type=float, default=0.0, help="start the streams over this long")
     p.add_argument("-H", "--header", action="append", default=[], help="'Name: value', repeatable")
     args = p.parse_args(argv)
     if not 0 < args.streams <= 20_000:
@@ -159,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     except ImportError:  # pragma: no cover
         pass
-    stats = asyncio.run(run(args.url, body, args.streams, args.deadline, headers))
+    stats = asyncio.run(run(args.url, body, args.streams, args.deadline, headers, args.ramp))
     sys.stdout.write(orjson.dumps(stats.summary()).decode() + "\n")
     return 0
 
