@@ -22,6 +22,7 @@ from typing import Any
 import psutil
 import pytest
 
+from suite.config import ConfigError, parse_config
 from tests.conftest import HealthWatch, RunningRouter, StartRouter, build_config
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -322,3 +323,19 @@ async def test_a_slow_body_gets_408_in_the_clients_format(start_router: StartRou
     assert b'"error":{"message"' in trickled_answer  # OpenAI's shape
     assert b"body_seconds" in trickled_answer
     assert 1.9 < trickled < 3.5
+
+
+@pytest.mark.parametrize(
+    ("limits", "named"),
+    [
+        ({"max_conections": 10}, "server.limits.max_conections: unknown key"),
+        ({"header_seconds": "nan"}, "server.limits.header_seconds"),
+        ({"keepalive_seconds": 0}, "server.limits.keepalive_seconds"),
+        ({"max_header_bytes": 100}, "server.limits.max_header_bytes: must be at least"),
+        ({"max_connections": "many"}, "server.limits.max_connections: expected a whole number"),
+    ],
+)
+def test_a_bad_limit_is_an_error_naming_its_key(limits: dict[str, Any], named: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        parse_config({"server": {"limits": limits}}, environ={})
+    assert named in str(err.value)
