@@ -65,6 +65,7 @@ class SharedState:
         self._own_seq: dict[_Key, int] = {}  # the sequence number of our last write per key
         self._pending: dict[_Key, StateRecord] = {}
         self._flusher: asyncio.Task[None] | None = None
+        self._writing = asyncio.Lock()
         self._poller: asyncio.Task[None] | None = None
         self._listeners: list[Listener] = []
         self._warned_at = -_WARN_SECONDS
@@ -132,11 +133,15 @@ class SharedState:
         """Write every pending record now (tests, shutdown)."""
         if self._flusher is not None and not self._flusher.done():
             await asyncio.shield(self._flusher)
-        while self._pending:
-            key, record = next(iter(self._pending.items()))
-            self._own_seq[key] = await self.backend.publish(key[0], key[1], record)
-            if self._pending.get(key) is record:  # not replaced meanwhile
-                del self._pending[key]
+        await self._write_pending()
+
+    async def _write_pending(self) -> None:
+        async with self._writing:  # one writer: a key's versions reach the store in order
+            while self._pending:
+                key, record = next(iter(self._pending.items()))
+                self._own_seq[key] = await self.backend.publish(key[0], key[1], record)
+                if self._pending.get(key) is record:  # not replaced meanwhile
+                    del self._pending[key]
 
     async def clear(self, credential_id: str) -> None:
         """Forget every rest, breaker and headroom of a credential, in every worker
@@ -145,7 +150,8 @@ class SharedState:
             del self._pending[key]
         seq: float = math.inf
         if self.backend.shared:
-            seq = await self.backend.clear(credential_id, self.origin)
+            async with self._writing:  # after a write in flight, not before it
+                seq = await self.backend.clear(credential_id, self.origin)
         for model in list(self._models.get(credential_id, ())):
             self._drop((credential_id, model), None, seq)
         number = 0 if seq == math.inf else int(seq)
@@ -253,7 +259,7 @@ class SharedState:
 
     async def _flush_quietly(self) -> None:
         try:
-            await self.flush()
+            await self._write_pending()
         except SharedStateError as exc:
             self._warn("could not publish a credential state", exc)  # the poll loop retries
 
