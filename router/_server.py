@@ -158,7 +158,7 @@ class LimitedServer(web.Server):
         self.too_large = _raw(
             431,
             "Request Header Fields Too Large",
-            ErrorKind.INVALID_REQUEST,
+            ErrorKind.REQUEST_TOO_LARGE,
             f"request headers are larger than {size} bytes (server.limits.max_header_bytes)",
         )
         self.too_slow = _raw(
@@ -264,12 +264,12 @@ class _Connection(RequestHandler):
         if in_body:
             return  # body bytes: bounded in time where the handler reads them
         self._head_bytes += len(data)
-        serving = not self.between_requests
+        # No answer while a response may be under way (a head pipelined behind a request).
+        can_answer = body is None or self.between_requests
         if self._head_bytes > self._limited.limits.max_header_bytes:
             self._limited.tally.note("header_too_large")
-            # A pipelined head while a response is being written: no answer can be sent.
-            self.refuse(None if serving else self._limited.too_large)
-        elif self._clock is None and not serving:
+            self.refuse(self._limited.too_large if can_answer else None)
+        elif self._clock is None and can_answer:
             self._start_clock()
 
     def refuse(self, answer: bytes | None) -> None:

@@ -325,6 +325,35 @@ async def test_a_slow_body_gets_408_in_the_clients_format(start_router: StartRou
     assert 1.9 < trickled < 3.5
 
 
+async def test_big_bodies_and_pipelined_requests_are_not_taken_for_heads(
+    start_router: StartRouter,
+) -> None:
+    """Only head bytes count against max_header_bytes: a 1 MB body is read as a body,
+    the chunk that completes it too, and a request pipelined behind it is answered."""
+    router = await start_router(_config(max_header_bytes=4096))
+    body = b'{"model": "nope", "messages": [], "pad": "' + b"x" * 1_000_000 + b'"}'
+    head = HEAD + b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body)
+    reader, writer = await asyncio.open_connection("127.0.0.1", router.server.port)
+    # In three writes apart, so that the chunk which completes the body arrives alone and
+    # is larger than a head may be (how bytes arrive changes nothing in what must happen).
+    for part in (
+        head + body[:-20_000],
+        body[-20_000:],
+        b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+    ):
+        writer.write(part)
+        await writer.drain()
+        await asyncio.sleep(0.1)
+    answer, _ = await _until_closed(reader, 10.0)
+    writer.close()
+    answers = answer.split(b"HTTP/1.1 ")[1:]
+    assert len(answers) == 2, f"closed after {len(answers)} answers: {answer[:200]!r}"
+    first, second = answers
+    assert not first.startswith((b"431", b"408")), first[:200]  # the router's own answer
+    assert b"X-Request-Id" in first
+    assert second.startswith(b"200 ")
+
+
 @pytest.mark.parametrize(
     ("limits", "named"),
     [
