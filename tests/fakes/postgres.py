@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import AsyncIterator, Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import asyncpg
@@ -26,7 +27,7 @@ from suite.config import Environment
 
 from ._base import unused_port
 
-__all__ = ["postgres_dsn", "postgres_server"]
+__all__ = ["PostgresUnavailable", "postgres_dsn", "postgres_server", "private_postgres"]
 
 
 def _bindir() -> Path | None:
@@ -37,26 +38,30 @@ def _bindir() -> Path | None:
     return Path(initdb).parent if initdb else None
 
 
+class PostgresUnavailable(Exception):
+    """No PostgreSQL can be started here; the text says why."""
+
+
 def _missing(reason: str) -> None:
     if Environment.read().ci:
         pytest.fail(f"PostgreSQL is required under CI: {reason}")
     pytest.skip(f"PostgreSQL not available: {reason}")
 
 
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[str]:
-    """``host=127.0.0.1 port=N user=postgres`` of a throw-away server."""
+@contextmanager
+def private_postgres() -> Iterator[str]:
+    """A throw-away server for as long as the block runs: its base DSN
+    ``postgresql://postgres@127.0.0.1:PORT`` (add ``/dbname``). Raises
+    ``PostgresUnavailable`` where it cannot start (the bench uses it too)."""
     bindir = _bindir()
     if bindir is None:
-        _missing("no initdb found (apt-get install postgresql)")
-        return
+        raise PostgresUnavailable("no initdb found (apt-get install postgresql)")
     as_root = os.geteuid() == 0
     if as_root:
         try:
             pg = pwd.getpwnam("postgres")
         except KeyError:
-            _missing("no 'postgres' user to run the server as")
-            return
+            raise PostgresUnavailable("no 'postgres' user to run the server as") from None
     base = Path(tempfile.mkdtemp(prefix="cliproxy-pg-"))
     data = base / "data"
     prefix: list[str] = ["runuser", "-u", "postgres", "--"] if as_root else []
@@ -109,8 +114,9 @@ def postgres_server() -> Iterator[str]:
         log = (base / "log").read_text(errors="replace") if (base / "log").exists() else ""
         out = getattr(exc, "stderr", b"") or b""
         shutil.rmtree(base, ignore_errors=True)
-        _missing(f"could not start: {out.decode(errors='replace')[-500:]} {log[-500:]}")
-        return
+        raise PostgresUnavailable(
+            f"could not start: {out.decode(errors='replace')[-500:]} {log[-500:]}"
+        ) from None
     try:
         yield f"postgresql://postgres@127.0.0.1:{port}"
     finally:
@@ -120,6 +126,18 @@ def postgres_server() -> Iterator[str]:
             timeout=60,
         )
         shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """``postgresql://postgres@127.0.0.1:N`` of a throw-away server (one per session)."""
+    with ExitStack() as stack:
+        try:
+            dsn = stack.enter_context(private_postgres())
+        except PostgresUnavailable as exc:
+            _missing(str(exc))  # raises: skipped, or failed under CI
+            return
+        yield dsn
 
 
 @pytest.fixture
