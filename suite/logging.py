@@ -103,6 +103,7 @@ ERROR_TEXT_LIMIT = 500
 _OTHER_TEXT_LIMIT = 4096  # any other string field of a structlog event
 _EXCEPTION_LIMIT = 16384  # a rendered traceback
 _WINDOW = 1024  # scrubbed beyond the bound, so a secret cut by it is still masked whole
+_WINDOW_MAX = 16384  # ... up to a secret this long (cookies stay far below)
 _LIMITS = {
     "model": CLIENT_TEXT_LIMIT,
     "path": CLIENT_TEXT_LIMIT,
@@ -140,7 +141,7 @@ def clip(text: str, limit: int = CLIENT_TEXT_LIMIT) -> str:
     """
     if len(text) <= limit:
         return redact(text)
-    window = text[: limit + max(_WINDOW, SECRETS.longest)]
+    window = text[: limit + min(max(_WINDOW, SECRETS.longest), _WINDOW_MAX)]
     marker = f"…[cut, {len(text)} chars]"
     return redact(window)[: max(0, limit - len(marker))] + marker
 
