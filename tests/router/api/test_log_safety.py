@@ -28,9 +28,10 @@ import pytest
 import structlog
 from google.genai import errors as genai_errors
 
+from router.auth import AuthRecord, LiveAuth
 from router.observability import OBSERVER, client_key_id
 from suite.config import UsageConfig
-from suite.logging import CLIENT_TEXT_LIMIT, ERROR_TEXT_LIMIT, access_log, processors
+from suite.logging import CLIENT_TEXT_LIMIT, ERROR_TEXT_LIMIT, access_log, processors, redact
 from tests.conftest import HealthWatch, build_config
 from tests.fakes import FakeOpenAI, MisbehavingUpstream, Misbehaviour
 from tests.fakes.sdk import sdk_driver
@@ -228,3 +229,18 @@ async def test_an_upstream_quoting_its_key_leaks_it_nowhere(
             assert key not in out and key not in err, f"{key}: in the log"
             assert key not in database, f"{key}: in the usage database"
         assert "Incorrect API key provided: [redacted]" in out
+
+
+def test_stored_credentials_are_masked_from_load_through_refresh() -> None:
+    """The tokens and cookie of a stored credential are known secrets once it is loaded;
+    after a refresh the new ones are, and the previous generation still is."""
+    first = {"access_token": "at-first-5f1d2c3b4a", "refresh_token": "rt-first-9e8d7c6b5a"}
+    record = AuthRecord("claude-mask@example.com", "claude", first)
+    live = LiveAuth(None, record)  # type: ignore[arg-type]  # no refresh happens here
+    line = "upstream said: token at-first-5f1d2c3b4a is bad (refresh rt-first-9e8d7c6b5a)"
+    assert redact(line) == "upstream said: token [redacted] is bad (refresh [redacted])"
+    live.update(
+        record.with_data(access_token="at-second-0a1b2c3d4e", client_cookie="ck-77aa88bb99")
+    )
+    masked = redact("at-second-0a1b2c3d4e at-first-5f1d2c3b4a ck-77aa88bb99 rt-first-9e8d7c6b5a")
+    assert masked == "[redacted] [redacted] [redacted] [redacted]"
