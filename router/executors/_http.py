@@ -54,7 +54,16 @@ class HTTPReply:
     """A 2xx upstream response whose body is read lazily, chunk by chunk, each read
     with its deadline, within ``limits`` (see ``router.executors._base``)."""
 
-    __slots__ = ("_resp", "_name", "_idle", "_limits", "status", "content_type", "headers")
+    __slots__ = (
+        "_resp",
+        "_name",
+        "_idle",
+        "_limits",
+        "_deadline",
+        "status",
+        "content_type",
+        "headers",
+    )
 
     def __init__(
         self,
@@ -67,6 +76,7 @@ class HTTPReply:
         self._name = name
         self._idle = idle
         self._limits = limits or LimitsConfig()
+        self._deadline = _ReadDeadline(resp.content, idle)
         self.status = resp.status
         self.headers = resp.headers  # e.g. a subscription's plan usage (router.auth.Quota)
         self.content_type = resp.headers.get("Content-Type", "application/json")
@@ -101,19 +111,78 @@ class HTTPReply:
     async def _next(self) -> bytes:
         """One read (``b""`` at the end), bounded by the idle timeout."""
         try:
-            async with asyncio.timeout(self._idle):
-                return await self._resp.content.readany()
-        except TimeoutError as exc:  # also aiohttp's own sock_read (a ServerTimeoutError)
+            chunk = await self._deadline.read()
+        except (_Silent, TimeoutError) as exc:  # ours, or aiohttp's own sock_read
+            self._deadline.stop()
             raise UpstreamTimeout(
                 f"{self._name}: upstream went silent for {self._idle:g}s mid-response"
             ) from exc
         except aiohttp.ClientError as exc:
+            self._deadline.stop()
             raise UpstreamConnectError(
                 f"{self._name}: upstream connection broke: {_reason(exc)}"
             ) from exc
+        if not chunk:
+            self._deadline.stop()
+        return chunk
 
     def close(self) -> None:
+        self._deadline.stop()
         self._resp.release() if self._resp.content.at_eof() else self._resp.close()
+
+
+class _Silent(Exception):
+    """Set on a reader whose upstream said nothing for ``idle`` seconds: wakes the read."""
+
+
+class _ReadDeadline:
+    """The idle deadline of one answer's reads, kept with one timer per ``idle`` seconds
+    rather than one per read: a stream is read in dozens of pieces, and arming and
+    cancelling a timer around each cost more than the rest of the read.
+
+    When the timer fires it looks at the read in progress: one that has waited
+    ``idle`` seconds gets ``_Silent`` set on the reader, which wakes it; otherwise the
+    timer moves to the next moment a deadline could pass. Time the consumer spends
+    elsewhere (writing to a slow client) does not count, only a read that waits.
+    """
+
+    __slots__ = ("_content", "_idle", "_loop", "_began", "_waiting", "_timer")
+
+    def __init__(self, content: aiohttp.StreamReader, idle: float) -> None:
+        self._content = content
+        self._idle = idle
+        self._loop = asyncio.get_running_loop()
+        self._began = 0.0
+        self._waiting = False
+        self._timer: asyncio.TimerHandle | None = None
+
+    async def read(self) -> bytes:
+        self._began = self._loop.time()
+        if self._timer is None:
+            self._timer = self._loop.call_at(self._began + self._idle, self._check)
+        self._waiting = True
+        try:
+            return await self._content.readany()
+        finally:
+            self._waiting = False
+
+    def _check(self) -> None:
+        content = self._content
+        if content.at_eof() or content.exception() is not None:
+            self._timer = None
+            return
+        now = self._loop.time()
+        if self._waiting and now - self._began >= self._idle - 0.001:
+            self._timer = None
+            content.set_exception(_Silent())
+            return
+        start = self._began if self._waiting else now
+        self._timer = self._loop.call_at(start + self._idle, self._check)
+
+    def stop(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
 
 async def read_capped(resp: aiohttp.ClientResponse, limit: int, name: str) -> bytes:
