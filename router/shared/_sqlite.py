@@ -85,6 +85,7 @@ class HostBackend:
     async def open(self) -> None:
         if self._thread is None:
             self._thread = ThreadPoolExecutor(1, thread_name_prefix="shared-state")
+        if self._db is None:
             await self._run(self._open)
 
     def _open(self) -> None:
@@ -122,7 +123,7 @@ class HostBackend:
 
     def _conn(self) -> sqlite3.Connection:
         if self._db is None:
-            raise sqlite3.ProgrammingError("closed")
+            raise sqlite3.ProgrammingError("not open")
         return self._db
 
     # -- credential states -----------------------------------------------------------

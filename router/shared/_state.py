@@ -37,7 +37,8 @@ log = get_logger("router.shared")
 Listener = Callable[[StateChange], None]
 _Key = tuple[str, str | None]
 PURGE_SECONDS = 60.0
-_WARN_SECONDS = 60.0  # one warning a minute while the store is unreachable
+_WARN_SECONDS = 60.0
+_OPEN_RETRY_MAX_SECONDS = 30.0  # one warning a minute while the store is unreachable
 
 
 def default_origin() -> str:
@@ -74,8 +75,17 @@ class SharedState:
     # -- lifecycle -------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Open the store, load what the other workers know, start polling."""
-        await self.backend.open()
+        """Open the store, load what the other workers know, start polling.
+
+        A store that cannot be opened (database down) does not stop the router: the
+        worker goes on with its own view, counters raise ``SharedStateError`` and
+        opening is retried in the background."""
+        try:
+            await self.backend.open()
+        except SharedStateError as exc:
+            log.error("shared state unavailable; retrying in the background", error=str(exc))
+            self._poller = spawn(self._open_later(), name="shared-state-open")
+            return
         if self.backend.shared:
             await self.poll()
             self._poller = spawn(self._poll_forever(), name="shared-state-poll")
@@ -262,6 +272,20 @@ class SharedState:
             await self._write_pending()
         except SharedStateError as exc:
             self._warn("could not publish a credential state", exc)  # the poll loop retries
+
+    async def _open_later(self) -> None:
+        wait = 1.0
+        while True:
+            await asyncio.sleep(wait)
+            try:
+                await self.backend.open()
+                break
+            except SharedStateError as exc:
+                self._warn("shared state still unavailable", exc)
+                wait = min(wait * 2, _OPEN_RETRY_MAX_SECONDS)
+        log.info("shared state opened", backend=self.backend.name)
+        if self.backend.shared:
+            await self._poll_forever()
 
     async def _poll_forever(self) -> None:
         purge_at = time.monotonic() + PURGE_SECONDS

@@ -7,13 +7,23 @@ own poll loop) on the same store, as two processes would have.
 from __future__ import annotations
 
 import asyncio
+import secrets
 import statistics
 import time
 from collections.abc import AsyncIterator, Callable
 
+import asyncpg
 import pytest
 
-from router.shared import Breaker, LocalBackend, SharedState, StateChange, StateRecord
+from router.shared import (
+    Breaker,
+    LocalBackend,
+    PostgresBackend,
+    SharedState,
+    SharedStateError,
+    StateChange,
+    StateRecord,
+)
 
 from .conftest import Store
 
@@ -176,3 +186,34 @@ async def test_local_state_shares_nothing_and_costs_nothing() -> None:
     stop()
     assert (await state.hit("k", 60, 1)).allowed and not (await state.hit("k", 60, 1)).allowed
     await state.close()
+
+
+async def test_a_database_down_at_start_is_used_once_it_is_up(postgres_server: str) -> None:
+    """The router starts without it (counters say so, rests wait), and catches up."""
+    name = "t_later_" + secrets.token_hex(4)
+    dsn = f"{postgres_server}/{name}"
+    state = SharedState(PostgresBackend(dsn), origin="early")
+    await state.start()  # no database yet: does not raise
+    try:
+        with pytest.raises(SharedStateError):
+            await state.hit("key:rpm", 60, 10)
+        state.publish("p/k", None, StateRecord(cooling_until=time.time() + 60))
+        assert state.record("p/k") is not None  # its own view goes on
+        admin = await asyncpg.connect(f"{postgres_server}/postgres", timeout=10)
+        try:
+            await admin.execute(f'CREATE DATABASE "{name}"')
+            later = SharedState(PostgresBackend(dsn), origin="later")
+            await later.start()
+            deadline = time.monotonic() + 15  # the retry backs off: 1 s, 2 s, 4 s...
+            while later.record("p/k") is None:
+                assert time.monotonic() < deadline, "the pending rest never reached the store"
+                await asyncio.sleep(0.1)
+                await later.poll()
+            assert (await state.hit("key:rpm", 60, 10)).allowed
+            await later.close()
+        finally:
+            await state.close()
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            await admin.close()
+    finally:
+        await state.close()
