@@ -28,7 +28,7 @@ from typing import Protocol
 
 from ._records import Count, Hit, StateRecord
 
-__all__ = ["Row", "SharedBackend", "fresh_window"]
+__all__ = ["Row", "SharedBackend", "fresh_window", "read_row"]
 
 NO_MODEL = ""  # how a credential-wide record (model None) is stored
 NO_LIMIT = 1e300  # ``add``: a limit nothing reaches
@@ -98,6 +98,18 @@ class SharedBackend(Protocol):
     async def purge(self, now: float) -> None:
         """Drop ended windows and old tombstones (housekeeping, once a minute)."""
         ...
+
+
+def read_row(seq: int, credential: str, model: str, origin: str, data: str | None) -> Row | None:
+    """A stored row as ``changes`` returns it; None for a record this version cannot
+    read (written by a newer router, say): skipped, never taken for a tombstone."""
+    record = None
+    if data is not None:
+        try:
+            record = StateRecord.loads(data)
+        except ValueError:
+            return None
+    return Row(int(seq), credential, model or None, origin, record)
 
 
 def fresh_window(now: float, window_seconds: float, aligned: bool) -> tuple[float, float]:

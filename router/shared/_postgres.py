@@ -21,7 +21,7 @@ from typing import Any
 
 import asyncpg
 
-from ._backend import NO_LIMIT, NO_MODEL, PAGE, Row, check_window
+from ._backend import NO_LIMIT, NO_MODEL, PAGE, Row, check_window, read_row
 from ._records import Count, Hit, SharedStateError, StateRecord
 
 __all__ = ["PostgresBackend"]
@@ -163,7 +163,10 @@ class PostgresBackend:
             )
         except _ERRORS as exc:
             raise SharedStateError(f"shared state: cannot poll ({_why(exc)})") from None
-        return [_row(r) for r in rows]
+        read = (
+            read_row(r["seq"], r["credential"], r["model"], r["origin"], r["data"]) for r in rows
+        )
+        return [row for row in read if row is not None]
 
     async def last_seq(self) -> int:
         try:
@@ -228,18 +231,6 @@ class PostgresBackend:
                 )
         except _ERRORS as exc:
             raise SharedStateError(f"shared state: cannot purge ({_why(exc)})") from None
-
-
-def _row(r: Any) -> Row:
-    record = None
-    if r["data"] is not None:
-        try:
-            record = StateRecord.loads(r["data"])
-        except ValueError:
-            record = None
-    return Row(
-        int(r["seq"]), str(r["credential"]), str(r["model"]) or None, str(r["origin"]), record
-    )
 
 
 def _why(exc: BaseException) -> str:

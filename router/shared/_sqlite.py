@@ -24,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
-from ._backend import NO_LIMIT, NO_MODEL, PAGE, Row, check_window, fresh_window
+from ._backend import NO_LIMIT, NO_MODEL, PAGE, Row, check_window, fresh_window, read_row
 from ._records import Count, Hit, SharedStateError, StateRecord
 
 __all__ = ["FILE_NAME", "HostBackend"]
@@ -167,7 +167,7 @@ class HostBackend:
                 " WHERE seq > ? ORDER BY seq LIMIT ?",
                 (since, PAGE),
             )
-            return [_row(*r) for r in rows]
+            return [row for r in rows if (row := read_row(*r)) is not None]
 
         return await self._run(read)
 
@@ -260,13 +260,3 @@ class _immediate:
 
     def __exit__(self, kind: object, *_: object) -> None:
         self.db.execute("ROLLBACK" if kind is not None else "COMMIT")
-
-
-def _row(seq: int, credential: str, model: str, origin: str, data: str | None) -> Row:
-    record = None
-    if data is not None:
-        try:
-            record = StateRecord.loads(data)
-        except ValueError:
-            record = None  # unreadable: treated as cleared
-    return Row(int(seq), credential, model or None, origin, record)
