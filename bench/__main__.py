@@ -6,9 +6,12 @@ then measures each side by side: plain and streaming (50 chunks) at
 concurrency 1 (added latency) and at a saturating concurrency; a paced
 stream (one event per ms, so every event is relayed on its own) for the CPU
 cost per stream; and the translated path (OpenAI client → Anthropic
-upstream), shown as n/a while the router answers it with 501. It prints one
-table, the ratios, the router's memory and start time, and the issue's
-targets. This is a measurement, not a test: it never fails on a number.
+upstream), shown as n/a while the router answers it with 501. Then the agent
+rows (``_agent.py``, ``--agent-only`` for them alone): the captured Claude Code
+turn and the session grown to ~500 KB, passthrough and translated beside the
+bare relay, and 1,000 concurrent slow streams. It prints the tables, the
+ratios, the router's memory and start time, and the issues' targets. This is
+a measurement, not a test: it never fails on a number.
 """
 
 from __future__ import annotations

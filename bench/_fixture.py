@@ -27,7 +27,8 @@ __all__ = [
     "tool_pairs",
 ]
 
-FIXTURE = Path(__file__).resolve().parent.parent.parent / "shared/fixtures/clients/claude-code/turn2-request.json"  # fmt: skip
+_ROOT = Path(__file__).resolve().parent.parent  # the repository
+FIXTURE = (_ROOT / "../shared/fixtures/clients/claude-code/turn2-request.json").resolve()
 GROWN_BYTES = 500_000
 _RESULT_CHARS = 8_000  # one appended tool result, about a file of 200 lines
 # What the load client must not replay: its own framing, compression, the content type it sets.
