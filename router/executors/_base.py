@@ -5,8 +5,9 @@ about routing or client formats. It takes a body already in its own wire
 format and answers with an ``UpstreamReply`` or raises an ``UpstreamError``.
 
 What every reply promises (``server.limits``, docs/routing.md): each read has
-a deadline of its own; a streamed piece always ends at a line end, and no
-line is held past ``max_sse_line_bytes``; ``read()`` refuses a body over
+a deadline of its own; a piece of an SSE stream always ends at a line end, and
+no line is held past ``max_sse_line_bytes`` (Gemini's JSON-array stream, which
+the router only relays, passes as it comes); ``read()`` refuses a body over
 ``max_response_bytes``; and neither lets an HTML page pass as an answer.
 """
 
