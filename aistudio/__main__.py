@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 async def _login(settings: Settings, profile: str) -> int:
-    engine = choose_engine(settings.browser)
+    engine = choose_engine(settings.browser, settings.proxy)
     try:
         path = await login(settings, ProfileStore(settings.auth_dir), engine, profile)
     except LoginFailed as exc:

@@ -16,6 +16,7 @@ from playwright.async_api import Browser, Playwright, async_playwright
 
 from suite.config import Environment
 from suite.logging import get_logger
+from suite.proxies import Proxy
 
 from ._settings import BrowserSettings
 
@@ -26,6 +27,7 @@ __all__ = [
     "EngineMissing",
     "choose_engine",
     "has_display",
+    "launch_proxy",
 ]
 
 log = get_logger("aistudio.engines")
@@ -71,16 +73,20 @@ class ChromiumEngine:
 
     name = "chromium"
 
-    def __init__(self, executable: str, args: tuple[str, ...]) -> None:
+    def __init__(self, executable: str, args: tuple[str, ...], proxy: Proxy | None = None) -> None:
         self.executable = executable
         self.args = args
+        self.proxy = proxy
         self._pw: Playwright | None = None
 
     async def start(self, headless: bool) -> Browser:
         if self._pw is None:
             self._pw = await async_playwright().start()
         return await self._pw.chromium.launch(
-            executable_path=self.executable, headless=headless, args=list(self.args)
+            executable_path=self.executable,
+            headless=headless,
+            args=list(self.args),
+            **launch_proxy(self.proxy),
         )
 
     async def stop(self) -> None:
@@ -98,7 +104,8 @@ class CamoufoxEngine:
 
     name = "camoufox"
 
-    def __init__(self) -> None:
+    def __init__(self, proxy: Proxy | None = None) -> None:
+        self.proxy = proxy
         self._managers: list[Any] = []
 
     @staticmethod
@@ -123,7 +130,9 @@ class CamoufoxEngine:
     async def start(self, headless: bool) -> Browser:
         from camoufox.async_api import AsyncCamoufox
 
-        manager = AsyncCamoufox(headless=headless, humanize=False, block_webrtc=True)  # type: ignore[no-untyped-call]
+        manager = AsyncCamoufox(  # type: ignore[no-untyped-call]
+            headless=headless, humanize=False, block_webrtc=True, **launch_proxy(self.proxy)
+        )
         browser = await manager.__aenter__()
         self._managers.append(manager)
         if not isinstance(browser, Browser):  # persistent contexts are not used here
@@ -136,12 +145,26 @@ class CamoufoxEngine:
             await manager.__aexit__(None, None, None)
 
 
-def choose_engine(settings: BrowserSettings) -> Engine:
-    """The engine for ``settings.engine``; ``auto`` prefers Camoufox when its browser is there."""
+def launch_proxy(proxy: Proxy | None) -> dict[str, Any]:
+    """Playwright's launch option for ``proxy`` (none: {}). Its server takes no userinfo:
+    the credentials go apart; ``socks5h`` is ``socks5`` to a browser, which always lets
+    the proxy resolve names. (Chromium takes no SOCKS5 username/password.)"""
+    if proxy is None:
+        return {}
+    scheme = "socks5" if proxy.scheme == "socks5h" else proxy.scheme
+    option: dict[str, str] = {"server": f"{scheme}://{proxy.address}"}
+    if proxy.username:
+        option |= {"username": proxy.username, "password": proxy.password}
+    return {"proxy": option}
+
+
+def choose_engine(settings: BrowserSettings, proxy: Proxy | None = None) -> Engine:
+    """The engine for ``settings.engine``; ``auto`` prefers Camoufox when its browser is there.
+    ``proxy``: the browser's way out (``Settings.proxy``)."""
     if settings.engine in ("camoufox", "auto"):
         try:
             CamoufoxEngine.check()
-            return CamoufoxEngine()
+            return CamoufoxEngine(proxy)
         except EngineMissing:
             if settings.engine == "camoufox":
                 raise
@@ -152,4 +175,4 @@ def choose_engine(settings: BrowserSettings) -> Engine:
             f"no Chromium found {where}: install it (Debian: apt-get install chromium), "
             "or set providers.aistudio.browser.executable_path, or use engine camoufox"
         )
-    return ChromiumEngine(chromium, settings.args)
+    return ChromiumEngine(chromium, settings.args, proxy)

@@ -38,7 +38,7 @@ class Service:
         self.engine_problem = ""
         if engine is None:
             try:
-                engine = choose_engine(settings.browser)
+                engine = choose_engine(settings.browser, settings.proxy)
             except EngineMissing as exc:
                 if settings.browser.engine == "camoufox":
                     raise

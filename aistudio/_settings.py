@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from suite.config import Config, ConfigError, ProviderConfig
+from suite.proxies import Proxy
 
 __all__ = ["BrowserSettings", "PageSettings", "Selectors", "Settings", "settings_from_config"]
 
@@ -95,6 +96,8 @@ class Settings:
     browser: BrowserSettings = field(default_factory=BrowserSettings)
     page: PageSettings = field(default_factory=PageSettings)
     instance: str = ""
+    # The browser's proxy to AI Studio: providers.<aistudio>.proxy_url, else server.proxy_url.
+    proxy: Proxy | None = field(default=None, repr=False)
 
 
 def _section(prov: ProviderConfig, name: str) -> Mapping[str, Any]:
@@ -180,4 +183,5 @@ def settings_from_config(config: Config, provider: str | None = None) -> Setting
         browser=browser,
         page=page,
         instance=str(prov.options.get("instance", "")),
+        proxy=config.server.proxy.choose(prov.proxy_url, page.url),
     )

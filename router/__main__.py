@@ -19,6 +19,7 @@ from router.api import STATE
 from router.app import RouterRunner, create_app
 from suite.config import Config, ConfigError, ServerConfig, load_config
 from suite.logging import get_logger, setup_logging
+from suite.management_key import with_stored_key
 
 _SHORT_KEY = 24
 
@@ -31,7 +32,10 @@ def main(argv: list[str] | None = None) -> int:
         return show_request(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m router", description=__doc__)
     parser.add_argument(
-        "command", nargs="?", default="serve", choices=["serve", "check", "login", "accounts"]
+        "command",
+        nargs="?",
+        default="serve",
+        choices=["serve", "check", "login", "accounts", "management-key"],
     )
     parser.add_argument(
         "provider", nargs="?", choices=["claude", "codex", "ctonew"], help="login only"
@@ -42,6 +46,9 @@ def main(argv: list[str] | None = None) -> int:
     login.add_argument("--cookie", help="ctonew: the __client cookie (else asked for)")
     login.add_argument("--port", type=int, help="callback port (default: the provider's)")
     login.add_argument("--timeout", type=float, default=300.0, help="seconds to wait (300)")
+    login.add_argument(
+        "--proxy", default="", help="the account's own outbound proxy (stored with it), or direct"
+    )
     args = parser.parse_args(argv)
     try:
         config = load_config(args.config)
@@ -51,6 +58,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "check":
         print(f"config ok: {config.source}")
         return 0
+    if args.command == "management-key":  # the console's key (generated when none is set)
+        from router.console import management_key_command
+
+        return management_key_command(config)
+    config = with_stored_key(config)  # no management.key set: the one make start generated
     if args.command == "accounts":  # each sign-in's plan use, from the running router
         from router.auth import accounts_command
 
@@ -61,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         from router.auth import login_command
 
         setup_logging("router-login", "warning")
-        opts = {"paste": args.paste, "cookie": args.cookie, "port": args.port}
+        opts = {"paste": args.paste, "cookie": args.cookie, "port": args.port, "proxy": args.proxy}
         return login_command(config, args.provider, timeout=args.timeout, **opts)
     return serve(config)
 

@@ -16,6 +16,7 @@ from ._kinds import KINDS, SignInOptions, read_options
 from ._reader import ConfigError, Missing, Section, kind_of
 from ._server import read_timeouts
 from ._settings import STRATEGIES, LimitsConfig, ProviderConfig, RouteRule, TimeoutsConfig
+from .proxies import ProxyPolicy, config_proxy_url
 
 __all__ = ["drop_missing", "read_providers", "read_routing"]
 
@@ -28,6 +29,7 @@ _COMMON = (
     "headers",
     "timeouts",
     "strategy",
+    "proxy_url",
 )
 _KIND_LIST = ", ".join(sorted(KINDS))
 
@@ -70,6 +72,7 @@ def read_providers(sec: Section, timeouts: TimeoutsConfig) -> dict[str, Provider
             options=options,
             settings=settings,
             strategy=_strategy(p),
+            proxy_url=config_proxy_url(p.string("proxy_url", ""), p.key("proxy_url")),
         )
     return out
 
@@ -83,10 +86,16 @@ def _strategy(sec: Section) -> str | None:
     return value or None
 
 
-def drop_missing(prov: ProviderConfig, limits: LimitsConfig) -> ProviderConfig:
-    """Empty and unset ``${VAR}`` keys dropped; ``server.limits`` given to the provider."""
+def drop_missing(
+    prov: ProviderConfig, limits: LimitsConfig, proxy: ProxyPolicy | None = None
+) -> ProviderConfig:
+    """Empty and unset ``${VAR}`` keys dropped; ``server.limits`` given to the provider,
+    and the proxy its executor uses (its own ``proxy_url``, else ``server.proxy_url``;
+    none for the suite's own services, which it reaches on loopback)."""
     keys = tuple(k for k in prov.api_keys if k and not isinstance(k, Missing))
-    return dataclasses.replace(prov, api_keys=keys, limits=limits)
+    local = KINDS[prov.kind].credentials in ("service", "relay")
+    chosen = None if local else (proxy or ProxyPolicy()).choose(prov.proxy_url, prov.base_url)
+    return dataclasses.replace(prov, api_keys=keys, limits=limits, proxy=chosen)
 
 
 # ``providers.X.client``: what a subscription request claims to be (docs/credentials.md).

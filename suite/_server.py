@@ -22,6 +22,7 @@ from ._settings import (
     TimeoutsConfig,
     UsageConfig,
 )
+from .proxies import ProxyPolicy, config_proxy_url
 
 __all__ = [
     "read_auth",
@@ -61,6 +62,7 @@ def read_server(sec: Section) -> ServerConfig:
         "shared_state",
         "breaker",
         "retry",
+        "proxy_url",
     )
     shared_state = sec.string("shared_state", "auto")
     if shared_state not in _SHARED_STATES:
@@ -93,6 +95,9 @@ def read_server(sec: Section) -> ServerConfig:
         shared_state=shared_state,
         breaker=_breaker(sec.section("breaker")),
         retry=_retry(sec.section("retry")),
+        proxy=ProxyPolicy(
+            config_proxy_url(sec.string("proxy_url", ""), sec.key("proxy_url"), allow_env=True)
+        ),
     )
 
 

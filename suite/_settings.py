@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ._kinds import KindOptions
+from .proxies import Proxy, ProxyPolicy
 
 __all__ = [
     "AuthConfig",
@@ -110,6 +111,9 @@ class ServerConfig:
     # Where workers share credential states and counters (docs/shared-state.md):
     # auto = postgres with auth.store postgres, else host with several workers, else local.
     shared_state: str = "auto"
+    # server.proxy_url: every outbound connection's proxy unless a provider or a
+    # credential names its own (suite.proxies, docs/operations.md "Outbound proxy").
+    proxy: ProxyPolicy = field(default_factory=ProxyPolicy)
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +164,10 @@ class ProviderConfig:
     settings: KindOptions = field(default_factory=KindOptions)
     # How this provider's credentials take turns (a rule's ``strategy`` wins).
     strategy: str | None = None
+    # Its own ``proxy_url`` ("", "direct" or a URL), and the proxy its executor uses:
+    # that one, else server.proxy_url for base_url (None: direct; suite.proxies).
+    proxy_url: str = field(default="", repr=False)
+    proxy: Proxy | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +64,7 @@ from ._settings import (
     TimeoutsConfig,
     UsageConfig,
 )
+from .proxies import InvalidProxy
 
 __all__ = [
     "AIStudioOptions",
@@ -126,6 +127,10 @@ class Environment:
     programs: str = ""  # CLIPROXY_PROGRAMS: the container runs only these programs
     xvfb: str = ""  # CLIPROXY_XVFB: the container starts a virtual display
     ci: bool = False  # CI: under CI, tests fail where they would skip
+    # HTTP_PROXY, HTTPS_PROXY, NO_PROXY (or lower case): used only with server.proxy_url: env
+    http_proxy: str = field(default="", repr=False)
+    https_proxy: str = field(default="", repr=False)
+    no_proxy: str = ""
 
     @classmethod
     def read(cls, environ: Mapping[str, str] | None = None) -> Environment:
@@ -142,6 +147,9 @@ class Environment:
             programs=get("CLIPROXY_PROGRAMS"),
             xvfb=get("CLIPROXY_XVFB"),
             ci=get("CI").lower() not in ("", "0", "false", "no"),
+            http_proxy=get("HTTP_PROXY") or get("http_proxy"),
+            https_proxy=get("HTTPS_PROXY") or get("https_proxy"),
+            no_proxy=get("NO_PROXY") or get("no_proxy"),
         )
 
 
@@ -225,7 +233,8 @@ def parse_config(
         "usage",
         "metrics",
     )
-    server = read_server(root.section("server"))
+    environment = Environment.read(env)
+    server = _with_env_proxies(read_server(root.section("server")), environment)
     providers = read_providers(root.section("providers"), server.timeouts)
     routing = read_routing(root.section("models"), providers)
     used = {name for rule in routing for name in rule.providers}
@@ -233,7 +242,9 @@ def parse_config(
         if name in used and prov.enabled:
             require_set(prov.api_keys, f"providers.{name}.api_keys")
             require_set((prov.base_url,), f"providers.{name}.base_url")
-    providers = {name: drop_missing(prov, server.limits) for name, prov in providers.items()}
+    providers = {
+        name: drop_missing(prov, server.limits, server.proxy) for name, prov in providers.items()
+    }
     auth = read_auth(root.section("auth"))
     if server.shared_state == "postgres" and not auth.dsn:
         raise ConfigError("server.shared_state", "postgres needs auth.dsn (the database to share)")
@@ -248,7 +259,16 @@ def parse_config(
         health=read_health(root.section("health")),
         usage=read_usage(root.section("usage"), auth.dir),
         metrics=read_metrics(root.section("metrics")),
-        env=Environment.read(env),
+        env=environment,
         source=source,
         raw=expanded,
     )
+
+
+def _with_env_proxies(server: ServerConfig, env: Environment) -> ServerConfig:
+    """``server.proxy_url: env``: the environment's proxies, read above, handed in."""
+    try:
+        proxy = server.proxy.with_env(env.http_proxy, env.https_proxy, env.no_proxy)
+    except InvalidProxy as exc:
+        raise ConfigError("server.proxy_url", f"env: {exc}") from None
+    return replace(server, proxy=proxy)

@@ -30,7 +30,14 @@ from aiohttp_socks import ProxyConnector, ProxyType
 
 from .proxies import Proxy
 
-__all__ = ["ProxyFailed", "Session", "SessionPool", "new_connector", "new_session"]
+__all__ = [
+    "ProxyFailed",
+    "Session",
+    "SessionPool",
+    "failure",
+    "new_connector",
+    "new_session",
+]
 
 # The type other modules name in annotations (they may not name aiohttp's directly).
 Session = aiohttp.ClientSession
@@ -49,6 +56,12 @@ class ProxyFailed(aiohttp.ClientConnectionError):
     def __init__(self, proxy: Proxy, why: str) -> None:
         super().__init__(f"proxy {proxy.label}: {why}")
         self.proxy = proxy
+
+
+def failure(exc: BaseException) -> str:
+    """A connection failure in a few words for an error message: a proxy's own words
+    (naming it by ``scheme://host:port``), else the exception's type."""
+    return str(exc) if isinstance(exc, ProxyFailed) else type(exc).__name__
 
 
 def _why(exc: BaseException) -> str:

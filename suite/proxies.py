@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from urllib.parse import unquote, urlsplit
 
+from ._reader import ConfigError
+
 __all__ = [
     "DIRECT",
     "ENV",
@@ -30,7 +32,9 @@ __all__ = [
     "Proxy",
     "ProxyPolicy",
     "check_proxy_setting",
+    "config_proxy_url",
     "parse_proxy",
+    "proxy_label",
     "proxy_setting",
 ]
 
@@ -120,6 +124,16 @@ def proxy_setting(text: str) -> Proxy | None:
     return parse_proxy(text)
 
 
+def proxy_label(text: str) -> str:
+    """What may be shown of a ``proxy_url``: ``direct``, ``scheme://host:port``, or
+    ``invalid (...)``, never its password."""
+    try:
+        proxy = proxy_setting(text)
+    except InvalidProxy as exc:
+        return f"invalid ({exc})"
+    return DIRECT if proxy is None else proxy.label
+
+
 def check_proxy_setting(text: str, *, allow_env: bool = False) -> str:
     """``text`` normalised (``""``, ``direct``, ``env`` or the URL) if it is a valid
     ``proxy_url``; InvalidProxy otherwise."""
@@ -134,6 +148,14 @@ def check_proxy_setting(text: str, *, allow_env: bool = False) -> str:
         return DIRECT
     parse_proxy(value)
     return value
+
+
+def config_proxy_url(value: str, key: str, *, allow_env: bool = False) -> str:
+    """A ``proxy_url`` read from config.yaml, checked: ConfigError naming ``key``."""
+    try:
+        return check_proxy_setting(value, allow_env=allow_env)
+    except InvalidProxy as exc:
+        raise ConfigError(key, str(exc)) from None
 
 
 def _no_proxy_entries(text: str) -> tuple[str, ...]:
@@ -212,6 +234,14 @@ class ProxyPolicy:
         if self.setting == ENV:
             return self.env.for_url(url)
         return parse_proxy(self.setting)
+
+    def with_env(self, http: str, https: str, no_proxy: str) -> ProxyPolicy:
+        """This policy with the environment's proxies when it is ``env``; InvalidProxy
+        names a bad variable. (Only then are they read: a bad ``HTTP_PROXY`` in the
+        environment does not break a config that does not use it.)"""
+        if self.setting != ENV:
+            return self
+        return ProxyPolicy(ENV, EnvProxies.from_values(http, https, no_proxy))
 
     def choose(self, own: str, url: str) -> Proxy | None:
         """A more specific ``proxy_url`` (``own``) if set, else this policy for ``url``."""

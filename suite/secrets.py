@@ -157,9 +157,25 @@ def config_secrets(config: Config) -> list[str]:
         password = urllib.parse.urlsplit(config.auth.dsn).password
         if password:
             out.append(password)
+    # Outbound proxies' passwords (server.proxy_url, providers.X.proxy_url, HTTP(S)_PROXY).
+    proxies = [config.server.proxy.setting, config.env.http_proxy, config.env.https_proxy]
+    proxies += [p.proxy_url for p in config.providers.values()]
+    out.extend(_proxy_password(url) for url in proxies)
     return out
 
 
+def _proxy_password(url: str) -> str:
+    try:
+        return urllib.parse.unquote(urllib.parse.urlsplit(url).password or "")
+    except ValueError:
+        return ""
+
+
 def record_secrets(data: Mapping[str, Any]) -> list[str]:
-    """The tokens and cookies of a stored credential's document."""
-    return [v for k in _RECORD_FIELDS if isinstance(v := data.get(k), str)]
+    """The tokens and cookies of a stored credential's document, and the password of
+    its own proxy (``proxy_url``)."""
+    out = [v for k in _RECORD_FIELDS if isinstance(v := data.get(k), str)]
+    proxy = data.get("proxy_url")
+    if isinstance(proxy, str) and proxy:
+        out.append(_proxy_password(proxy))
+    return out

@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from suite.config import DEFAULT_BASE_URLS, Config, ConfigError, ProviderConfig
+from suite.proxies import DIRECT, config_proxy_url
 
 __all__ = [
     "FallbackSettings",
@@ -46,7 +47,9 @@ class GeminiSettings:
     account: str = "default"  # cookie file: <auth.dir>/webai-<account>.json
     secure_1psid: str = field(default="", repr=False)
     secure_1psidts: str = field(default="", repr=False)
-    proxy: str = ""  # HTTP(S)/SOCKS proxy for every Google request
+    # HTTP(S)/SOCKS proxy for every Google request: gemini.proxy (older spelling), else
+    # providers.<webai>.proxy_url, else server.proxy_url (docs/webai.md); "" direct.
+    proxy: str = field(default="", repr=False)
     ca_bundle: str = ""  # CA file to verify Google's TLS with (default: the system's)
     auto_refresh: bool = True
     refresh_interval: float = 600.0  # gemini-webapi rotates __Secure-1PSIDTS this often (min 60)
@@ -64,7 +67,7 @@ class FallbackSettings:
     provider: str  # a name in g4f.Provider, or "package.module:Class"
     model: str = ""  # the model it is asked for ("": the requested one)
     api_key: str = field(default="", repr=False)
-    proxy: str = ""
+    proxy: str = field(default="", repr=False)  # its own, else the service's (GeminiSettings)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,20 +120,43 @@ def load_settings(config: Config, name: str | None = None) -> WebAISettings:
         port = opts.integer("port", port, 1, 65535)
     timeouts = opts.section("backend_timeouts")
     timeouts.only("first_byte", "idle", "total")
+    outbound = _outbound_proxy(config, prov)
     return WebAISettings(
         provider=prov.name,
         host=host,
         port=port,
         auth_dir=config.auth.dir,
         token=config.services.token,
-        gemini=_gemini(opts.section("gemini")),
-        fallback=_fallback(prov.options.get("fallback"), f"{key}.fallback"),
+        gemini=_with_proxy(_gemini(opts.section("gemini")), outbound),
+        fallback=tuple(
+            _with_proxy(f, outbound)
+            for f in _fallback(prov.options.get("fallback"), f"{key}.fallback")
+        ),
         models=prov.models,
         first_byte_timeout=timeouts.number("first_byte", 120.0),
         idle_timeout=timeouts.number("idle", 300.0),
         total_timeout=timeouts.number("total", 1800.0),
         max_body_bytes=config.server.max_body_bytes,
     )
+
+
+def _outbound_proxy(config: Config, prov: ProviderConfig) -> str:
+    """The service's proxy URL (with its userinfo, for curl and g4f): the provider's
+    ``proxy_url``, else ``server.proxy_url`` (``env``: HTTPS_PROXY for Google), the one
+    way every outbound connection of the suite is proxied (suite.proxies)."""
+    proxy = config.server.proxy.choose(prov.proxy_url, "https://gemini.google.com")
+    return proxy.url if proxy is not None else ""
+
+
+_Proxied = TypeVar("_Proxied", GeminiSettings, FallbackSettings)
+
+
+def _with_proxy(settings: _Proxied, outbound: str) -> _Proxied:
+    """``settings`` with the service's proxy unless it names its own (``direct``: none)."""
+    own = settings.proxy
+    if own.strip().lower() == DIRECT:
+        return replace(settings, proxy="")
+    return settings if own else replace(settings, proxy=outbound)
 
 
 def _listen_address(url: str, key: str) -> tuple[str, int]:
@@ -176,7 +202,7 @@ def _gemini(sec: _Opts) -> GeminiSettings:
         account=account,
         secure_1psid=cookies.string(PSID, ""),
         secure_1psidts=cookies.string(PSIDTS, ""),
-        proxy=sec.string("proxy", ""),
+        proxy=config_proxy_url(sec.string("proxy", ""), sec.key("proxy")),
         ca_bundle=sec.string("ca_bundle", ""),
         auto_refresh=sec.boolean("auto_refresh", True),
         refresh_interval=max(60.0, sec.number("refresh_interval", 600.0)),
@@ -205,7 +231,7 @@ def _fallback(raw: Any, key: str) -> tuple[FallbackSettings, ...]:
                 provider=provider,
                 model=sec.string("model", ""),
                 api_key=sec.string("api_key", ""),
-                proxy=sec.string("proxy", ""),
+                proxy=config_proxy_url(sec.string("proxy", ""), sec.key("proxy")),
             )
         )
     return tuple(out)

@@ -10,10 +10,11 @@ always passes (``_guard.py``). Answers never carry a token, cookie or code.
     GET    /v1/auth/credentials/{name}/usage     a codex sign-in's plan usage, asked now
     DELETE /v1/auth/credentials/{name}
     POST   /v1/auth/credentials/{name}/disable   | /enable
-    POST   /v1/auth/login        {provider: claude|codex, mode: callback|paste}
+    POST   /v1/auth/credentials/{name}/proxy {proxy_url}   the account's own proxy ("": none)
+    POST   /v1/auth/login        {provider: claude|codex, mode: callback|paste, proxy_url?}
     GET    /v1/auth/login/{state}                status
     POST   /v1/auth/login/{state}/code {code}    CODE#STATE or the callback URL
-    POST   /v1/auth/ctonew       {cookie}        validated at once
+    POST   /v1/auth/ctonew       {cookie, proxy_url?}   validated at once
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from aiohttp import web
 
 from router.auth import InvalidName, LoginError, StoreError
 from router.errors import BadRequest, ErrorKind, Forbidden, NotFound, ProxyError, Unauthorized
+from suite.proxies import InvalidProxy, check_proxy_setting
 
 from ._accounts import account_quotas, plan_usage
 from ._guard import GUARD, Banned, ManagementGuard, key_matches
@@ -155,7 +157,9 @@ async def start_login(request: web.Request) -> web.StreamResponse:
         raise BadRequest("mode must be 'callback' or 'paste'", param="mode")
     state = request.app[STATE]
     await state.auth.ensure_open(background=state.auth.needed)
-    flow = await state.logins.start(provider, "paste" if mode == "paste" else "callback")
+    flow = await state.logins.start(
+        provider, "paste" if mode == "paste" else "callback", proxy_url=_proxy_url(body)
+    )
     return _json(flow.view(), 201)
 
 
@@ -177,8 +181,32 @@ async def upload_ctonew(request: web.Request) -> web.StreamResponse:
     body = await _body(request)
     pasted = _text(body, "cookie")
     state = request.app[STATE]
-    rec = await state.logins.ctonew(pasted)
+    rec = await state.logins.ctonew(pasted, _proxy_url(body))
     return _json({**rec.summary(), "saved_to": state.auth.store.describe(rec.name)}, 201)
+
+
+def _proxy_url(body: dict[str, Any]) -> str:
+    """An optional ``proxy_url`` (checked: a bad one is a 400 that never shows its password)."""
+    value = body.get("proxy_url", "")
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise BadRequest("'proxy_url' must be a string", param="proxy_url")
+    try:
+        return check_proxy_setting(value)
+    except InvalidProxy as exc:
+        raise BadRequest(f"proxy_url: {exc}", param="proxy_url") from None
+
+
+async def set_proxy(request: web.Request) -> web.StreamResponse:
+    body = await _body(request)
+    if "proxy_url" not in body:
+        raise BadRequest("'proxy_url' is required (\"\" removes it)", param="proxy_url")
+    name = request.match_info["name"]
+    rec = await request.app[STATE].auth.set_proxy(name, _proxy_url(body))
+    if rec is None:
+        raise NotFound(f"no credential named {name!r}")
+    return _json(rec.summary())
 
 
 def setup(app: web.Application) -> None:
@@ -190,6 +218,7 @@ def setup(app: web.Application) -> None:
     r.add_delete("/v1/auth/credentials/{name}", _managed(delete_credential))
     r.add_post("/v1/auth/credentials/{name}/disable", _managed(disable_credential))
     r.add_post("/v1/auth/credentials/{name}/enable", _managed(enable_credential))
+    r.add_post("/v1/auth/credentials/{name}/proxy", _managed(set_proxy))
     r.add_post("/v1/auth/login", _managed(start_login))
     r.add_get("/v1/auth/login/{state}", _managed(login_status))
     r.add_post("/v1/auth/login/{state}/code", _managed(submit_code))

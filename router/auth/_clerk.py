@@ -15,6 +15,8 @@ from typing import Any
 import aiohttp
 import orjson
 
+from suite.outbound import failure
+
 from ._oauth import ClerkProfile, LoginError, RefreshFailed
 from ._record import AuthRecord, expiry, jwt_claims, record_name, rfc3339
 
@@ -167,7 +169,7 @@ async def clerk_refresh(
             sid, _, cookie = await _client(session, profile, cookie)
             status, jwt, cookie, body = await _token(session, profile, cookie, sid)
     except (aiohttp.ClientError, TimeoutError) as exc:
-        raise RefreshFailed(f"clerk unreachable ({type(exc).__name__})", refused=False) from None
+        raise RefreshFailed(f"clerk unreachable ({failure(exc)})", refused=False) from None
     # A cookie Clerk rotated is stored even when the answer is of no use otherwise.
     rotated = {"client_cookie": cookie} if cookie != record.client_cookie else {}
     if status in (401, 403):
@@ -192,7 +194,7 @@ async def clerk_login(
     except RefreshFailed as exc:
         raise LoginError(f"cto.new refused the cookie ({exc.message})") from None
     except (aiohttp.ClientError, TimeoutError) as exc:
-        raise LoginError(f"clerk unreachable ({type(exc).__name__})") from None
+        raise LoginError(f"clerk unreachable ({failure(exc)})") from None
     if status != 200 or not jwt:
         raise LoginError(
             f"cto.new refused the cookie (clerk answered {status}: {_clerk_error(body)})"

@@ -16,7 +16,7 @@ from typing import TextIO
 
 from suite.config import Config
 
-from ._login import Logins
+from ._login import Logins, Mode
 from ._manager import AuthManager
 from ._oauth import LoginError
 from ._record import InvalidName
@@ -37,10 +37,14 @@ def login_command(
     port: int | None = None,
     out: TextIO | None = None,
     read_line: Callable[[str], str] = input,
+    proxy: str = "",
 ) -> int:
-    """Run one login; 0 when a credential was saved, 1 otherwise."""
+    """Run one login; 0 when a credential was saved, 1 otherwise. ``proxy``: the
+    account's own outbound proxy, used to sign in and stored with it."""
     stream = out or sys.stdout
-    return asyncio.run(_login(config, provider, paste, cookie, timeout, port, stream, read_line))
+    return asyncio.run(
+        _login(config, provider, paste, cookie, timeout, port, stream, read_line, proxy)
+    )
 
 
 async def _ask(read_line: Callable[[str], str], prompt: str, timeout: float) -> str:
@@ -84,6 +88,7 @@ async def _login(
     port: int | None,
     out: TextIO,
     read_line: Callable[[str], str],
+    proxy: str = "",
 ) -> int:
     def say(text: str) -> None:
         print(text, file=out, flush=True)
@@ -99,11 +104,12 @@ async def _login(
                 timeout,
             )
             say("Checking the cookie with cto.new ...")
-            rec = await logins.ctonew(pasted)
+            rec = await logins.ctonew(pasted, proxy)
             say(f"Signed in to cto.new as {rec.account}.")
             say(f"Credential saved to {manager.store.describe(rec.name)}")
             return 0
-        flow = await logins.start(provider, "paste" if paste else "callback", port=port)
+        mode: Mode = "paste" if paste else "callback"
+        flow = await logins.start(provider, mode, port=port, proxy_url=proxy)
         say(f"Open this URL in a browser and sign in to {provider}:\n\n  {flow.url}\n")
         if paste:
             hint = (

@@ -27,6 +27,7 @@ from urllib.parse import parse_qs, urlsplit
 from aiohttp import web
 
 from suite.logging import get_logger
+from suite.proxies import InvalidProxy, check_proxy_setting
 from suite.tasks import spawn
 
 from ._clerk import clerk_login
@@ -80,6 +81,7 @@ class LoginFlow:
     saved_to: str | None = None
     done: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
     runner: web.AppRunner | None = field(default=None, repr=False)
+    proxy_url: str = field(default="", repr=False)  # the credential's own (may hold a password)
 
     @property
     def state(self) -> str:
@@ -115,8 +117,16 @@ class Logins:
         return self._flows.get(state)
 
     async def start(
-        self, provider: str, mode: Mode = "callback", *, port: int | None = None
+        self,
+        provider: str,
+        mode: Mode = "callback",
+        *,
+        port: int | None = None,
+        proxy_url: str = "",
     ) -> LoginFlow:
+        """A new login; ``proxy_url`` is the credential's own outbound proxy, used for
+        the code exchange and stored with it (a re-login without one keeps the old)."""
+        proxy_url = _checked_proxy(proxy_url)
         self._expire()
         if sum(f.status == "pending" for f in self._flows.values()) >= _MAX_PENDING:
             raise LoginError("too many logins in progress; finish or wait for some to expire")
@@ -133,6 +143,7 @@ class Logins:
         else:
             redirect = profile.paste_redirect_uri
         flow = LoginFlow(provider, mode, pkce, redirect, authorize_url(profile, pkce, redirect))
+        flow.proxy_url = proxy_url
         if mode == "callback":
             flow.runner = await self._listen(flow, listen_port, profile.callback_path)
         self._flows[flow.state] = flow
@@ -164,9 +175,17 @@ class Logins:
     async def cancel(self, flow: LoginFlow, reason: str) -> None:
         await self._finish(flow, "error", reason)
 
-    async def ctonew(self, pasted: str) -> AuthRecord:
-        record = await clerk_login(self.manager.session(), self.manager.profiles.ctonew, pasted)
-        return await self.manager.save(record)
+    async def ctonew(self, pasted: str, proxy_url: str = "") -> AuthRecord:
+        proxy_url = _checked_proxy(proxy_url)
+        session = self.manager.session("ctonew", proxy_url)
+        record = await clerk_login(session, self.manager.profiles.ctonew, pasted)
+        return await self.manager.save(self._with_proxy(record, proxy_url))
+
+    def _with_proxy(self, record: AuthRecord, proxy_url: str) -> AuthRecord:
+        """The new sign-in with its own proxy: the one given, else the one it had."""
+        old = self.manager.records().get(record.name)
+        kept = proxy_url or (old.proxy_url if old is not None else "")
+        return record.with_data(proxy_url=kept) if kept else record
 
     async def close(self) -> None:
         for flow in list(self._flows.values()):
@@ -181,10 +200,9 @@ class Logins:
         would wait for nothing."""
         profile = self.manager.profiles.oauth(flow.provider)
         try:
-            record = await exchange_code(
-                self.manager.session(), profile, flow.pkce, code, flow.redirect_uri
-            )
-            saved = await self.manager.save(record)
+            session = self.manager.session(flow.provider, flow.proxy_url)
+            record = await exchange_code(session, profile, flow.pkce, code, flow.redirect_uri)
+            saved = await self.manager.save(self._with_proxy(record, flow.proxy_url))
         except (LoginError, StoreError, InvalidName) as exc:
             message = str(exc)
         except Exception as exc:  # whatever failed, the login must end
@@ -261,6 +279,13 @@ class Logins:
         raise LoginError(
             f"cannot listen on localhost:{port} for the callback ({reason}); use paste mode"
         ) from None
+
+
+def _checked_proxy(proxy_url: str) -> str:
+    try:
+        return check_proxy_setting(proxy_url)
+    except InvalidProxy as exc:
+        raise LoginError(f"proxy_url: {exc}") from None
 
 
 def _page(message: str, status: int) -> web.Response:

@@ -21,10 +21,10 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import aiohttp
-
 from suite.config import Config
 from suite.logging import get_logger
+from suite.outbound import Session, SessionPool, new_session
+from suite.proxies import InvalidProxy
 from suite.tasks import spawn
 
 from ._backends import open_store
@@ -32,6 +32,7 @@ from ._clerk import clerk_refresh
 from ._live import LiveAuth, settled
 from ._oauth import Profiles, RefreshFailed, profiles_from_config, refresh_oauth
 from ._record import KIND_TYPES, AuthRecord, Token, check_name
+from ._sign_in_proxy import SignInProxies
 from ._store import Conflict, Store, StoreError
 
 __all__ = ["AuthManager", "LiveAuth"]
@@ -53,7 +54,9 @@ class AuthManager:
         self.on_refresh: Callable[[str, bool], object] | None = None
         self._handles: dict[str, LiveAuth] = {}
         self._unreadable: dict[str, tuple[str, str]] = {}  # name -> (version, reason)
-        self._session: aiohttp.ClientSession | None = None
+        # Token endpoints and logins: one session per proxy (suite.outbound).
+        self._sessions = SessionPool(new_session)
+        self._proxies = SignInProxies.of(config)
         self._opened = False
         self._open_lock = asyncio.Lock()
         self._loop: asyncio.Task[None] | None = None
@@ -65,6 +68,7 @@ class AuthManager:
     def configure(self, config: Config) -> None:
         """A reloaded config: new endpoints/leads now; a new store needs a restart."""
         self.profiles = profiles_from_config(config)
+        self._proxies = SignInProxies.of(config)
         self.poll_seconds = config.auth.poll_seconds
         newly = _uses_store(config) and not self.needed
         self.needed = self.needed or _uses_store(config)
@@ -80,13 +84,16 @@ class AuthManager:
     def lead(self, type_: str) -> float:
         return self.profiles.lead(type_)
 
-    def session(self) -> aiohttp.ClientSession:
-        """The HTTP client for token endpoints (no cookie jar: accounts never mix)."""
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(
-                cookie_jar=aiohttp.DummyCookieJar(), trust_env=False
-            )
-        return self._session
+    def session(self, type_: str, own: str = "") -> Session:
+        """The HTTP client for ``type_``'s token endpoints (no cookie jar: accounts never
+        mix), through the credential's own proxy (``own``), else its provider's, else
+        the server's (docs/operations.md, "Outbound proxy"); InvalidProxy for a bad one."""
+        return self._sessions.get(self._proxies.choose(type_, self._endpoint(type_), own))
+
+    def _endpoint(self, type_: str) -> str:
+        if type_ == "ctonew":
+            return self.profiles.ctonew.clerk_url
+        return self.profiles.oauth(type_).token_url
 
     async def start(self) -> None:
         """Open the store when a provider uses it (else on the first management call).
@@ -134,9 +141,7 @@ class AuthManager:
                 await task
         self._loop = None
         self._background.clear()
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self._sessions.close()
         if self._opened:
             await self.store.close()
             self._opened = False
@@ -354,11 +359,15 @@ class AuthManager:
         """The provider's new token fields. Whatever goes wrong is a RefreshFailed, so that
         it backs off: an exception escaping here once meant a new try at every poll."""
         try:
+            session = self.session(record.type, record.proxy_url)
             if record.type == "ctonew":
-                return await clerk_refresh(self.session(), self.profiles.ctonew, record)
-            return await refresh_oauth(self.session(), self.profiles.oauth(record.type), record)
+                return await clerk_refresh(session, self.profiles.ctonew, record)
+            return await refresh_oauth(session, self.profiles.oauth(record.type), record)
         except RefreshFailed:
             raise
+        except InvalidProxy as exc:
+            msg = f"the credential's proxy_url cannot be used: {exc}"
+            raise RefreshFailed(msg, refused=False) from None
         except Exception as exc:  # any failure must back off, not repeat at every poll
             log.error("credential refresh failed unexpectedly", error=type(exc).__name__)
             raise RefreshFailed(f"refresh failed ({type(exc).__name__})", refused=False) from None
@@ -431,24 +440,34 @@ class AuthManager:
         return found
 
     async def set_disabled(self, name: str, disabled: bool) -> AuthRecord | None:
+        if disabled:
+            changes = {"disabled": True, "disabled_reason": "disabled by an operator"}
+        else:
+            changes = {"disabled": None, "disabled_reason": None, "refresh_refused": None}
+        return await self.edit(
+            name, "credential " + ("disabled" if disabled else "enabled"), changes
+        )
+
+    async def set_proxy(self, name: str, proxy_url: str) -> AuthRecord | None:
+        """The credential's own outbound proxy (checked by the caller); "" removes it."""
+        return await self.edit(name, "credential proxy changed", {"proxy_url": proxy_url or None})
+
+    async def edit(self, name: str, event: str, changes: Mapping[str, Any]) -> AuthRecord | None:
+        """Change fields of a stored credential (None removes one); None if there is none."""
         await self.ensure_open(background=self.needed)
         check_name(name)
         async with self.store.lock(name):
             current = await self.store.get(name)
             if current is None:
                 return None
-            if disabled:
-                rec = current.with_data(disabled=True, disabled_reason="disabled by an operator")
-            else:
-                rec = current.with_data(disabled=None, disabled_reason=None, refresh_refused=None)
-            saved = await self.store.put(rec, current.version)
+            saved = await self.store.put(current.with_data(**changes), current.version)
         h = self._handles.get(name)
         if h is None:
             self._handles[name] = LiveAuth(self, saved)
         else:
             h.update(saved)
             h.recovered()
-        log.info("credential " + ("disabled" if disabled else "enabled"), credential=name)
+        log.info(event, credential=name)
         self._changed()
         return saved
 

@@ -23,6 +23,7 @@ import aiohttp
 import orjson
 
 from suite.config import Config
+from suite.outbound import failure
 
 from ._device import device_id_for
 from ._record import AuthRecord, expiry, expiry_in, jwt_claims, record_name, rfc3339
@@ -298,9 +299,7 @@ async def exchange_code(
     try:
         status, body, _ = await _post(session, profile, fields)
     except (aiohttp.ClientError, TimeoutError) as exc:
-        raise LoginError(
-            f"{profile.type}: token endpoint unreachable ({type(exc).__name__})"
-        ) from None
+        raise LoginError(f"{profile.type}: token endpoint unreachable ({failure(exc)})") from None
     if status != 200 or not body.get("access_token"):
         raise LoginError(f"{profile.type}: the code was refused ({status}: {_oauth_error(body)})")
     data = _record_data(profile.type, body, {})
@@ -327,9 +326,7 @@ async def refresh_oauth(
     try:
         status, body, wait = await _post(session, profile, fields)
     except (aiohttp.ClientError, TimeoutError) as exc:
-        raise RefreshFailed(
-            f"token endpoint unreachable ({type(exc).__name__})", refused=False
-        ) from None
+        raise RefreshFailed(f"token endpoint unreachable ({failure(exc)})", refused=False) from None
     if status == 200:
         # The provider has rotated the refresh token the moment it answered: take the
         # new one out first, so that it is stored whatever else is wrong with the answer.

@@ -21,6 +21,8 @@ from typing import Any
 
 import orjson
 
+from suite.proxies import proxy_label
+
 from ._device import device_id_for
 
 __all__ = [
@@ -162,6 +164,9 @@ class Token:
     cookie: str = field(default="", repr=False)  # ctonew: the __client cookie
     account_uuid: str = ""  # claude: metadata.user_id's account_uuid
     device_id: str = ""  # claude: metadata.user_id's device_id (router.auth._device)
+    # The credential's own outbound proxy (``proxy_url``; "direct": none): it wins over
+    # the provider's and the server's (suite.proxies). Never logged: it may hold a password.
+    proxy_url: str = field(default="", repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,6 +221,11 @@ class AuthRecord:
         return self._str("client_cookie")
 
     @property
+    def proxy_url(self) -> str:
+        """The credential's own outbound proxy (docs/credentials.md); "" when unset."""
+        return self._str("proxy_url")
+
+    @property
     def expires_at(self) -> float:
         """Epoch seconds the access token lapses; 0 when unknown (treated as expired)."""
         when = _parse_time(self.data.get("expired"))
@@ -252,13 +262,14 @@ class AuthRecord:
             cookie=self.client_cookie,
             account_uuid=self._str("account_uuid"),
             device_id=device_id_for(self.data) if self.type == "claude" else "",
+            proxy_url=self.proxy_url,
         )
 
     def summary(self, now: float | None = None) -> dict[str, Any]:
         """What the management list shows: never a secret."""
         now = time.time() if now is None else now
         expires = self.expires_at
-        return {
+        out = {
             "name": self.name,
             "provider": self.type,
             "account": self.account,
@@ -268,3 +279,6 @@ class AuthRecord:
             "reason": self.disabled_reason or None,
             "last_refresh": self._str("last_refresh") or None,
         }
+        if self.proxy_url:  # its label only: the userinfo is a secret
+            out["proxy"] = proxy_label(self.proxy_url)
+        return out

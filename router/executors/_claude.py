@@ -169,7 +169,7 @@ class ClaudeOAuthExecutor(SignedInExecutor):
         ordered = {"Accept": headers.pop("Accept", "application/json")}
         ordered["Authorization"] = f"Bearer {token.access}"
         return await self.post(
-            self.url(call), data, {**ordered, **headers, **self.provider.headers}
+            self.url(call), data, {**ordered, **headers, **self.provider.headers}, token.proxy_url
         )
 
     def _claude_code_headers(self, call: UpstreamCall, session: str) -> dict[str, str]:

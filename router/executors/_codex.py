@@ -265,9 +265,8 @@ class CodexOAuthExecutor(SignedInExecutor):
         else:
             codex_body(body, call.model, base)
         body["prompt_cache_key"] = session
-        reply = await self.post(
-            self.url(call), orjson.dumps(body), self._headers(call, token, session)
-        )
+        headers = self._headers(call, token, session)
+        reply = await self.post(self.url(call), orjson.dumps(body), headers, token.proxy_url)
         if call.stream:
             return reply
         return AggregatedReply(

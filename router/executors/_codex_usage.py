@@ -41,7 +41,7 @@ async def fetch_plan_usage(ex: CodexOAuthExecutor, credential: Credential) -> di
         headers["chatgpt-account-id"] = token.account_id
     try:
         async with asyncio.timeout(ex._first_byte):
-            resp = await ex.session().get(ex.usage_url, headers=headers)
+            resp = await ex.session(token.proxy_url).get(ex.usage_url, headers=headers)
             if resp.status >= 400:
                 raise ex.refine(await _http_error(ex.name, resp))
             raw = await read_capped(resp, ex.provider.limits.max_response_bytes, ex.name)

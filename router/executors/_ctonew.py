@@ -250,7 +250,7 @@ class CtoNewExecutor(SignedInExecutor):
             headers["Content-Type"] = "application/json"
         try:
             async with asyncio.timeout(self._first_byte):
-                resp = await self.session().request(
+                resp = await self.session(token.proxy_url).request(
                     method, f"{self.base_url}{path}", data=data, headers=headers
                 )
                 if resp.status >= 400:
@@ -274,7 +274,8 @@ class CtoNewExecutor(SignedInExecutor):
         headers = {"Origin": self.origin, "Cookie": f"__client={token.cookie}", "User-Agent": _UA}
         try:
             async with asyncio.timeout(self._first_byte):
-                return await self.session().ws_connect(url, headers=headers, autoping=True)
+                session = self.session(token.proxy_url)
+                return await session.ws_connect(url, headers=headers, autoping=True)
         except aiohttp.WSServerHandshakeError as exc:
             err = UpstreamHTTPError(
                 exc.status, f"{self.name}: the stream socket was refused ({exc.status})"

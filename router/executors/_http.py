@@ -1,7 +1,7 @@
 """The HTTP machinery every API-key executor shares.
 
-One ``aiohttp.ClientSession`` (one connection pool) per provider instance,
-created once and reused for every request; upstream failures are mapped
+One ``aiohttp.ClientSession`` (one connection pool) per provider instance and
+proxy (``suite.outbound``), created once and reused for every request; upstream failures are mapped
 here, at the edge, into ``router.errors``.
 
 Every read of an answer has its own deadline (``timeouts.idle``): aiohttp's
@@ -32,6 +32,8 @@ from router.errors import (
 from router.formats import Format
 from suite.config import LimitsConfig, ProviderConfig
 from suite.logging import redact
+from suite.outbound import Session, SessionPool, new_session
+from suite.proxies import InvalidProxy, Proxy, proxy_setting
 from suite.secrets import SECRETS
 
 from ._base import (
@@ -239,7 +241,8 @@ class HTTPExecutor:
             **self.default_headers,
             **provider.headers,
         }
-        self._session: aiohttp.ClientSession | None = None
+        # One pooled session per proxy this provider's calls go through (suite.outbound).
+        self._sessions = SessionPool(self._new_session)
 
     # -- what subclasses say -------------------------------------------------
 
@@ -251,22 +254,31 @@ class HTTPExecutor:
 
     # -- the shared part -----------------------------------------------------
 
-    def session(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(
-                limit=int(self.provider.options.get("max_connections", 512)),
-                keepalive_timeout=30,
-                ttl_dns_cache=300,
-            )
-            # No cookie jar: one account's cookies must never ride along with another's.
-            self._session = aiohttp.ClientSession(
-                connector=connector,
-                timeout=self._timeout,
-                json_serialize=_json,
-                trust_env=False,
-                cookie_jar=aiohttp.DummyCookieJar(),
-            )
-        return self._session
+    def session(self, proxy_url: str = "") -> Session:
+        """The pooled session through a stored credential's own proxy (``proxy_url``),
+        else the provider's (``server.proxy_url`` folded in at load): one per
+        (provider, proxy), never one per request."""
+        if not proxy_url:
+            return self._sessions.get(self.provider.proxy)
+        try:
+            return self._sessions.get(proxy_setting(proxy_url))
+        except InvalidProxy as exc:
+            raise UpstreamConnectError(
+                f"{self.name}: the credential's proxy_url cannot be used ({exc})"
+            ) from None
+
+    def _new_session(self, proxy: Proxy | None) -> Session:
+        # No cookie jar (new_session): one account's cookies must never ride along with another's.
+        return new_session(
+            proxy,
+            connector_options={
+                "limit": int(self.provider.options.get("max_connections", 512)),
+                "keepalive_timeout": 30,
+                "ttl_dns_cache": 300,
+            },
+            timeout=self._timeout,
+            json_serialize=_json,
+        )
 
     async def send(self, call: UpstreamCall, credential: Credential) -> UpstreamReply:
         headers = {**self._static_headers, **call.forward_headers, **self.auth_headers(credential)}
@@ -274,11 +286,15 @@ class HTTPExecutor:
             headers["Accept"] = "text/event-stream"
         return await self.post(self.url(call), call.body, headers)
 
-    async def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> HTTPReply:
-        """POST with the first-byte timeout; errors mapped into ``router.errors``."""
+    async def post(
+        self, url: str, body: bytes, headers: Mapping[str, str], proxy_url: str = ""
+    ) -> HTTPReply:
+        """POST with the first-byte timeout; errors mapped into ``router.errors``.
+        ``proxy_url``: a stored credential's own proxy (``session``)."""
+        session = self.session(proxy_url)
         try:
             async with asyncio.timeout(self._first_byte):
-                resp = await self.session().post(url, data=body, headers=headers)
+                resp = await session.post(url, data=body, headers=headers)
         except TimeoutError as exc:
             raise UpstreamTimeout(f"{self.name}: no answer within {self._first_byte:g}s") from exc
         except aiohttp.ServerTimeoutError as exc:
@@ -312,9 +328,7 @@ class HTTPExecutor:
         return error
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self._sessions.close()
 
 
 async def _http_error(name: str, resp: aiohttp.ClientResponse) -> UpstreamHTTPError:
