@@ -34,12 +34,13 @@ from pathlib import Path
 import psutil
 
 from ops.probe import probe
-from ops.programs import HEALTHCHECK, Manifest, build_manifest, resolve_run_dir
+from ops.programs import HEALTHCHECK, Manifest, build_manifest, loopback_url, resolve_run_dir
 from ops.rpc import RPC_ERRORS, Supervisor, supervisord_pid
 from ops.status import collect, format_table
 from ops.supervisor_env import applied, env_text
 from suite.config import Config, ConfigError, load_config, process_environment
 from suite.files import write_private
+from suite.management_key import ensure_key
 
 __all__ = ["WaitResult", "main", "prepare", "start", "stop", "wait_healthy"]
 
@@ -235,12 +236,15 @@ def start(config: Config, manifest: Manifest, timeout: float) -> int:
             return 1
         pid = supervisord_pid(paths.pidfile)
         if pid is not None:
-            return _already_running(manifest, pid, timeout)
+            code = _already_running(manifest, pid, timeout)
+            _print_console(config)
+            return code
         problem = _port_free(config.server.host, config.server.port)
         if problem:
             _err(f"config: server.port: {problem} (is another copy running elsewhere?)")
             return 1
         paths.pidfile.unlink(missing_ok=True)
+        generated = _first_run_key(config)
         prepare(manifest)
         began = time.monotonic()
         # Exactly what `source run/env && supervisord -c supervisord.conf` does.
@@ -270,7 +274,27 @@ def start(config: Config, manifest: Manifest, timeout: float) -> int:
         pid = supervisord_pid(paths.pidfile)
         _say(f"cli-proxy-api started: healthy after {elapsed:.2f} s (supervisord pid {pid})")
         _print_endpoints(manifest)
+        _print_console(config, generated)
         return 0
+
+
+def _first_run_key(config: Config) -> str:
+    """No management.key set: generate one into the auth dir (the router reads it at start).
+    Returns where a new key was stored, "" when none was made."""
+    try:
+        _, origin = ensure_key(config)
+    except OSError as exc:
+        _err(f"note: could not store a management key in {config.auth.dir}: {exc}")
+        return ""
+    return str(config.auth.dir) if origin == "generated" else ""
+
+
+def _print_console(config: Config, generated: str = "") -> None:
+    """The console's address and how to get its key (docs/console.md)."""
+    url = loopback_url(config.server.host, config.server.port, "/console")
+    if generated:
+        _say(f"management key generated (first run), stored 0600 in {generated}/management.key")
+    _say(f"console: {url}  (key: .venv/bin/python -m router management-key)")
 
 
 # --- stop --------------------------------------------------------------------

@@ -13,7 +13,7 @@ from pathlib import Path
 from aiohttp import web
 
 from router.api import STATE
-from suite.config import ConfigError, load_config
+from router.console import RELOADS, reload_state
 from suite.logging import get_logger
 from suite.tasks import spawn
 
@@ -23,18 +23,21 @@ log = get_logger("router.reload")
 _POLL_SECONDS = 2.0
 
 
-def reload_config(app: web.Application, path: Path) -> bool:
-    try:
-        config = load_config(path)
-    except ConfigError as exc:
-        log.error("config reload failed; keeping the running config", error=str(exc))
+def reload_config(app: web.Application, path: Path, trigger: str = "signal") -> bool:
+    """Reload ``path`` (a broken file keeps the running config); the console shows the
+    result (``router.console``: errors by key)."""
+    result = reload_state(app[STATE], path, trigger)
+    if RELOADS in app:
+        app[RELOADS].last = result
+    if not result.ok:
+        error = "; ".join(message for _, message in result.errors)
+        log.error("config reload failed; keeping the running config", error=error)
         return False
-    snap = app[STATE].reload(config)
     log.info(
         "config reloaded",
-        rules=len(snap.table.rules),
-        providers=sorted(snap.table.servable),
-        warnings=list(snap.warnings),
+        rules=result.rules,
+        providers=list(result.providers),
+        warnings=list(result.warnings),
     )
     return True
 
@@ -53,7 +56,7 @@ async def _poll(app: web.Application, path: Path) -> None:
         now = _mtime(path)
         if now and now != seen:
             seen = now
-            reload_config(app, path)
+            reload_config(app, path, "file")
 
 
 async def watch_config(app: web.Application) -> AsyncIterator[None]:
