@@ -44,6 +44,7 @@ from typing import Any
 import orjson
 import structlog
 
+from suite.log_ring import LOG_RING
 from suite.secrets import MIN_SECRET_LENGTH, REDACTED, SECRETS
 
 __all__ = [
@@ -176,6 +177,12 @@ def _scrub(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[s
     return event
 
 
+def _keep_problem(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """Warnings and errors also go to the in-memory ring the console reads (suite.log_ring)."""
+    LOG_RING.problem_event(event)
+    return event
+
+
 def _dumps(obj: Any, default: Any = None) -> str:
     return orjson.dumps(obj, default=str).decode()
 
@@ -188,6 +195,7 @@ def processors() -> list[Callable[..., Any]]:
         structlog.processors.TimeStamper(fmt="iso", utc=True, key="ts"),
         structlog.processors.format_exc_info,
         _scrub,
+        _keep_problem,
         structlog.processors.JSONRenderer(serializer=_dumps),
     ]
 
@@ -219,7 +227,9 @@ class JSONFormatter(logging.Formatter):
             event["exception"] = record.exc_text
         if record.stack_info:
             event["stack"] = self.formatStack(record.stack_info)
-        return _dumps(_scrub(None, "", event))
+        line = _dumps(_scrub(None, "", event))
+        LOG_RING.problem(event["level"], line)
+        return line
 
 
 def _uncaught(kind: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
@@ -315,7 +325,9 @@ class AccessLog:
         fields["service"] = self.service
         fields["level"] = level
         fields["ts"] = self._timestamp()
-        self._lines.append(orjson.dumps(fields, option=orjson.OPT_APPEND_NEWLINE))
+        line = orjson.dumps(fields, option=orjson.OPT_APPEND_NEWLINE)
+        self._lines.append(line)
+        LOG_RING.access.append(line)  # the console's Logs screen (suite.log_ring)
         if not self._scheduled:
             try:
                 loop = asyncio.get_running_loop()
