@@ -7,9 +7,9 @@ import copy
 import json
 from typing import Any
 
-from router.formats import ir
+from router.formats import CODECS, Context, ir
 
-from ._support import MODELS, MODULES, decode, encode
+from ._support import MODELS, decode, encode
 
 TOOL_SCHEMA = {"type": "object", "properties": {"dir": {"type": "string"}}, "required": ["dir"]}
 QUESTION = "List the files in a and b"
@@ -306,19 +306,17 @@ def through(
     client: str, upstream: str, upstream_body: dict[str, Any], req: ir.Request, stream: bool
 ) -> dict[str, Any]:
     """Upstream answer -> what the client ends up holding (its non-stream body)."""
-    kw: dict[str, Any] = {"tools": req.tools} if client == "responses" else {}
-    up = MODULES[upstream]
+    ctx = Context("client-model", tools=req.tools)
+    up = CODECS[upstream]
     if not stream:
-        return MODULES[client].response_from_ir(
-            up.response_to_ir(upstream_body), "client-model", **kw
-        )  # type: ignore[no-any-return]
+        return CODECS[client].response_from_ir(up.response_to_ir(upstream_body), ctx)
     upstream_sse = encode(
         upstream, events_of(up.response_to_ir(upstream_body)), model=MODELS[upstream]
     )
     events = decode(upstream, upstream_sse)
-    client_sse = encode(client, events, **kw)
+    client_sse = encode(client, events, tools=req.tools)
     resp = ir.aggregate(decode(client, client_sse))
-    return MODULES[client].response_from_ir(resp, "client-model", **kw)  # type: ignore[no-any-return]
+    return CODECS[client].response_from_ir(resp, ctx)
 
 
 RESULTS = {"a": "files in a: x", "b": "files in b: y"}

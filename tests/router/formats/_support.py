@@ -10,20 +10,14 @@ from typing import Any
 
 from google.genai import types as gtypes
 
-from router.formats import SSEParser, anthropic, gemini, ir, openai_chat, responses
+from router.formats import CODECS, Context, SSEParser, ir
 from tests.fakes._anthropic_checks import check_messages_request
 from tests.fakes._gemini_checks import check_generate
 from tests.fakes._openai_checks import check_chat, check_responses
 
 FIXTURES = Path(__file__).resolve().parents[3].parent / "shared" / "fixtures" / "clients"
 
-MODULES: dict[str, Any] = {
-    "anthropic": anthropic,
-    "openai": openai_chat,
-    "gemini": gemini,
-    "responses": responses,
-}
-FORMATS = tuple(MODULES)
+FORMATS = ("anthropic", "openai", "gemini", "responses")  # Format values, the tests' order
 MODELS = {
     "anthropic": "claude-sonnet-4-5",
     "openai": "gpt-4o",
@@ -148,7 +142,7 @@ def sse_json(data: bytes) -> list[tuple[str | None, Any]]:
 def decode(fmt: str, data: bytes, *, chunk: int | None = None) -> list[ir.Event]:
     """Run upstream SSE bytes of ``fmt`` through its decoder (optionally in pieces)."""
     parser = SSEParser()
-    decoder = MODULES[fmt].StreamDecoder()
+    decoder = CODECS[fmt].stream_decoder()
     out: list[ir.Event] = []
     pieces = [data] if chunk is None else [data[i : i + chunk] for i in range(0, len(data), chunk)]
     for piece in pieces:
@@ -160,9 +154,13 @@ def decode(fmt: str, data: bytes, *, chunk: int | None = None) -> list[ir.Event]
 
 
 def encode(
-    fmt: str, events: Iterable[ir.Event], *, model: str = "client-model", **kw: Any
+    fmt: str,
+    events: Iterable[ir.Event],
+    *,
+    model: str = "client-model",
+    tools: tuple[ir.Tool, ...] = (),
 ) -> bytes:
-    encoder = MODULES[fmt].StreamEncoder(model, "req1", **kw)
+    encoder = CODECS[fmt].stream_encoder(Context(model, "req1", tools))
     return b"".join(encoder.encode(ev) for ev in events)
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from router.formats import ir
+from router.formats import CODECS, ir
 
 from ._loop import (
     RESULTS,
@@ -30,7 +30,6 @@ from ._support import (
     CLIENT_FIXTURES,
     FORMATS,
     MODELS,
-    MODULES,
     check_request,
     fixture_body,
 )
@@ -74,9 +73,9 @@ def _tool_pairs(fmt: str, body: dict[str, Any]) -> tuple[list[str], list[str]]:
 @pytest.mark.parametrize("fixture", list(CLIENT_FIXTURES))
 def test_captured_client_requests_translate_for_every_upstream(fixture: str, target: str) -> None:
     source = CLIENT_FIXTURES[fixture][0]
-    req = MODULES[source].request_to_ir(fixture_body(fixture))
+    req = CODECS[source].request_to_ir(fixture_body(fixture))
     for stream in (True, False):
-        body = MODULES[target].request_from_ir(req, MODELS[target], stream)
+        body = CODECS[target].request_from_ir(req, MODELS[target], stream).data
         check_request(target, body)
     n_tools = len(req.tools)
     if target == "anthropic":
@@ -101,15 +100,15 @@ def test_captured_client_requests_translate_for_every_upstream(fixture: str, tar
 @pytest.mark.parametrize("upstream", FORMATS)
 @pytest.mark.parametrize("client", FORMATS)
 def test_agent_loop(client: str, upstream: str, stream: bool) -> None:
-    cmod, umod = MODULES[client], MODULES[upstream]
+    cmod, umod = CODECS[client], CODECS[upstream]
     first = initial_request(client)
     req = cmod.request_to_ir(first)
-    check_request(upstream, umod.request_from_ir(req, MODELS[upstream], stream))
+    check_request(upstream, umod.request_from_ir(req, MODELS[upstream], stream).data)
 
     answer = through(client, upstream, upstream_tool_reply(upstream), req, stream)
     second = continue_conversation(client, first, answer)
     req2 = cmod.request_to_ir(second)
-    body2 = umod.request_from_ir(req2, MODELS[upstream], stream)
+    body2 = umod.request_from_ir(req2, MODELS[upstream], stream).data
     check_request(upstream, body2)
 
     pairs, ids, sigs = replayed(upstream, body2)
@@ -137,7 +136,7 @@ def test_gemini_client_without_ids_still_pairs_by_name_and_order() -> None:
         "gemini",
         "anthropic",
         upstream_tool_reply("anthropic"),
-        MODULES["gemini"].request_to_ir(first),
+        CODECS["gemini"].request_to_ir(first),
         False,
     )
     for part in answer["candidates"][0]["content"]["parts"]:
@@ -145,8 +144,10 @@ def test_gemini_client_without_ids_still_pairs_by_name_and_order() -> None:
     second = continue_conversation("gemini", first, answer)
     for part in second["contents"][-1]["parts"]:
         part["functionResponse"].pop("id")
-    body = MODULES["anthropic"].request_from_ir(
-        MODULES["gemini"].request_to_ir(second), "claude", False
+    body = (
+        CODECS["anthropic"]
+        .request_from_ir(CODECS["gemini"].request_to_ir(second), "claude", False)
+        .data
     )
     check_request("anthropic", body)
     pairs, ids, _ = replayed("anthropic", body)
@@ -164,13 +165,13 @@ MALFORMED_EVENTS = {
 
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_a_malformed_upstream_is_an_error_not_a_crash(fmt: str) -> None:
-    decoder = MODULES[fmt].StreamDecoder()
+    decoder = CODECS[fmt].stream_decoder()
     event, data = MALFORMED_EVENTS[fmt]
     out = decoder.feed(event, data)
     assert isinstance(out[-1], ir.StreamError) and "malformed" in out[-1].message
     assert decoder.feed(event, data) == [] and decoder.finish() == []
     with pytest.raises(ir.TranslationError) as info:
-        MODULES[fmt].response_to_ir(
+        CODECS[fmt].response_to_ir(
             {"content": 5, "choices": [3], "candidates": [{"content": 1}], "output": [7]}
         )
     assert info.value.field

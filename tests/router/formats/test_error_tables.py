@@ -13,23 +13,8 @@ from typing import Any
 import pytest
 
 from router.errors import ErrorKind
-from router.formats import (
-    Format,
-    SSEParser,
-    anthropic,
-    error_body,
-    gemini,
-    openai_chat,
-    responses,
-    stream_error_event,
-)
+from router.formats import CODECS, Context, Format, SSEParser, error_body, stream_error_event
 
-ENCODERS: dict[Format, Any] = {
-    Format.OPENAI: openai_chat,
-    Format.RESPONSES: responses,
-    Format.ANTHROPIC: anthropic,
-    Format.GEMINI: gemini,
-}
 KINDS = list(ErrorKind)
 
 
@@ -66,7 +51,7 @@ def _body_words(fmt: Format, kind: ErrorKind) -> tuple[object, ...]:
 
 
 def _translated(fmt: Format, kind: ErrorKind) -> bytes:
-    enc = ENCODERS[fmt].StreamEncoder("m", "r")
+    enc = CODECS[fmt].stream_encoder(Context("m", "r"))
     return bytes(enc.error("boom", kind))
 
 
@@ -99,7 +84,7 @@ def test_an_error_read_back_keeps_its_words(fmt: Format, kind: ErrorKind) -> Non
     """The format's decoder reads its own error event back into a kind that the same
     table writes with the same words (kinds that share words may swap)."""
     frame = _translated(fmt, kind)
-    decoder = ENCODERS[fmt].StreamDecoder()
+    decoder = CODECS[fmt].stream_decoder()
     events = []
     for name, data in SSEParser().feed(frame):
         events += decoder.feed(name, data)

@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 import pytest
 
-from router.formats import Format, ir
+from router.formats import CODECS, Format, ir
 from router.formats._common import export_signature
 from router.formats._foreign import SIGNATURE_TAG, strip_foreign_signatures
 from router.formats._gemini_parts import SKIP_SIGNATURE
@@ -17,7 +17,7 @@ from tests.fakes._gemini_checks import check_generate
 from tests.fakes._openai_checks import check_chat, check_responses
 
 from ._loop import continue_conversation, initial_request, through, upstream_tool_reply
-from ._support import CLIENT_FIXTURES, FORMATS, MODELS, MODULES, fixture_body
+from ._support import CLIENT_FIXTURES, FORMATS, MODELS, fixture_body
 
 ANTH = export_signature("SIGFROMCLAUDE", "anthropic", "openai")  # "zcpaANTH..."
 GEMI = export_signature("SIGFROMGEMINI", "gemini", "anthropic")
@@ -28,7 +28,7 @@ ANTH_B64 = export_signature("SIGFROMCLAUDE", "anthropic", "gemini")
 def _second_turn(client: str, upstream: str, stream: bool) -> dict[str, Any]:
     """The client's next request after ``upstream`` answered it through the IR."""
     first = initial_request(client)
-    req = MODULES[client].request_to_ir(first)
+    req = CODECS[client].request_to_ir(first)
     answer = through(client, upstream, upstream_tool_reply(upstream), req, stream)
     return continue_conversation(client, first, answer)
 
@@ -71,10 +71,9 @@ def test_a_failover_to_the_clients_own_format(client: str, upstream: str, stream
     assert cleaned is not None and SIGNATURE_TAG not in orjson.dumps(cleaned)
     assert _refusal(client, cleaned) is None  # the client's own provider takes it
     # ... and hears what a translated request would have told it
-    mod = MODULES[client]
-    assert mod.request_from_ir(mod.request_to_ir(cleaned), "m", stream) == mod.request_from_ir(
-        mod.request_to_ir(body), "m", stream
-    )
+    codec = CODECS[client]
+    again = codec.request_from_ir(codec.request_to_ir(cleaned), "m", stream)
+    assert again.data == codec.request_from_ir(codec.request_to_ir(body), "m", stream).data
 
 
 def test_anthropic_blocks_go_and_thinking_turns_off_with_its_edits() -> None:

@@ -34,11 +34,11 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from router.formats import ir
+from router.formats import CODECS, ir
 from router.formats._gemini_parts import SKIP_SIGNATURE
 
 from ._strategies import SETTINGS, args, names, signatures, signed, texts
-from ._support import MODELS, MODULES, check_request
+from ._support import MODELS, check_request
 
 U, A, S = ir.Role.USER, ir.Role.ASSISTANT, ir.Role.SYSTEM
 
@@ -345,10 +345,10 @@ def expected(fmt: str, req: ir.Request) -> ir.Request:
 
 
 def _roundtrip(fmt: str, req: ir.Request) -> None:
-    module = MODULES[fmt]
-    body = module.request_from_ir(req, MODELS[fmt], req.stream)
+    codec = CODECS[fmt]
+    body = codec.request_from_ir(req, MODELS[fmt], req.stream).data
     check_request(fmt, body)
-    back = module.request_to_ir(body)
+    back = codec.request_to_ir(body)
     want = expected(fmt, req)
     if fmt == "gemini":
         back = dataclasses.replace(back, messages=_canon_ids(back.messages))
