@@ -17,7 +17,9 @@
   simply ``closed_port()``.
 
 Each passage is recorded before the tunnel opens, so a client that got its
-answer can read the record at once. Targets must be loopback: nothing leaves
+answer can read the record at once. ``requests`` lists the HTTP request lines
+seen going through (``"127.0.0.1:PORT POST /oauth/token"``): the upstreams of the
+tests speak plain HTTP, so even a request on a kept-alive tunnel is seen. Targets must be loopback: nothing leaves
 the machine (a non-loopback target is refused and recorded as refused).
 """
 
@@ -27,8 +29,10 @@ import asyncio
 import base64
 import contextlib
 import ipaddress
+import re
 import socket
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Self
@@ -39,6 +43,7 @@ _HEAD_LIMIT = 64 * 1024
 _READ_SIZE = 64 * 1024
 _IDLE_SECONDS = 60.0
 _HANDSHAKE_SECONDS = 10.0
+_REQUEST_LINE = re.compile(rb"(?:^|\r\n)([A-Z]{3,7}) (/\S*) HTTP/1\.[01]\r\n")
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +81,7 @@ class _ProxyServer:
         self.auth = auth
         self.refuse = refuse
         self.passages: list[Passage] = []
+        self.requests: list[str] = []  # "host:port METHOD /path" seen going through
         self.port = 0
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
@@ -92,6 +98,18 @@ class _ProxyServer:
 
     def targets(self, ok: bool = True) -> list[str]:
         return [p.target for p in self.passages if p.ok == ok]
+
+    def seen(self, target: str, method: str, path: str) -> int:
+        """How many ``method path`` requests to ``target`` went through."""
+        return sum(r == f"{target} {method} {path}" for r in self.requests)
+
+    def _watch(self, target: str) -> Callable[[bytes], None]:
+        def observe(data: bytes) -> None:
+            for m in _REQUEST_LINE.finditer(data):
+                path = m.group(2).decode("latin-1").split("?", 1)[0]
+                self.requests.append(f"{target} {m.group(1).decode()} {path}")
+
+        return observe
 
     async def start(self) -> Self:
         self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
@@ -148,9 +166,11 @@ class _ProxyServer:
     ) -> asyncio.StreamWriter:
         up_reader, upstream = await asyncio.open_connection(host, port)
         self._writers.add(upstream)
+        observe = self._watch(f"{host}:{port}")
         if first:
+            observe(first)
             upstream.write(first)
-        await asyncio.gather(_pipe(reader, upstream), _pipe(up_reader, writer))
+        await asyncio.gather(_pipe(reader, upstream, observe), _pipe(up_reader, writer))
         return upstream
 
 
@@ -292,11 +312,16 @@ class Socks5Proxy(_ProxyServer):
         self._writers.add(upstream)
         writer.write(b"\x05\x00\x00\x01" + bytes(6))
         await writer.drain()
-        await asyncio.gather(_pipe(reader, upstream), _pipe(up_reader, writer))
+        observe = self._watch(shown)
+        await asyncio.gather(_pipe(reader, upstream, observe), _pipe(up_reader, writer))
         return upstream
 
 
-async def _pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+async def _pipe(
+    src: asyncio.StreamReader,
+    dst: asyncio.StreamWriter,
+    observe: Callable[[bytes], None] | None = None,
+) -> None:
     """Copy until EOF or ``_IDLE_SECONDS`` of silence, then half-close ``dst``."""
     try:
         while True:
@@ -304,6 +329,8 @@ async def _pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
                 data = await src.read(_READ_SIZE)
             if not data:
                 break
+            if observe is not None:
+                observe(data)
             dst.write(data)
             await dst.drain()
     except (OSError, TimeoutError):
