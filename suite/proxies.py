@@ -225,7 +225,7 @@ def _ip_match(host: str, entry: str) -> bool:
 class ProxyPolicy:
     """``server.proxy_url`` for any destination: nothing, one proxy, or the environment's."""
 
-    setting: str = ""  # "", "direct", "env" or a URL (checked)
+    setting: str = field(default="", repr=False)  # "", "direct", "env" or a URL (checked)
     env: EnvProxies = field(default_factory=EnvProxies)
 
     def for_url(self, url: str) -> Proxy | None:
