@@ -13,7 +13,7 @@ STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 IS_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo yes)
 
-.PHONY: help install install-test start stop status logs test browsers postgres lint bench clean distclean
+.PHONY: help install install-test start stop status logs test fuzz browsers postgres lint bench clean distclean
 
 help: ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -96,6 +96,13 @@ postgres: ## install Debian's postgresql when missing (as root)
 	      || echo "could not install postgresql: the store tests will fail under CI"; \
 	  else echo "postgresql missing (not root, not installing): the store tests skip, or fail under CI"; fi; \
 	fi
+
+# make test runs 2,000 examples per client and management endpoint; this, 20,000 (in
+# shards of 2,500, each reproducible: see tests/router/api/test_fuzz.py).
+FUZZ_EXAMPLES ?= 20000
+
+fuzz: install-test ## hostile input at every endpoint, 20,000 examples each (FUZZ_EXAMPLES=N)
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest tests/router/api/test_fuzz.py -q -p no:cacheprovider
 
 lint: install-test ## ruff check, ruff format --check, mypy --strict
 	$(VENV)/bin/ruff check .

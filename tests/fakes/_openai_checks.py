@@ -180,6 +180,13 @@ def check_responses(body: Any) -> Problem | None:
                 f"input[{i}]",
                 "invalid_type",
             )
+        if "type" in item and not isinstance(item["type"], str):
+            return Problem(
+                f"Invalid type for 'input[{i}].type': expected a string, but got"
+                f" {type_name(item['type'])} instead.",
+                f"input[{i}].type",
+                "invalid_type",
+            )
     if body.get("previous_response_id") or body.get("conversation"):
         return None  # earlier items live server-side; pairing cannot be checked
     return _check_response_pairs(items)

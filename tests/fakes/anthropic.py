@@ -185,7 +185,12 @@ class FakeAnthropic(FakeServer):
                 "There was an issue with the format or content of your request: the body is"
                 " not valid JSON."
             )
-        problem = check_messages_request(body, count_tokens=count_tokens)
+        try:
+            problem = check_messages_request(body, count_tokens=count_tokens)
+        except (AttributeError, KeyError, TypeError, ValueError) as exc:
+            # A field of a type the checks do not expect ([] for a block type): the real
+            # API refuses such a body with a 400 too, never a 500.
+            problem = f"There was an issue with the format or content of your request: {exc}"
         if problem:
             return self._invalid(problem)
         if self.models is not None and body["model"] not in self.models:

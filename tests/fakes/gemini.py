@@ -274,7 +274,11 @@ class FakeGemini(FakeServer):
         if body is None:
             return self._google_error(400, "Invalid JSON payload received. Unexpected token.")
         checker = check_count_tokens if method == "countTokens" else check_generate
-        problem = checker(body, model)
+        try:
+            problem = checker(body, model)
+        except (AttributeError, KeyError, TypeError, ValueError) as exc:
+            # A field of a type the checks do not expect: a 400, as the real API answers.
+            return self._google_error(400, f"Invalid JSON payload received. {exc}")
         if problem is not None:
             return self._invalid(problem)
         refused = self._unknown_model(version, model, method)

@@ -242,7 +242,11 @@ class FakeOpenAI(FakeServer):
         body = request_json(request)
         if body is None:
             return self._error(400, _BAD_JSON, "invalid_request_error", None)
-        problem = check(body)
+        try:
+            problem = check(body)
+        except (AttributeError, KeyError, TypeError, ValueError) as exc:
+            # A field of a type the checks do not expect: a 400, as the real API answers.
+            return self._error(400, f"Invalid request body: {exc}", "invalid_request_error", None)
         if problem is not None:
             return self._problem(problem)
         refused = self._unknown_model(body["model"])

@@ -163,7 +163,7 @@ async def test_max_tokens_1e20_from_an_openai_client_to_anthropic(stack: Stack) 
             await client.chat.completions.create(
                 model="claude-sonnet-4-5",
                 messages=HI,
-                max_tokens=1e20,  # type: ignore[arg-type]
+                max_tokens=1e20,  # the SDK sends the number as given
             )
     assert openai_error(caught.value, "max_tokens")["param"] == "max_tokens"
     assert not stack.anthropic.requests
@@ -175,7 +175,7 @@ async def test_max_output_tokens_1e20_from_a_responses_client_to_gemini(stack: S
             await client.responses.create(
                 model="gemini-2.5-flash",
                 input="hi",
-                max_output_tokens=1e20,  # type: ignore[arg-type]
+                max_output_tokens=1e20,  # the SDK sends the number as given
             )
     openai_error(caught.value, "max_output_tokens")
     assert not stack.gemini.requests
@@ -187,7 +187,7 @@ async def test_top_k_1e20_from_an_anthropic_client_to_gemini(stack: Stack) -> No
             await client.messages.create(
                 model="gemini-2.5-flash",
                 max_tokens=100,
-                messages=HI,  # type: ignore[arg-type]
+                messages=HI,
                 extra_body={"top_k": 1e20},  # this SDK version has no top_k argument
             )
     anthropic_error(caught.value, "top_k")
@@ -244,7 +244,7 @@ async def test_a_deep_field_on_a_rule_with_a_model_alias(stack: Stack) -> None:
             await claude.messages.create(
                 model="alias-claude",
                 max_tokens=10,
-                messages=HI,  # type: ignore[arg-type]
+                messages=HI,
                 extra_body={"metadata": deep(300)},
             )
     anthropic_error(caught_a.value, "metadata.a.a")
