@@ -15,7 +15,7 @@ from typing import Any
 import aiohttp
 import orjson
 
-from suite.outbound import failure
+from suite.outbound import Session, failure
 
 from ._oauth import ClerkProfile, LoginError, RefreshFailed
 from ._record import AuthRecord, expiry, jwt_claims, record_name, rfc3339
@@ -57,7 +57,7 @@ def _headers(profile: ClerkProfile, cookie: str) -> dict[str, str]:
 
 
 async def _call(
-    session: aiohttp.ClientSession, method: str, url: str, headers: dict[str, str], **kw: Any
+    session: Session, method: str, url: str, headers: dict[str, str], **kw: Any
 ) -> tuple[int, Any, str | None]:
     """Status, parsed body and a rotated ``__client`` (None when not rotated)."""
     async with session.request(method, url, headers=headers, timeout=_TIMEOUT, **kw) as resp:
@@ -101,7 +101,7 @@ def _email(user: Mapping[str, Any]) -> str:
 
 
 async def _client(
-    session: aiohttp.ClientSession, profile: ClerkProfile, cookie: str
+    session: Session, profile: ClerkProfile, cookie: str
 ) -> tuple[str, dict[str, Any], str]:
     """``(session_id, session object, cookie)`` of the signed-in client."""
     url = f"{profile.clerk_url}/v1/client?__clerk_api_version={profile.api_version}"
@@ -121,7 +121,7 @@ async def _client(
 
 
 async def _token(
-    session: aiohttp.ClientSession, profile: ClerkProfile, cookie: str, sid: str
+    session: Session, profile: ClerkProfile, cookie: str, sid: str
 ) -> tuple[int, str, str, Any]:
     url = (
         f"{profile.clerk_url}/v1/client/sessions/{sid}/tokens"
@@ -154,7 +154,7 @@ def _fields(jwt: str, sid: str, cookie: str) -> dict[str, Any]:
 
 
 async def clerk_refresh(
-    session: aiohttp.ClientSession, profile: ClerkProfile, record: AuthRecord
+    session: Session, profile: ClerkProfile, record: AuthRecord
 ) -> dict[str, Any]:
     """A fresh JWT (and the possibly rotated cookie) for ``record``."""
     cookie = record.client_cookie
@@ -181,9 +181,7 @@ async def clerk_refresh(
     return {**record.data, **_fields(jwt, sid, cookie)}
 
 
-async def clerk_login(
-    session: aiohttp.ClientSession, profile: ClerkProfile, pasted: str
-) -> AuthRecord:
+async def clerk_login(session: Session, profile: ClerkProfile, pasted: str) -> AuthRecord:
     """Validate a pasted cookie at once (session id, then a JWT) → a new record."""
     cookie = parse_client_cookie(pasted)
     if not cookie:

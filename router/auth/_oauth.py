@@ -23,7 +23,7 @@ import aiohttp
 import orjson
 
 from suite.config import Config
-from suite.outbound import failure
+from suite.outbound import Session, failure
 
 from ._device import device_id_for
 from ._record import AuthRecord, expiry, expiry_in, jwt_claims, record_name, rfc3339
@@ -203,7 +203,7 @@ def authorize_url(profile: OAuthProfile, pkce: Pkce, redirect_uri: str) -> str:
 
 
 async def _post(
-    session: aiohttp.ClientSession, profile: OAuthProfile, fields: dict[str, str]
+    session: Session, profile: OAuthProfile, fields: dict[str, str]
 ) -> tuple[int, dict[str, Any], float | None]:
     headers = {"Accept": "application/json"}
     if profile.json_requests:
@@ -280,7 +280,7 @@ def _record_data(type_: str, body: Mapping[str, Any], old: Mapping[str, Any]) ->
 
 
 async def exchange_code(
-    session: aiohttp.ClientSession,
+    session: Session,
     profile: OAuthProfile,
     pkce: Pkce,
     code: str,
@@ -311,7 +311,7 @@ async def exchange_code(
 
 
 async def refresh_oauth(
-    session: aiohttp.ClientSession, profile: OAuthProfile, record: AuthRecord
+    session: Session, profile: OAuthProfile, record: AuthRecord
 ) -> dict[str, Any]:
     """New token fields for ``record``; RefreshFailed says whether to retry."""
     if not record.refresh_token:
