@@ -24,6 +24,7 @@ into HTTP responses, in the client's own format.
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 
 __all__ = [
     "BadRequest",
@@ -198,12 +199,15 @@ class UpstreamHTTPError(UpstreamError):
         body: bytes = b"",
         retry_after: float | None = None,
         content_type: str = "application/json",
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.body = body
         self.retry_after = retry_after
         self.content_type = content_type
+        # The rate-limit headers of the answer (lower-case names): which limit it was.
+        self.headers: Mapping[str, str] = headers or {}
         self.is_auth_failure = status in (401, 403)
         self.retryable = status >= 500 or status in (401, 403, 408, 429)
         self.kind = ErrorKind.of_status(status)

@@ -1,8 +1,10 @@
-"""Model name → rule → ordered candidates (provider + credential).
+"""Model name → rule → its providers, each with the model name it is sent upstream.
 
 Pure: no I/O. Rules are compiled once per config load; lookups of a model
-name are memoised (bounded, so random names cannot grow memory). Credential
-state (cooling, disabled) lives on the credentials and survives reloads.
+name are memoised (bounded, so random names cannot grow memory). Which
+credential serves, in which order, and what an outcome does to it is
+``router.scheduling``'s job; credential state lives on the credentials and
+survives reloads.
 """
 
 from __future__ import annotations
@@ -22,10 +24,16 @@ _CACHE_LIMIT = 4096
 
 @dataclass(frozen=True, slots=True)
 class Rule:
+    """A compiled rule: its servable providers, and aligned with them the upstream name
+    each entry carries (None: the rule's ``alias``, else the requested name)."""
+
     index: int
     pattern: re.Pattern[str]
     providers: tuple[ProviderConfig, ...]
     alias: str | None
+    models: tuple[str | None, ...] = ()
+    fallbacks: tuple[str, ...] = ()
+    strategy: str | None = None
 
     @property
     def source(self) -> str:
@@ -40,15 +48,23 @@ class Route:
     rule: Rule
     upstream_model: str
 
+    def upstream_for(self, entry: int) -> str:
+        """The name the rule's ``entry``-th provider is sent."""
+        models = self.rule.models
+        return (models[entry] if entry < len(models) else None) or self.upstream_model
+
 
 @dataclass(frozen=True, slots=True)
 class Candidate:
+    """One try: a provider, one of its credentials, and the model name sent upstream."""
+
     provider: ProviderConfig
     credential: Credential
+    model: str = ""
 
 
 class RoutingTable:
-    """The compiled rules of one config, with per-provider round-robin."""
+    """The compiled rules of one config and the credentials of each provider."""
 
     def __init__(self, config: Config, credentials: Mapping[str, Sequence[Credential]]) -> None:
         self._creds = {name: tuple(c) for name, c in credentials.items()}
@@ -58,17 +74,25 @@ class RoutingTable:
             if prov.enabled and self._creds.get(name)
         }
         self.servable = servable
-        self.rules: tuple[Rule, ...] = tuple(
-            Rule(
-                index=i,
-                pattern=re.compile(r.pattern),
-                providers=tuple(servable[n] for n in r.providers if n in servable),
-                alias=r.model,
+        rules = []
+        for i, r in enumerate(config.routing):
+            models = r.provider_models or (None,) * len(r.providers)
+            entries = [
+                (servable[n], m) for n, m in zip(r.providers, models, strict=True) if n in servable
+            ]
+            rules.append(
+                Rule(
+                    index=i,
+                    pattern=re.compile(r.pattern),
+                    providers=tuple(p for p, _ in entries),
+                    alias=r.model,
+                    models=tuple(m for _, m in entries),
+                    fallbacks=r.fallbacks,
+                    strategy=r.strategy,
+                )
             )
-            for i, r in enumerate(config.routing)
-        )
+        self.rules: tuple[Rule, ...] = tuple(rules)
         self._cache: dict[str, Route | None] = {}
-        self._turn: dict[str, int] = {}
 
     def route(self, model: str) -> Route | None:
         """The first rule whose pattern matches ``model``; None if none does."""
@@ -85,30 +109,6 @@ class RoutingTable:
             self._cache.clear()
         self._cache[model] = found
         return found
-
-    def candidates(self, route: Route, now: float) -> tuple[list[Candidate], float | None]:
-        """Ready candidates in failover order, and when the first resting one wakes.
-
-        Providers keep the rule's order; a provider's keys take turns, so load
-        spreads across keys while failover still walks every key.
-        """
-        ready: list[Candidate] = []
-        wake: float | None = None
-        for prov in route.rule.providers:
-            creds = self._creds[prov.name]
-            n = len(creds)
-            start = 0
-            if n > 1:
-                start = self._turn.get(prov.name, 0)
-                self._turn[prov.name] = (start + 1) % n
-            for k in range(n):
-                cred = creds[(start + k) % n]
-                if cred.ready(now):
-                    ready.append(Candidate(prov, cred))
-                else:
-                    at = cred.available_at()
-                    wake = at if wake is None else min(wake, at)
-        return ready, wake
 
     def listed_models(self) -> list[tuple[str, ProviderConfig]]:
         """Models a client can ask for: each provider's listed models that a rule

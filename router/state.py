@@ -13,11 +13,12 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from router.auth import KIND_TYPES, AuthManager, CredentialPool, Logins
+from router.auth import AuthManager, CredentialPool, Logins
 from router.executors import Executor, build_executor
 from router.relay import RelayHub
 from router.routing import RoutingTable
-from suite.config import Config, ProviderConfig
+from router.scheduling import Policy, Scheduler
+from suite.config import KINDS, BreakerConfig, Config, CooldownConfig, ProviderConfig
 from suite.secrets import SECRETS, config_secrets
 from suite.tasks import spawn
 
@@ -32,6 +33,9 @@ class Snapshot:
     client_keys: tuple[bytes, ...]
     loaded_at: float = 0.0
     warnings: tuple[str, ...] = field(default=())
+    # Who serves a request (the same scheduler across reloads: turns, sticky pins).
+    scheduler: Scheduler = field(default_factory=Scheduler)
+    policy: Policy = field(default_factory=lambda: Policy(CooldownConfig(), BreakerConfig()))
 
 
 class RouterState:
@@ -39,6 +43,7 @@ class RouterState:
 
     def __init__(self, config: Config) -> None:
         self.pool = CredentialPool()
+        self.scheduler = Scheduler()
         self.relay = RelayHub(config.services)  # /v1/ws services outlive reloads
         self.auth = AuthManager(config)  # stored sign-ins; no I/O until start()
         self.logins = Logins(self.auth)
@@ -81,7 +86,7 @@ class RouterState:
             config.providers.values(), self.auth.sources(), config.services.token
         )
         for name, prov in config.providers.items():
-            if prov.kind == "aistudio" and prov.enabled:  # served by whichever service is free
+            if KINDS[prov.kind].credentials == "relay" and prov.enabled:  # any free service
                 creds[name] = [self.relay.credential(name)]
         executors: dict[str, Executor] = {}
         kept: dict[str, tuple[ProviderConfig, Executor]] = {}
@@ -98,10 +103,11 @@ class RouterState:
             if ex is None:
                 warnings.append(f"provider {name}: kind {prov.kind} is not available in this build")
                 continue
-            if not creds.get(name) and prov.kind in KIND_TYPES:
+            store_type = KINDS[prov.kind].store_type
+            if not creds.get(name) and store_type is not None:
                 warnings.append(
                     f"provider {name}: no signed-in account, not served"
-                    f" (python -m router login {KIND_TYPES[prov.kind]})"
+                    f" (python -m router login {store_type})"
                 )
             elif not creds.get(name):
                 warnings.append(f"provider {name}: no credentials configured, not served")
@@ -120,6 +126,8 @@ class RouterState:
             client_keys=tuple(k.encode() for k in config.server.api_keys),
             loaded_at=time.time(),
             warnings=tuple(warnings),
+            scheduler=self.scheduler,
+            policy=Policy.of(config),
         )
 
     async def close(self) -> None:

@@ -8,7 +8,6 @@ as they arrive, never buffered whole.
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -18,7 +17,6 @@ from aiohttp import web
 
 from router.errors import (
     ErrorKind,
-    NoCapacity,
     NotFound,
     ProxyError,
     UpstreamError,
@@ -29,29 +27,26 @@ from router.executors import Action, Executor, UpstreamCall, client_headers
 from router.formats import (
     SIGNATURE_TAG,
     Format,
+    StreamTranslator,
     StreamWatcher,
     TokenUsage,
     error_body,
     ir,
     stream_error_event,
     strip_foreign_signatures,
+    translated_chunks,
     usage_from_body,
 )
 from router.observability import OBSERVER
 from router.routing import Candidate, Route
+from router.scheduling import Change, Walk, serve, session_key, stream_failure
 from router.state import Snapshot
 from suite.config import ProviderConfig
 from suite.logging import get_logger, redact
 from suite.secrets import SECRETS
 
 from ._context import RequestContext, model_ref
-from ._translate import (
-    StreamTranslator,
-    request_ir,
-    translate_body,
-    translate_response,
-    translated_chunks,
-)
+from ._translate import request_ir, translate_body, translate_response
 
 __all__ = ["Attempt", "Forward", "forward"]
 
@@ -113,106 +108,154 @@ async def forward(
     """
     ctx.model = fwd.model
     ctx.stream = fwd.stream
-    route = snap.table.route(fwd.model)
-    if route is None or not route.rule.providers:
+    usable = _usable(snap, fwd, fallback, attempt)
+    walk = snap.scheduler.walk(
+        snap.table,
+        fwd.model,
+        snap.policy,
+        session=lambda: session_key(fwd.body, request.headers, ctx.client or ""),
+        usable=usable,
+        label=model_ref(fwd.model),
+    )
+    if walk is None:
         raise NotFound(
             f"model '{model_ref(fwd.model)}' is not served here:"
             " no routing rule with a usable provider matches it"
         )
+    route = walk.route
     ctx.rule = route.rule.source
-    candidates, wake = snap.table.candidates(route, time.monotonic())
-    if fallback is not None:
-        candidates = [c for c in candidates if snap.executors[c.provider.name].wire is fwd.fmt]
-        if not candidates and not _has_same_format(snap, route, fwd.fmt):
-            return fallback(route)
-    if attempt is not None:
-        if not any(attempt.usable(p) for p in route.rule.providers):
+    if usable is not None and not any(usable(p) for p in route.rule.providers):
+        if attempt is not None:
             raise attempt.unusable(fwd.model)
-        candidates = [c for c in candidates if attempt.usable(c.provider)]
-    if not candidates:
-        raise _all_resting(fwd.model, wake)
-    plan = _Plan(fwd, route.upstream_model, _forward_headers(request, fwd.fmt))
+        if fallback is not None:
+            return fallback(route)
+    plan = _Plan(fwd, _forward_headers(request, fwd.fmt))
     plan.client, plan.client_headers = ctx.client or "", client_headers(request.headers, fwd.fmt)
-    last: UpstreamError | None = None
-    for cand in candidates:
+
+    async def one(cand: Candidate) -> web.StreamResponse:
         executor = snap.executors[cand.provider.name]
         if ctx.capture is not None:
             executor = ctx.capture.tap(executor)
         ctx.attempts += 1
         ctx.provider = cand.provider.name
         ctx.credential = cand.credential.id
-        try:
-            if attempt is not None:
-                return await attempt(executor, cand, route.upstream_model)
-            if executor.wire is fwd.fmt:
-                return await _passthrough(request, ctx, fwd, plan, executor, cand)
-            return await _translated(request, ctx, fwd, plan, executor, cand)
-        except UpstreamError as exc:
-            ctx.attempt_failed(cand.provider.name, str(exc.status))
-            _record_failure(snap, cand, exc, ctx.request_id)
-            if not exc.retryable:
-                return _upstream_error_response(fwd.fmt, executor.wire, exc, ctx)
-            log.info(
-                "upstream attempt failed",
-                request_id=ctx.request_id,
-                provider=cand.provider.name,
-                credential=cand.credential.id,
-                status=exc.status,
-                error=exc.message,
-            )
-            last = exc
-    _, wake = snap.table.candidates(route, time.monotonic())
-    raise _exhausted(fwd.model, last, wake)
+        if attempt is not None:
+            resp = await attempt(executor, cand, cand.model)
+            walk.succeeded(cand)
+            return resp
+        if executor.wire is fwd.fmt:
+            return await _passthrough(request, ctx, fwd, plan, executor, cand, walk)
+        return await _translated(request, ctx, fwd, plan, executor, cand, walk)
+
+    def final(cand: Candidate, exc: UpstreamError) -> web.StreamResponse:
+        wire = snap.executors[cand.provider.name].wire
+        return _upstream_error_response(fwd.fmt, wire, exc, ctx)
+
+    def failed(cand: Candidate, exc: UpstreamError) -> None:
+        ctx.attempt_failed(cand.provider.name, str(exc.status))
+        _log_failure(ctx.request_id, cand, exc, walk.change)
+
+    def connected() -> bool:
+        return request.transport is not None and not request.transport.is_closing()
+
+    return await serve(walk, one, final, failed=failed, connected=connected)
 
 
-def _has_same_format(snap: Snapshot, route: Route, fmt: Format) -> bool:
-    return any(snap.executors[p.name].wire is fmt for p in route.rule.providers)
+def _usable(
+    snap: Snapshot, fwd: Forward, fallback: object | None, attempt: Attempt | None
+) -> Callable[[ProviderConfig], bool] | None:
+    """Which providers of the rule can serve this request: an attempt's, or for
+    token counting those that speak the client's format."""
+    if attempt is not None:
+        return attempt.usable
+    if fallback is not None:
+        return lambda p: snap.executors[p.name].wire is fwd.fmt
+    return None
+
+
+def _log_failure(
+    request_id: str, cand: Candidate, exc: UpstreamError, change: Change | None
+) -> None:
+    cred = cand.credential.id
+    log.info(
+        "upstream attempt failed",
+        request_id=request_id,
+        provider=cand.provider.name,
+        credential=cred,
+        status=exc.status,
+        error=exc.message,
+    )
+    if change is None or change.what == "breaker_failure":
+        return
+    if change.what == "refused":
+        log.warning(
+            "credential rejected by upstream",
+            request_id=request_id,
+            credential=cred,
+            status=exc.status,
+        )
+    elif change.what == "breaker_open":
+        log.warning(
+            "credential circuit open",
+            request_id=request_id,
+            credential=cred,
+            seconds=round(change.seconds, 1),
+            reason=cand.credential.breaker_reason,
+        )
+    else:
+        log.info(
+            "credential cooling down",
+            request_id=request_id,
+            credential=cred,
+            model=change.model,
+            seconds=round(change.seconds, 1),
+        )
 
 
 class _Plan:
-    """What goes upstream, built once per request and per target format."""
+    """What goes upstream, built once per request and per target format and model name
+    (a rule's providers may know the model by different names)."""
 
-    __slots__ = ("fwd", "model", "headers", "client", "client_headers", "_ir", "_bodies")
+    __slots__ = ("fwd", "headers", "client", "client_headers", "_ir", "_bodies")
 
-    def __init__(self, fwd: Forward, model: str, headers: dict[str, str]) -> None:
+    def __init__(self, fwd: Forward, headers: dict[str, str]) -> None:
         self.fwd = fwd
-        self.model = model
         self.headers = headers
         self.client = ""  # the client key's id; and its identifying headers (subscriptions)
         self.client_headers: dict[str, str] = {}
         self._ir: ir.Request | None = None
-        self._bodies: dict[Format, bytes] = {}
+        self._bodies: dict[tuple[Format, str], bytes] = {}
 
-    def passthrough_body(self) -> bytes:
+    def passthrough_body(self, model: str) -> bytes:
         """The client's bytes as they came, unless the upstream knows the model by another
         name or they hold signatures tagged for another provider (after a failover)."""
         fwd = self.fwd
         body = fwd.body
         if SIGNATURE_TAG in fwd.raw:
             body = strip_foreign_signatures(fwd.fmt, body) or body
-        if body is fwd.body and (fwd.fmt is Format.GEMINI or self.model == fwd.model):
+        if body is fwd.body and (fwd.fmt is Format.GEMINI or model == fwd.model):
             return fwd.raw
         if fwd.fmt is Format.GEMINI:
             return orjson.dumps(body)
-        return orjson.dumps({**body, "model": self.model})
+        return orjson.dumps({**body, "model": model})
 
     def request_ir(self) -> ir.Request:
         if self._ir is None:
             self._ir = request_ir(self.fwd.fmt, self.fwd.body)
         return self._ir
 
-    def body_for(self, target: Format) -> bytes:
-        body = self._bodies.get(target)
+    def body_for(self, target: Format, model: str) -> bytes:
+        body = self._bodies.get((target, model))
         if body is None:
-            body = translate_body(self.request_ir(), target, self.model, self.fwd.stream)
-            self._bodies[target] = body
+            body = translate_body(self.request_ir(), target, model, self.fwd.stream)
+            self._bodies[(target, model)] = body
         return body
 
-    def call(self, body: bytes, *, same_format: bool) -> UpstreamCall:
+    def call(self, body: bytes, model: str, *, same_format: bool) -> UpstreamCall:
         fwd = self.fwd
         return UpstreamCall(
             action=fwd.action,
-            model=self.model,
+            model=model,
             body=body,
             stream=fwd.stream,
             forward_headers=self.headers if same_format else {},
@@ -229,16 +272,18 @@ async def _passthrough(
     plan: _Plan,
     executor: Executor,
     cand: Candidate,
+    walk: Walk,
 ) -> web.StreamResponse:
     reply = await executor.send(
-        plan.call(plan.passthrough_body(), same_format=True), cand.credential
+        plan.call(plan.passthrough_body(cand.model), cand.model, same_format=True),
+        cand.credential,
     )
     if not fwd.stream:
         try:
             data = await reply.read()
         finally:
             reply.close()
-        cand.credential.succeeded()
+        walk.succeeded(cand, getattr(reply, "headers", None))
         ctx.mark_first_byte()
         _note_usage(ctx, usage_from_body(fwd.fmt, data))
         return web.Response(body=data, status=reply.status, content_type="application/json")
@@ -248,7 +293,7 @@ async def _passthrough(
     except BaseException:
         reply.close()
         raise
-    cand.credential.succeeded()
+    walk.succeeded(cand, getattr(reply, "headers", None))
     watcher = StreamWatcher(fwd.fmt)
 
     def end(failure: tuple[ErrorKind, str] | None) -> bytes:
@@ -284,16 +329,17 @@ async def _translated(
     plan: _Plan,
     executor: Executor,
     cand: Candidate,
+    walk: Walk,
 ) -> web.StreamResponse:
-    body = plan.body_for(executor.wire)
-    reply = await executor.send(plan.call(body, same_format=False), cand.credential)
+    body = plan.body_for(executor.wire, cand.model)
+    reply = await executor.send(plan.call(body, cand.model, same_format=False), cand.credential)
     if not fwd.stream:
         try:
             data = await reply.read()
         finally:
             reply.close()
         out, usage = translate_response(data, executor.wire, fwd.fmt, fwd.model, plan.request_ir())
-        cand.credential.succeeded()
+        walk.succeeded(cand, getattr(reply, "headers", None))
         ctx.mark_first_byte()
         _note_usage(
             ctx,
@@ -317,11 +363,11 @@ async def _translated(
     try:
         first = await _first_chunk(chunks)
         if translator.failure is not None:
-            raise _stream_failure(translator.failure)
+            raise stream_failure(translator.failure)
     except BaseException:
         reply.close()
         raise
-    cand.credential.succeeded()
+    walk.succeeded(cand, getattr(reply, "headers", None))
 
     def end(failure: tuple[ErrorKind, str] | None) -> bytes:
         if failure is None:
@@ -402,12 +448,6 @@ async def _relay(
     return resp
 
 
-def _stream_failure(error: ir.StreamError) -> UpstreamHTTPError:
-    """An error the upstream streamed before anything reached the client: treated like
-    the same error as an HTTP status, so it fails over (or not) the same way."""
-    return UpstreamHTTPError(error.kind.status, f"upstream stream failed: {error.message}")
-
-
 def _note_usage(ctx: RequestContext, usage: TokenUsage) -> None:
     if usage.input or usage.output:
         ctx.tokens_in = usage.input
@@ -425,29 +465,6 @@ def _forward_headers(request: web.Request, fmt: Format) -> dict[str, str]:
     return out
 
 
-def _record_failure(snap: Snapshot, cand: Candidate, exc: UpstreamError, request_id: str) -> None:
-    if not isinstance(exc, UpstreamHTTPError):
-        return
-    now = time.monotonic()
-    policy = snap.config.server.cooldown
-    if exc.is_rate_limit:
-        wait = cand.credential.rate_limited(now, exc.retry_after, policy)
-        log.info(
-            "credential cooling down",
-            request_id=request_id,
-            credential=cand.credential.id,
-            seconds=round(wait, 1),
-        )
-    elif exc.is_auth_failure:
-        cand.credential.auth_failed(now, f"upstream answered {exc.status}", policy)
-        log.warning(
-            "credential rejected by upstream",
-            request_id=request_id,
-            credential=cand.credential.id,
-            status=exc.status,
-        )
-
-
 def _upstream_error_response(
     fmt: Format, source: Format, exc: UpstreamError, ctx: RequestContext
 ) -> web.Response:
@@ -462,32 +479,3 @@ def _upstream_error_response(
     return web.Response(
         status=exc.status, body=body, content_type="application/json", headers=headers
     )
-
-
-def _all_resting(model: str, wake: float | None) -> ProxyError:
-    if wake is None:
-        return NotFound(f"model '{model_ref(model)}' has no usable credentials")
-    wait = max(1.0, wake - time.monotonic())
-    return NoCapacity(
-        f"every credential for model '{model_ref(model)}' is cooling down after rate limits;"
-        f" retry in {wait:.0f}s",
-        retry_after=wait,
-    )
-
-
-def _exhausted(model: str, last: UpstreamError | None, wake: float | None) -> ProxyError:
-    """The error for a request every candidate failed, shaped by how the last one failed."""
-    if last is None:
-        return _all_resting(model, wake)
-    if isinstance(last, UpstreamHTTPError) and last.is_rate_limit:
-        if wake is None:
-            wake = time.monotonic() + (last.retry_after or 1.0)
-        return _all_resting(model, wake)
-    err = UpstreamError(
-        f"every provider for model '{model_ref(model)}' failed; last: {last.message}"
-    )
-    if isinstance(last, UpstreamTimeout):
-        err.status, err.kind = 504, ErrorKind.TIMEOUT
-    elif isinstance(last, UpstreamHTTPError) and last.status in (503, 529):
-        err.status, err.kind, err.retry_after = 503, ErrorKind.OVERLOADED, last.retry_after
-    return err

@@ -1,7 +1,8 @@
 """Executors: one per upstream kind, each a transport for one provider instance."""
 
 from router.relay import RelayHub
-from suite.config import ProviderConfig
+from suite.config import KINDS as _KINDS
+from suite.config import OpenAIOptions, ProviderConfig
 
 from ._aistudio import AIStudioExecutor, RelayReply
 from ._apikey import AnthropicExecutor, GeminiExecutor, OpenAIExecutor, OpenAIResponsesExecutor
@@ -47,10 +48,18 @@ _BY_KIND: dict[str, type[HTTPExecutor]] = {
 
 
 def build_executor(provider: ProviderConfig, relay: RelayHub | None = None) -> Executor | None:
-    """The executor for a provider, or None for a kind this router cannot run yet."""
-    if provider.kind == "aistudio":
+    """The executor for a provider, or None for a kind this router cannot run yet.
+
+    The rest of a kind's record (credentials, default URL, options) is
+    ``suite.config.KINDS``; a test checks every kind there has a class here."""
+    if _KINDS[provider.kind].credentials == "relay":
         return AIStudioExecutor(provider, relay) if relay is not None else None
     cls = _BY_KIND.get(provider.kind)
-    if cls is OpenAIExecutor and provider.options.get("wire") == "responses":
+    settings = provider.settings
+    if (
+        cls is OpenAIExecutor
+        and isinstance(settings, OpenAIOptions)
+        and settings.wire == "responses"
+    ):
         cls = OpenAIResponsesExecutor
     return cls(provider) if cls is not None else None

@@ -345,7 +345,17 @@ async def _http_error(name: str, resp: aiohttp.ClientResponse) -> UpstreamHTTPEr
         body=SECRETS.redact_bytes(body),  # an upstream may quote the key it was sent
         retry_after=parse_retry_after(resp.headers.get("Retry-After")),
         content_type=resp.headers.get("Content-Type", "application/json"),
+        headers=limit_headers(resp.headers),
     )
+
+
+_LIMIT_PREFIXES = ("x-ratelimit-", "anthropic-ratelimit-", "x-codex-")
+
+
+def limit_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """The rate-limit headers of an answer, lower-cased: they say which limit a 429 hit
+    (router.scheduling decides from them whether it rests a model or the account)."""
+    return {k.lower(): v for k, v in headers.items() if k.lower().startswith(_LIMIT_PREFIXES)}
 
 
 def _error_message(body: bytes) -> str:

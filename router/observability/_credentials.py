@@ -1,9 +1,12 @@
 """Every credential of the router and its state, for ``/metrics`` and ``/status``.
 
-States: ``ready``; ``cooling`` (rate limited, resting); ``refreshing`` (a
-stored sign-in renewing its token now); ``disabled`` (refused by the
-upstream for a while, or switched off by an operator); ``login_required``
-(the provider refused the refresh token or cookie: only a new login helps).
+States: ``ready``; ``cooling`` (rate limited, resting); ``broken`` (its
+circuit breaker is open or probing after failures in a row: ``reason`` says
+which); ``refreshing`` (a stored sign-in renewing its token now);
+``disabled`` (refused by the upstream for a while, or switched off by an
+operator); ``login_required`` (the provider refused the refresh token or
+cookie: only a new login helps). ``models`` lists the models resting on
+their own (a limit that named the model) with the seconds left.
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ class CredentialView:
     expires_at: str | None = None  # stored sign-ins (RFC 3339)
     refresh_error: str | None = None
     quota: dict[str, Any] | None = None  # subscriptions: router.auth.Quota.to_json()
+    breaker: str = "closed"  # closed, open, half_open (router.scheduling)
+    models: dict[str, float] | None = None  # model -> seconds its own rest lasts
 
     def to_json(self) -> dict[str, object]:
         return asdict(self)
@@ -36,7 +41,7 @@ class CredentialView:
 
 def credential_views(state: RouterState, now: float | None = None) -> list[CredentialView]:
     """Routed credentials of every enabled provider, then stored sign-ins out of rotation."""
-    mono = time.monotonic() if now is None else now
+    mono = time.time() if now is None else now  # credential times are epoch seconds
     snap = state.current
     out: list[CredentialView] = []
     for name, prov in snap.config.providers.items():
@@ -74,20 +79,33 @@ def _stored(state: RouterState) -> list[AuthRecord]:
 def _view(cred: Credential, now: float) -> CredentialView:
     live = cred.auth if isinstance(cred.auth, LiveAuth) else None
     wait = max(0.0, cred.available_at() - now)
+    models = {m: round(t - now, 1) for m, t in cred.model_cooling.items() if t > now} or None
     if live is not None and live.record.refresh_refused:
         st = "login_required"
     elif now < cred.disabled_until:
         st = "disabled"
     elif now < cred.cooling_until:
         st = "cooling"
+    elif cred.breaker != "closed" and now < cred.breaker_until:
+        st = "broken"
+    elif models:  # some models rest (a limit that named them); the others still serve
+        st = "cooling"
+        wait = max(models.values())
     elif live is not None and live.refreshing:
         st = "refreshing"
     else:
         st = "ready"
     reason = cred.disabled_reason if st == "disabled" else None
+    if st == "broken":
+        reason = f"circuit {cred.breaker.replace('_', '-')}: {cred.breaker_reason}"
+    elif st == "cooling" and models and now >= cred.cooling_until:
+        reason = f"models resting: {', '.join(sorted(models))}"
     quota = cred.quota.to_json() if cred.quota is not None else None
+    extra: dict[str, Any] = {"breaker": cred.breaker, "models": models}
     if live is None:
-        return CredentialView(cred.provider, cred.id, st, round(wait, 1), reason, quota=quota)
+        return CredentialView(
+            cred.provider, cred.id, st, round(wait, 1), reason, quota=quota, **extra
+        )
     rec = live.record
     return CredentialView(
         provider=cred.provider,
@@ -99,6 +117,7 @@ def _view(cred: Credential, now: float) -> CredentialView:
         expires_at=_expiry(rec),
         refresh_error=live.error or None,
         quota=quota,
+        **extra,
     )
 
 

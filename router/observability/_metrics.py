@@ -34,7 +34,7 @@ from ._tally import LATENCY_BUCKETS, TTFB_BUCKETS, Tally
 
 __all__ = ["CREDENTIAL_STATES", "Metrics", "credential_counts"]
 
-CREDENTIAL_STATES = ("ready", "cooling", "refreshing", "disabled", "login_required")
+CREDENTIAL_STATES = ("ready", "cooling", "broken", "refreshing", "disabled", "login_required")
 _TOKEN_TYPES = ("input", "output", "cached", "reasoning")
 
 

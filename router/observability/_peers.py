@@ -30,7 +30,14 @@ __all__ = ["STALE_SECONDS", "merge_views", "peer_views", "publish_views", "withd
 STALE_SECONDS = 10.0
 _PREFIX = "credentials-"
 # How much a state keeps a credential from serving: the merge shows the worst one.
-_SEVERITY = {"ready": 0, "refreshing": 1, "cooling": 2, "disabled": 3, "login_required": 4}
+_SEVERITY = {
+    "ready": 0,
+    "refreshing": 1,
+    "cooling": 2,
+    "broken": 3,
+    "disabled": 4,
+    "login_required": 5,
+}
 
 
 def _own(directory: Path) -> Path:

@@ -156,7 +156,8 @@ async def test_scripted_mix_is_counted_exactly(start_router, tmp_path) -> None:
             before = set(m["cliproxy_requests_total"])
             with pytest.raises(anthropic.NotFoundError):
                 await ant.messages.create(model="mystery-2", max_tokens=9, messages=MSG)
-            two.enqueue(Reply(text="x", usage=(1, 1)))
+            # The 429 rested claude-a only (Anthropic limits are per model): primary serves.
+            one.enqueue(Reply(text="x", usage=(1, 1)))
             await ant.messages.create(model="claude-unlisted-42", max_tokens=9, messages=MSG)
             after = await scrape(http, r.url)
             new = set(after["cliproxy_requests_total"]) - before
@@ -164,7 +165,7 @@ async def test_scripted_mix_is_counted_exactly(start_router, tmp_path) -> None:
                 (
                     ("format", "anthropic"),
                     ("model", "other"),
-                    ("provider", "secondary"),
+                    ("provider", "primary"),
                     ("status", "200"),
                 )
             }
