@@ -30,6 +30,10 @@ def main(argv: list[str] | None = None) -> int:
         from router.observability import show_request
 
         return show_request(argv[1:])
+    if argv[:1] == ["keys"]:  # python -m router keys add|list|show|revoke: client keys
+        from router.keys import keys_command
+
+        return keys_command(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m router", description=__doc__)
     parser.add_argument(
         "command",

@@ -8,6 +8,7 @@ from aiohttp import web
 
 from router._server import RouterRunner, handler_args
 from router.api import STATE, proxy_middleware, setup_routes
+from router.keys import CLIENT_KEYS, ClientKeys, client_keys_context
 from router.observability import OBSERVER, Observer, observer_context
 from router.shared import SHARED, SharedState, backend_for, shared_context
 from router.state import RouterState
@@ -34,8 +35,11 @@ def create_app(config: Config, *, watch: bool = False) -> web.Application:
     app[OBSERVER] = Observer(config, app[STATE], config.env.prometheus_dir or None)
     # Credential states and counters every worker (and instance) sees: docs/shared-state.md.
     app[SHARED] = SharedState(backend_for(config))
+    # Managed client keys (docs/client-keys.md), reloaded when any worker changes them.
+    app[CLIENT_KEYS] = ClientKeys(config)
     setup_routes(app)
     app.cleanup_ctx.append(shared_context)  # before the state: opened first, closed last
+    app.cleanup_ctx.append(client_keys_context)
     app.cleanup_ctx.append(_close_state)
     app.cleanup_ctx.append(observer_context)  # torn down first: the last usage records
     if watch:

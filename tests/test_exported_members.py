@@ -13,6 +13,7 @@ PACKAGES = [
     "router.executors",
     "router.observability",
     "router.formats",
+    "router.keys",
     "router.relay",
     "router.shared",
     "suite.config",

@@ -5,6 +5,7 @@ from aiohttp import web
 from . import (
     _anthropic,
     _captures,
+    _client_keys,
     _embeddings,
     _gemini,
     _health,
@@ -45,4 +46,5 @@ def setup_routes(app: web.Application) -> None:
     r.add_get("/v1/auth/aistudio/services", _relay.relay_services)
     r.add_get("/v1/requests/{request_id}", _captures.show_capture)
     _management.setup(app)
+    _client_keys.setup_keys(app)
     _observability.setup(app)

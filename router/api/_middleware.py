@@ -8,7 +8,6 @@ every error is in the client's format, every request writes one log line).
 from __future__ import annotations
 
 import asyncio
-import hmac
 import ipaddress
 import time
 from collections.abc import Awaitable, Callable
@@ -17,7 +16,8 @@ from functools import lru_cache
 from aiohttp import web
 
 from router.errors import MethodNotAllowed, NotFound, PayloadTooLarge, ProxyError, Unauthorized
-from router.observability import OBSERVER, client_key_id
+from router.keys import CLIENT_KEYS, LOCAL, REQUEST_KEY, ActiveKey, Ring, settle_request
+from router.observability import OBSERVER
 from suite.logging import access_log, get_logger
 
 from ._context import CONTEXT, RequestContext, client_format, new_request_id
@@ -30,7 +30,17 @@ __all__ = ["OPEN_PATHS", "SELF_AUTH_PREFIXES", "is_loopback", "proxy_middleware"
 log = get_logger("router.access")
 OPEN_PATHS = frozenset({"/", "/healthz", "/readyz"})
 # Paths whose handlers check their own credentials (services token, management key).
-SELF_AUTH_PREFIXES = ("/v1/ws", "/v1/auth/", "/v1/usage", "/v1/requests/", "/metrics", "/status")
+SELF_AUTH_PREFIXES = (
+    "/v1/ws",
+    "/v1/auth/",
+    "/v1/usage",
+    "/v1/requests/",
+    "/v1/keys",
+    "/metrics",
+    "/status",
+    "/console",  # the console's page (loopback) and /v1/console/* (management key)
+    "/v1/console/",
+)
 # Logged at debug: health probes every 30 s and scrapes every 15 s are not news.
 _QUIET = OPEN_PATHS | {"/metrics"}
 
@@ -57,17 +67,18 @@ def _presented_key(request: web.Request) -> str | None:
     return h.get("x-api-key") or h.get("x-goog-api-key") or request.query.get("key")
 
 
-def check_client(request: web.Request, keys: tuple[bytes, ...]) -> str | None:
+def check_client(request: web.Request, ring: Ring) -> ActiveKey:
     """Raise Unauthorized unless the caller may use the proxy; return the key it presented
-    (None for a loopback caller when no keys are configured).
+    (``LOCAL`` for a loopback caller when there is no key at all).
 
-    With keys configured, one must match (compared in constant time, each key
-    checked so timing does not tell which matched). With none, only loopback
+    With keys (``server.api_keys`` or managed ones, docs/client-keys.md), the presented
+    key is hashed and looked up: one SHA-256 and one dict lookup, whatever the number
+    of keys. A revoked or expired key gets 401 saying so. With none, only loopback
     callers are served.
     """
-    if not keys:
+    if ring.empty:
         if is_loopback(request.remote):
-            return None
+            return LOCAL
         raise Unauthorized(
             "this proxy has no API keys configured and serves only local clients; "
             "set server.api_keys to allow remote clients"
@@ -77,15 +88,12 @@ def check_client(request: web.Request, keys: tuple[bytes, ...]) -> str | None:
         raise Unauthorized(
             "missing API key: send it as 'Authorization: Bearer <key>' or 'x-api-key'"
         )
-    # Header bytes that are not UTF-8 arrive as surrogates: they round-trip here, and
-    # never match a configured key (a str from YAML), so they get 401 like any wrong key.
-    given = presented.encode("utf-8", "surrogateescape")
-    ok = False
-    for key in keys:
-        ok |= hmac.compare_digest(given, key)
-    if not ok:
+    found = ring.find(presented)
+    if found is None:
         raise Unauthorized("invalid API key")
-    return presented
+    if found.key is not None:
+        found.refuse_if_unusable(time.time())
+    return found
 
 
 @web.middleware
@@ -99,12 +107,17 @@ async def proxy_middleware(request: web.Request, handler: Handler) -> web.Stream
     guarded = path not in OPEN_PATHS and not path.startswith(SELF_AUTH_PREFIXES)
     try:
         if guarded:
-            key = check_client(request, request.app[STATE].current.client_keys)
-            ctx.client = client_key_id(key)
+            ring = request.app[CLIENT_KEYS].ring(request.app[STATE].current.client_keys)
+            active = check_client(request, ring)
+            ctx.client = active.label
+            if active.limited:  # models or limits to enforce (docs/client-keys.md)
+                request[REQUEST_KEY] = active
             capture = request.app[OBSERVER].capture
             if capture is not None:
                 ctx.capture = capture.begin(request)
         response = await handler(request)
+        if ctx.tokens_in is not None and REQUEST_KEY in request:  # the key's token limits
+            await settle_request(request, ctx.tokens_in + (ctx.tokens_out or 0))
     except ProxyError as exc:
         err = exc
     except web.HTTPRequestEntityTooLarge:

@@ -37,6 +37,7 @@ from router.formats import (
     translated_chunks,
     usage_from_body,
 )
+from router.keys import admit_request
 from router.observability import OBSERVER
 from router.routing import Candidate, Route
 from router.scheduling import Change, Walk, serve, session_key, stream_failure
@@ -108,6 +109,7 @@ async def forward(
     """
     ctx.model = fwd.model
     ctx.stream = fwd.stream
+    await admit_request(request, fwd.model)  # the client key's models and limits
     usable = _usable(snap, fwd, fallback, attempt)
     walk = snap.scheduler.walk(
         snap.table,

@@ -64,11 +64,12 @@ class Finished(Protocol):
 
 @lru_cache(maxsize=256)
 def client_key_id(key: str | None) -> str:
-    """A client key's id for logs and usage: a hash prefix, never the key. ``local``
-    when no keys are configured (loopback callers)."""
+    """A ``server.api_keys`` key's id for logs and usage: ``config:`` and a hash prefix,
+    never the key (``router.keys.config_label``; a managed key's id is its name).
+    ``local`` when no keys are configured (loopback callers)."""
     if not key:
         return "local"
-    return "key-" + hashlib.sha256(key.encode()).hexdigest()[:10]
+    return "config:" + hashlib.sha256(key.encode()).hexdigest()[:10]
 
 
 class Observer:

@@ -132,6 +132,7 @@ DIMENSIONS: dict[str, dict[Dialect, str]] = {
     "provider": {"sqlite": "provider", "postgres": "provider"},
     "credential": {"sqlite": "credential", "postgres": "credential"},
     "client_key": {"sqlite": "client_key", "postgres": "client_key"},
+    "key": {"sqlite": "client_key", "postgres": "client_key"},  # the same, shorter
     "status": {"sqlite": "status", "postgres": "status"},
 }
 

@@ -66,7 +66,7 @@ async def test_request_id_names_every_failed_attempt(start_router, tmp_path, cap
         assert line["event"] == "request" and line["level"] == "warning"
         assert line["status"] == 429 and line["attempts"] == 2
         assert line["provider"] == "secondary" and line["credential"] == attempts[1]["credential"]
-        assert line["client"].startswith("key-") and KEY not in json.dumps(line)
+        assert line["client"].startswith("config:") and KEY not in json.dumps(line)
         assert "rate limit" in line["error"] or "cooling" in line["error"]
 
         # The status page's "last errors" carry the same id.

@@ -106,7 +106,7 @@ async def test_totals_by_model_provider_and_key_as_json_and_csv(start_router, tm
             by_key = (await http.get(f"{r.url}/v1/usage?group_by=client_key", headers=MGMT)).json()
             counts = {x["client_key"]: x["requests"] for x in by_key["rows"]}
             assert sorted(counts.values()) == [25, 38]
-            assert all(k.startswith("key-") for k in counts)
+            assert all(k.startswith("config:") for k in counts)
             assert not any(secret in by_key.__repr__() for secret in KEYS)
 
             text = (
