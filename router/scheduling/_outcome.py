@@ -8,7 +8,8 @@
 | connect error, timeout, 5xx, 529, 408, a 2xx that is not the API's | yes | a breaker failure |
 | other 4xx (the client's request) | no | nothing (the upstream is alive: the run of failures ends) |
 
-After ``breaker.failures`` failures in a row the breaker opens for
+After ``breaker.failures`` failures in a row (a timeout counts as all of them: each
+one made a client wait the whole deadline) the breaker opens for
 ``base_seconds · 2^(trips-1)`` (capped at ``max_seconds``); when that is over
 one request probes the credential (half-open): success closes it, failure opens
 it again for twice as long.
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from router.auth import Credential
-from router.errors import UpstreamError, UpstreamHTTPError
+from router.errors import UpstreamError, UpstreamHTTPError, UpstreamTimeout
 from router.formats import ir
 from suite.config import BreakerConfig, CooldownConfig
 
@@ -90,6 +91,8 @@ def _breaker_failure(
     cred: Credential, exc: UpstreamError, now: float, policy: BreakerConfig, probe: float
 ) -> Change:
     cred.failures += 1
+    if isinstance(exc, UpstreamTimeout):  # each one cost a client the whole deadline
+        cred.failures = max(cred.failures, policy.failures)
     cred.breaker_reason = _reason(exc)
     if cred.breaker == "half_open" or cred.failures >= policy.failures:
         cred.trips += 1

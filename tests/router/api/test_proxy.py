@@ -173,3 +173,110 @@ async def test_body_over_the_limit_is_413(start_router) -> None:
         assert resp.status_code == 413
         assert resp.json()["error"]["type"] == "request_too_large"
         assert one.requests == []
+
+
+# -- the circuit breaker, end to end (real sockets) -------------------------------------
+
+MGMT_KEY = "m-key"
+
+
+def _breaker_config(primary_url: str, secondary_url: str, **server) -> object:
+    import dataclasses
+
+    from suite.config import ManagementConfig
+
+    cfg = build_config(
+        {
+            "primary": {"kind": "anthropic", "base_url": primary_url, "api_keys": ["k-p"]},
+            "secondary": {"kind": "anthropic", "base_url": secondary_url, "api_keys": ["k-s"]},
+        },
+        [{"pattern": "^claude-", "providers": ["primary", "secondary"]}],
+        api_keys=[KEY],
+        server={"timeouts": {"connect": 2, "first_byte": 2, "idle": 5}, **server},
+    )
+    return dataclasses.replace(cfg, management=ManagementConfig(key=MGMT_KEY))
+
+
+async def _primary_view(http: httpx.AsyncClient, url: str) -> dict:
+    doc = (
+        await http.get(f"{url}/status.json", headers={"Authorization": f"Bearer {MGMT_KEY}"})
+    ).json()
+    creds = doc["providers"]
+    if isinstance(creds, dict):
+        creds = list(creds.values())
+    for prov in creds:
+        if prov["name"] == "primary":
+            return prov["credentials"][0]
+    raise AssertionError(doc)
+
+
+async def _timed(client: anthropic.AsyncAnthropic) -> tuple[float, str]:
+    import time
+
+    started = time.perf_counter()
+    msg = await client.messages.create(model="claude-x", max_tokens=9, messages=MSG)
+    return time.perf_counter() - started, msg.content[0].text
+
+
+async def test_a_hung_primary_costs_one_first_byte_then_its_breaker_opens(start_router) -> None:
+    from tests.fakes import MisbehavingUpstream, Misbehaviour
+
+    async with (
+        MisbehavingUpstream(default=Misbehaviour.HANG) as hung,
+        FakeAnthropic(default=Reply(text="second")) as second,
+    ):
+        r = await start_router(_breaker_config(hung.base_url, second.base_url))
+        async with _client(r.url) as client, httpx.AsyncClient() as http:
+            took, text = await _timed(client)
+            assert text == "second" and took <= 3.0, took
+            for _ in range(10):
+                took, text = await _timed(client)
+                assert text == "second" and took < 0.5, took
+            assert len(hung.requests) == 1  # the open breaker keeps requests away
+            view = await _primary_view(http, r.url)
+            assert view["state"] == "broken" and "timed out" in view["reason"], view
+            metrics = (
+                await http.get(f"{r.url}/metrics", headers={"Authorization": f"Bearer {MGMT_KEY}"})
+            ).text
+            assert 'cliproxy_credentials{provider="primary",state="broken"} 1.0' in metrics
+
+
+async def test_a_refused_port_is_tried_three_times_then_left_alone(start_router) -> None:
+    async with FakeAnthropic(default=Reply(text="second")) as second:
+        cfg = _breaker_config(f"http://127.0.0.1:{unused_port()}", second.base_url)
+        r = await start_router(cfg)
+        async with _client(r.url) as client, httpx.AsyncClient() as http:
+            for _ in range(6):
+                await client.messages.create(model="claude-x", max_tokens=9, messages=MSG)
+            view = await _primary_view(http, r.url)
+            assert view["state"] == "broken" and "connection failed" in view["reason"]
+            assert view["wait_s"] > 0
+
+
+async def test_a_5xx_storm_opens_the_breaker_and_a_probe_closes_it(start_router) -> None:
+    from tests.fakes import MisbehavingUpstream, Misbehaviour
+
+    async with (
+        MisbehavingUpstream(default=Misbehaviour.ERROR_STORM) as storm,
+        FakeAnthropic(default=Reply(text="second")) as second,
+    ):
+        cfg = _breaker_config(
+            storm.base_url, second.base_url, breaker={"failures": 3, "base_seconds": 0.5}
+        )
+        r = await start_router(cfg)
+        async with _client(r.url) as client, httpx.AsyncClient() as http:
+            for _ in range(8):
+                await client.messages.create(model="claude-x", max_tokens=9, messages=MSG)
+            assert len(storm.requests) == 3
+            assert "upstream answered 50" in (await _primary_view(http, r.url))["reason"]
+            storm.default = Misbehaviour.OK
+            import asyncio
+            import time
+
+            deadline = time.monotonic() + 5
+            while (await _primary_view(http, r.url))["state"] == "broken":  # its 0.5 s rest
+                assert time.monotonic() < deadline
+                await asyncio.sleep(0.05)
+            await client.messages.create(model="claude-x", max_tokens=9, messages=MSG)
+            assert len(storm.requests) == 4
+            assert (await _primary_view(http, r.url))["state"] == "ready"

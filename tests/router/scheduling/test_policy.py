@@ -330,3 +330,18 @@ async def test_unknown_model_and_no_credentials() -> None:
     h.cred("p").disabled_reason = "x"
     got = await h.request("a")
     assert isinstance(got, NoCapacity | NotFound)
+
+
+async def test_a_timeout_opens_the_breaker_at_once() -> None:
+    h = harness(
+        {
+            "a": {"kind": "openai-compatible", "api_keys": ["a"]},
+            "b": {"kind": "openai-compatible", "api_keys": ["b"]},
+        },
+        [{"pattern": ".*", "providers": ["a", "b"]}],
+    )
+    h.executors["a"].then("*", timeout())
+    assert (await h.request("m")).provider == "b"
+    assert h.cred("a").breaker == "open" and h.cred("a").breaker_reason == "timed out"
+    assert (await h.request("m")).provider == "b"
+    assert len(h.executors["a"].calls) == 1
