@@ -6,6 +6,7 @@ from . import (
     _anthropic,
     _captures,
     _client_keys,
+    _console,
     _embeddings,
     _gemini,
     _health,
@@ -48,3 +49,4 @@ def setup_routes(app: web.Application) -> None:
     _management.setup(app)
     _client_keys.setup_keys(app)
     _observability.setup(app)
+    _console.setup(app)
