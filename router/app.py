@@ -35,6 +35,7 @@ def create_app(config: Config, *, watch: bool = False) -> web.Application:
     app[OBSERVER] = Observer(config, app[STATE], config.env.prometheus_dir or None)
     # Credential states and counters every worker (and instance) sees: docs/shared-state.md.
     app[SHARED] = SharedState(backend_for(config))
+    app[STATE].share(app[SHARED])  # rests and breakers learned here reach every worker
     # Managed client keys (docs/client-keys.md), reloaded when any worker changes them.
     app[CLIENT_KEYS] = ClientKeys(config)
     setup_routes(app)

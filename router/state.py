@@ -13,11 +13,12 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from router.auth import AuthManager, CredentialPool, Logins
+from router.auth import AuthManager, Credential, CredentialPool, Logins
 from router.executors import Executor, build_executor
 from router.relay import RelayHub
 from router.routing import RoutingTable
 from router.scheduling import Policy, Scheduler
+from router.shared import Breaker, SharedState, StateChange, StateRecord, apply_record
 from suite.config import KINDS, BreakerConfig, Config, CooldownConfig, ProviderConfig
 from suite.secrets import SECRETS, config_secrets
 from suite.tasks import spawn
@@ -44,6 +45,7 @@ class RouterState:
     def __init__(self, config: Config) -> None:
         self.pool = CredentialPool()
         self.scheduler = Scheduler()
+        self.shared: SharedState | None = None  # set by share() (the app's shared state)
         self.relay = RelayHub(config.services)  # /v1/ws services outlive reloads
         self.auth = AuthManager(config)  # stored sign-ins; no I/O until start()
         self.logins = Logins(self.auth)
@@ -51,6 +53,49 @@ class RouterState:
         self._retired: list[Executor] = []  # replaced, closing after a grace period
         self.current = self._build(config)
         self.auth.on_change = self.resync
+
+    def share(self, shared: SharedState) -> None:
+        """Publish every credential change the scheduler makes (rests, breakers, the
+        models resting) and fold in what the other workers publish (docs/shared-state.md):
+        a 429 or an open breaker seen by one worker is honoured by all within a second."""
+        self.shared = shared
+
+        def publish(cred: Credential, model: str | None) -> None:
+            if model is None:
+                shared.publish(cred.id, None, _record(cred))
+            else:
+                rest = StateRecord(
+                    cooling_until=cred.model_cooling.get(model, 0.0),
+                    strikes=cred.model_strikes.get(model, 0),
+                )
+                shared.publish(cred.id, model, rest)
+
+        self.scheduler.on_change = publish
+        shared.listen(self._changed_elsewhere)
+
+    def credential(self, credential_id: str) -> Credential | None:
+        for cred in self.pool.all():
+            if cred.id == credential_id:
+                return cred
+        return None
+
+    def _changed_elsewhere(self, change: StateChange) -> None:
+        cred = self.credential(change.credential_id)
+        if cred is None:
+            return
+        if change.cleared:
+            cred.reset()
+        rec = change.record
+        if rec is None:
+            return
+        if change.model is not None:
+            until = max(cred.model_cooling.get(change.model, 0.0), rec.cooling_until)
+            cred.model_cooling[change.model] = until
+            return
+        apply_record(cred, rec)
+        b = rec.breaker  # the newest view: a probe that closed it anywhere closes it here
+        cred.breaker, cred.breaker_until = b.state, b.open_until
+        cred.failures, cred.breaker_reason = b.failures, b.reason
 
     async def start(self) -> None:
         """Load stored credentials and start refreshing them (app start-up)."""
@@ -140,3 +185,15 @@ class RouterState:
             await ex.close()
         self._executors.clear()
         self._retired.clear()
+
+
+def _record(cred: Credential) -> StateRecord:
+    """A credential's whole state as the workers share it."""
+    return StateRecord(
+        cooling_until=cred.cooling_until,
+        strikes=cred.strikes,
+        breaker=Breaker(cred.breaker, cred.breaker_until, cred.failures, cred.breaker_reason),
+        disabled_until=cred.disabled_until,
+        disabled_reason=cred.disabled_reason,
+        headroom=cred.quota.to_json() if cred.quota is not None else None,
+    )

@@ -10,6 +10,7 @@ always passes (``_guard.py``). Answers never carry a token, cookie or code.
     GET    /v1/auth/credentials/{name}/usage     a codex sign-in's plan usage, asked now
     DELETE /v1/auth/credentials/{name}
     POST   /v1/auth/credentials/{name}/disable   | /enable
+    POST   /v1/auth/credentials/{id}/reset       cooldowns and breaker cleared (every worker)
     POST   /v1/auth/credentials/{name}/proxy {proxy_url}   the account's own proxy ("": none)
     POST   /v1/auth/login        {provider: claude|codex, mode: callback|paste, proxy_url?}
     GET    /v1/auth/login/{state}                status
@@ -35,6 +36,7 @@ from ._guard import GUARD, Banned, ManagementGuard, key_matches
 from ._keys import STATE
 from ._middleware import is_loopback
 from ._receive import receive
+from ._reset import reset_credential
 
 __all__ = ["GUARD", "ManagementGuard", "require_management", "setup"]
 
@@ -219,6 +221,7 @@ def setup(app: web.Application) -> None:
     r.add_post("/v1/auth/credentials/{name}/disable", _managed(disable_credential))
     r.add_post("/v1/auth/credentials/{name}/enable", _managed(enable_credential))
     r.add_post("/v1/auth/credentials/{name}/proxy", _managed(set_proxy))
+    r.add_post("/v1/auth/credentials/{name:.+}/reset", _managed(reset_credential))
     r.add_post("/v1/auth/login", _managed(start_login))
     r.add_get("/v1/auth/login/{state}", _managed(login_status))
     r.add_post("/v1/auth/login/{state}/code", _managed(submit_code))
