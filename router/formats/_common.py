@@ -4,7 +4,6 @@ request settings, and the conversation clean-up every strict upstream needs."""
 from __future__ import annotations
 
 import base64
-import dataclasses
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -133,13 +132,18 @@ def result_text(result: ir.ToolResult) -> str:
 
 
 def fill_result_names(messages: Sequence[ir.Message]) -> tuple[ir.Message, ...]:
-    """Give every ToolResult the name of its call (formats without names)."""
-    names = {p.id: p.name for m in messages for p in m.content if isinstance(p, ir.ToolCall)}
+    """Give every ToolResult the name of its call (formats without names); messages
+    without an unnamed result are kept as they are."""
+    names: dict[str, str] | None = None
     out: list[ir.Message] = []
     for m in messages:
         if any(isinstance(p, ir.ToolResult) and not p.name for p in m.content):
+            if names is None:
+                names = {
+                    p.id: p.name for m in messages for p in m.content if isinstance(p, ir.ToolCall)
+                }
             parts = tuple(
-                dataclasses.replace(p, name=names.get(p.call_id, ""))
+                ir.ToolResult(p.call_id, names.get(p.call_id, ""), p.content, p.is_error)
                 if isinstance(p, ir.ToolResult) and not p.name
                 else p
                 for p in m.content
@@ -152,8 +156,16 @@ def fill_result_names(messages: Sequence[ir.Message]) -> tuple[ir.Message, ...]:
 # --------------------------------------------------------------------------- turns
 
 
-def _call_id(part: ir.Part) -> str:
-    return part.call_id if isinstance(part, ir.ToolResult) else ""
+def _kept(part: ir.Part, *, results: bool) -> bool:
+    """Whether a part stays in its turn: no empty text, no result in an assistant turn
+    (``results`` false) and no call in any other."""
+    if isinstance(part, ir.Text):
+        return bool(part.text)
+    if isinstance(part, ir.ToolResult):
+        return results
+    if isinstance(part, ir.ToolCall):
+        return not results
+    return True
 
 
 def _orphan_text(result: ir.ToolResult) -> ir.Text:
@@ -200,30 +212,42 @@ def normalize_turns(
         role = msg.role
         if role is ir.Role.SYSTEM and system_as_user:
             role = ir.Role.USER
+        content = msg.content
+        parts: tuple[ir.Part, ...]
         if role is ir.Role.ASSISTANT:
             flush()
-            calls = {p.id: p.name for p in msg.content if isinstance(p, ir.ToolCall)}
+            calls: dict[str, str] = {}
+            clean = True  # nothing to drop: the message's own parts go on as they are
+            for p in content:
+                if isinstance(p, ir.ToolCall):
+                    calls[p.id] = p.name
+                elif isinstance(p, ir.ToolResult) or (isinstance(p, ir.Text) and not p.text):
+                    clean = False
             pending.update(calls)
             order = {cid: i for i, cid in enumerate(calls)}
             answered_from = -1
-            parts: tuple[ir.Part, ...] = tuple(
-                p for p in msg.content if not isinstance(p, ir.ToolResult)
-            )
+            parts = content if clean else tuple(p for p in content if _kept(p, results=False))
         else:
-            results: list[ir.Part] = []
+            results: list[ir.ToolResult] = []
             rest: list[ir.Part] = []
-            for p in msg.content:
+            clean = True
+            for p in content:
                 if isinstance(p, ir.ToolResult):
                     if p.call_id in pending:
                         pending.pop(p.call_id)
                         results.append(p)
-                    else:
-                        rest.append(_orphan_text(p))
-                elif not isinstance(p, ir.ToolCall):
+                        continue
+                    rest.append(_orphan_text(p))
+                elif _kept(p, results=True):
                     rest.append(p)
-            results.sort(key=lambda r: order.get(_call_id(r), len(order)))
-            parts = tuple(results) + tuple(rest)
-        parts = tuple(p for p in parts if not (isinstance(p, ir.Text) and not p.text))
+                    continue
+                clean = False
+            if results:
+                if len(results) > 1:
+                    results.sort(key=lambda r: order.get(r.call_id, len(order)))
+                parts = (*results, *rest)
+            else:
+                parts = content if clean else tuple(rest)
         if not parts:
             continue
         if merge and out and out[-1].role is role:
@@ -240,7 +264,8 @@ def normalize_turns(
             else:
                 out[-1] = ir.Message(role, prev.content + parts)
             continue
-        out.append(ir.Message(role, parts))
+        same = parts is content and role is msg.role
+        out.append(msg if same else ir.Message(role, parts))
         if role is ir.Role.USER and answered_from < 0 and pending:
             answered_from = len(out) - 1
     if pending and answered_from >= 0:

@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from . import ir
+from ._anthropic_in import Calls, read_blocks, request_to_ir
 from ._anthropic_stream import (
     StreamDecoder,
     StreamEncoder,
@@ -17,31 +18,18 @@ from ._anthropic_stream import (
 )
 from ._common import (
     export_signature,
-    fill_result_names,
-    import_signature,
     json_mode_instruction,
     normalize_turns,
     replayable,
     thinking_budget,
 )
 from ._json import (
-    Raw,
     args_object,
-    dumps,
-    guess_media_type,
     num_or_int,
     obj,
-    objects,
-    opt_arr,
-    opt_bool,
-    opt_int,
-    opt_num,
     opt_obj,
-    opt_objects,
     opt_str,
-    req_str,
     safe_id,
-    schema_obj,
     upstream_answer,
 )
 
@@ -56,189 +44,7 @@ __all__ = [
 
 FORMAT = ir.Format.ANTHROPIC
 DEFAULT_MAX_TOKENS = 8192
-_BILLING_PREFIX = "x-anthropic-billing-header:"
 _OPENER = "Continue."  # Anthropic wants a user turn first; used when the source had none
-
-# --------------------------------------------------------------------------- blocks in
-
-
-def _image(block: Raw, path: str) -> ir.ContentPart:
-    source = obj(block.get("source"), f"{path}.source")
-    kind = source.get("type")
-    if kind == "base64":
-        media = req_str(source, "media_type", f"{path}.source.")
-        return ir.Image(media, data=req_str(source, "data", f"{path}.source."))
-    if kind == "url":
-        url = req_str(source, "url", f"{path}.source.")
-        fallback = "application/pdf" if block.get("type") == "document" else guess_media_type(url)
-        return ir.Image(opt_str(source, "media_type", f"{path}.source.") or fallback, url=url)
-    if kind == "text" and block.get("type") == "document":
-        return ir.Text(req_str(source, "data", f"{path}.source."))
-    raise ir.TranslationError(f"{path}.source.type", f"source type {kind!r} cannot be translated")
-
-
-def _content_part(block: Raw, path: str) -> ir.ContentPart | None:
-    """A text, image or document block; None for the other kinds."""
-    kind = block.get("type")
-    if kind == "text":
-        return ir.Text(req_str(block, "text", path + "."))
-    if kind in ("image", "document"):
-        return _image(block, path)
-    return None
-
-
-def _result_content(value: object, path: str) -> tuple[ir.ContentPart, ...]:
-    if value is None:
-        return ()
-    if isinstance(value, str):
-        return (ir.Text(value),)
-    parts = (_content_part(block, p) for p, block in objects(value, path))
-    return tuple(part for part in parts if part is not None)
-
-
-def _blocks(value: object, path: str) -> tuple[ir.Part, ...]:
-    if isinstance(value, str):
-        return (ir.Text(value),)
-    out: list[ir.Part] = []
-    for p, block in objects(value, path):
-        part = _content_part(block, p)
-        if part is not None:
-            out.append(part)
-            continue
-        kind = block.get("type")
-        if kind == "tool_use":
-            out.append(
-                ir.ToolCall(
-                    req_str(block, "id", p + "."),
-                    req_str(block, "name", p + "."),
-                    dumps(block.get("input") or {}),
-                )
-            )
-        elif kind == "tool_result":
-            out.append(
-                ir.ToolResult(
-                    req_str(block, "tool_use_id", p + "."),
-                    "",
-                    _result_content(block.get("content"), p + ".content"),
-                    bool(opt_bool(block, "is_error", p + ".")),
-                )
-            )
-        elif kind == "thinking":
-            raw_sig = opt_str(block, "signature", p + ".") or ""
-            sig, source = import_signature(raw_sig, FORMAT)
-            text = opt_str(block, "thinking", p + ".") or ""
-            out.append(ir.Reasoning(text, sig or None, False, source))
-        elif kind == "redacted_thinking":
-            sig, source = import_signature(req_str(block, "data", p + "."), FORMAT)
-            out.append(ir.Reasoning("", sig, True, source))
-        # server tool blocks, containers, search results...: not translatable, dropped
-    return tuple(out)
-
-
-def _system(value: object) -> tuple[ir.Text, ...]:
-    if value is None:
-        return ()
-    if isinstance(value, str):
-        return (ir.Text(value),) if value else ()
-    out = []
-    for p, block in objects(value, "system"):
-        text = req_str(block, "text", p + ".")
-        if text and not text.startswith(_BILLING_PREFIX):
-            out.append(ir.Text(text))
-    return tuple(out)
-
-
-def _tools(body: Raw) -> tuple[ir.Tool, ...]:
-    out = []
-    for p, tool in opt_objects(body, "tools", ""):
-        if tool.get("type") not in (None, "custom"):
-            continue  # server / built-in tools (web_search_*, bash_*, ...) cannot move
-        schema = tool.get("input_schema")
-        out.append(
-            ir.Tool(
-                req_str(tool, "name", p + "."),
-                opt_str(tool, "description", p + ".") or "",
-                schema_obj(schema, p + ".input_schema")
-                if schema is not None
-                else {"type": "object"},
-                opt_bool(tool, "strict", p + "."),
-            )
-        )
-    return tuple(out)
-
-
-def _tool_choice(body: Raw) -> tuple[ir.ToolChoice | None, bool | None]:
-    choice = opt_obj(body, "tool_choice", "")
-    if choice is None:
-        return None, None
-    kind = req_str(choice, "type", "tool_choice.")
-    parallel = False if opt_bool(choice, "disable_parallel_tool_use", "tool_choice.") else None
-    if kind == "auto":
-        return ir.ToolChoice("auto"), parallel
-    if kind == "any":
-        return ir.ToolChoice("required"), parallel
-    if kind == "none":
-        return ir.ToolChoice("none"), parallel
-    if kind == "tool":
-        return ir.ToolChoice("tool", req_str(choice, "name", "tool_choice.")), parallel
-    raise ir.TranslationError("tool_choice.type", f"unknown tool_choice type {kind!r}")
-
-
-def _thinking(body: Raw) -> ir.Thinking | None:
-    cfg = opt_obj(body, "thinking", "")
-    output = opt_obj(body, "output_config", "") or {}
-    effort = opt_str(output, "effort", "output_config.")
-    if cfg is None:
-        return ir.Thinking(effort=effort) if effort else None
-    kind = cfg.get("type")
-    shown = cfg.get("display") != "omitted"
-    if kind == "disabled":
-        return ir.Thinking(enabled=False)
-    if kind == "enabled":
-        budget = opt_int(cfg, "budget_tokens", "thinking.")
-        return ir.Thinking(True, budget, effort, shown)
-    return ir.Thinking(True, None, effort, shown)  # adaptive
-
-
-def _response_format(body: Raw) -> ir.ResponseFormat | None:
-    output = opt_obj(body, "output_config", "") or {}
-    fmt = output.get("format") or body.get("output_format")
-    if not isinstance(fmt, Mapping) or fmt.get("type") != "json_schema":
-        return None
-    schema = fmt.get("schema")
-    return ir.ResponseFormat("json_schema", schema_obj(schema, "output_config.format.schema"))
-
-
-def request_to_ir(body: Mapping[str, Any]) -> ir.Request:
-    b = obj(body, "body")
-    messages = []
-    for p, m in objects(b.get("messages"), "messages"):
-        role = req_str(m, "role", p + ".")
-        if role not in ("user", "assistant"):
-            raise ir.TranslationError(p + ".role", "expected 'user' or 'assistant'")
-        if "content" not in m:
-            raise ir.TranslationError(p + ".content", "required")
-        messages.append(ir.Message(ir.Role(role), _blocks(m["content"], p + ".content")))
-    choice, parallel = _tool_choice(b)
-    metadata = opt_obj(b, "metadata", "") or {}
-    stop = tuple(str(s) for s in opt_arr(b, "stop_sequences", ""))
-    return ir.Request(
-        messages=fill_result_names(messages),
-        system=_system(b.get("system")),
-        tools=_tools(b),
-        tool_choice=choice,
-        parallel_tool_calls=parallel,
-        temperature=opt_num(b, "temperature", ""),
-        top_p=opt_num(b, "top_p", ""),
-        top_k=opt_int(b, "top_k", ""),
-        max_tokens=opt_int(b, "max_tokens", ""),
-        stop=stop,
-        response_format=_response_format(b),
-        thinking=_thinking(b),
-        stream=bool(opt_bool(b, "stream", "")),
-        user=opt_str(metadata, "user_id", "metadata."),
-    )
-
 
 # --------------------------------------------------------------------------- blocks out
 
@@ -407,7 +213,7 @@ def _choice_to_wire(choice: ir.ToolChoice | None, parallel: bool | None) -> dict
 @upstream_answer
 def response_to_ir(body: Mapping[str, Any]) -> ir.Response:
     b = obj(body, "body")
-    content = _blocks(b.get("content") or [], "content")
+    content = read_blocks(b.get("content") or [], "content", Calls())
     return ir.Response(
         id=opt_str(b, "id", "") or "",
         model=opt_str(b, "model", "") or "",
