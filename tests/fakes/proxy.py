@@ -12,6 +12,7 @@
   checked when ``auth`` is set (407 with ``Proxy-Authenticate`` otherwise).
 * ``Socks5Proxy`` speaks RFC 1928 (CONNECT, IPv4 / domain / IPv6 targets)
   with no authentication or RFC 1929 username/password (then required).
+* ``HTTPProxy(tls=context)`` is an HTTPS proxy (TLS to the proxy, then the same).
 * ``refuse=True``: the HTTP proxy answers 403 to everything, the SOCKS5 one
   replies "connection not allowed by ruleset" (0x02); a proxy that is down is
   simply ``closed_port()``.
@@ -31,6 +32,7 @@ import contextlib
 import ipaddress
 import re
 import socket
+import ssl
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -77,9 +79,16 @@ def _loopback(host: str) -> bool:
 class _ProxyServer:
     scheme = "http"
 
-    def __init__(self, *, auth: tuple[str, str] | None = None, refuse: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        auth: tuple[str, str] | None = None,
+        refuse: bool = False,
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
         self.auth = auth
         self.refuse = refuse
+        self.tls = tls  # an HTTPS proxy: TLS to the proxy itself (its URL names localhost)
         self.passages: list[Passage] = []
         self.requests: list[str] = []  # "host:port METHOD /path" seen going through
         self.port = 0
@@ -90,6 +99,8 @@ class _ProxyServer:
     def url(self) -> str:
         """The proxy URL, with the credentials when ``auth`` is set."""
         userinfo = f"{self.auth[0]}:{self.auth[1]}@" if self.auth else ""
+        if self.tls is not None:
+            return f"https://{userinfo}localhost:{self.port}"
         return f"{self.scheme}://{userinfo}127.0.0.1:{self.port}"
 
     @property
@@ -112,7 +123,7 @@ class _ProxyServer:
         return observe
 
     async def start(self) -> Self:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0, ssl=self.tls)
         self.port = self._server.sockets[0].getsockname()[1]
         return self
 
@@ -141,7 +152,7 @@ class _ProxyServer:
         try:
             upstream = await self._handle(reader, writer)
         except (OSError, TimeoutError, asyncio.IncompleteReadError, ValueError):
-            pass
+            pass  # (ssl.SSLError is an OSError)
         except asyncio.CancelledError:
             pass  # the loop is shutting down
         finally:

@@ -24,6 +24,7 @@ from router.auth import FileStore
 from router.auth._postgres import PostgresStore
 from suite.config import parse_config
 from tests.fakes import FakeOpenAI, Reply
+from tests.fakes._tls import TestCA
 from tests.fakes.ctonew import FakeCtoNew
 from tests.fakes.oauth import FakeOAuth
 from tests.fakes.proxy import HTTPProxy, Socks5Proxy, closed_port
@@ -138,6 +139,25 @@ async def test_login_request_and_refresh_go_through_each_kind_of_proxy(
         assert {p.user for p in proxy.passages} == {PROXY_USER}
     out, err = capfd.readouterr()
     assert PROXY_PASSWORD not in out + err
+
+
+async def test_an_https_proxy_is_reached_over_tls(
+    start_router, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ca = TestCA.create(("localhost",))
+    monkeypatch.setenv("SSL_CERT_FILE", str(ca.ca_file))  # the proxy's certificate is verified
+    tls = HTTPProxy(auth=(PROXY_USER, PROXY_PASSWORD), tls=ca.server_context())
+    async with tls as proxy, FakeOAuth("codex") as oauth, FakeOpenAI() as api:
+        assert proxy.url.startswith("https://")
+        api.api_keys = oauth.access
+        api.default = Reply(text="over tls")
+        write_cliproxy_file(tmp_path / "auth", codex_record(oauth, time.time() - 10))  # expired
+        r = await start_router(codex_config(tmp_path, oauth, api, server_proxy=proxy.url))
+        assert await ask(r.url) == "over tls"
+    assert proxy.requests == [
+        f"{target(oauth.token_url)} POST {TOKEN}",
+        f"{target(api.codex_base_url)} POST {RESPONSES}",
+    ]
 
 
 @pytest.mark.parametrize("kind", ["http", "socks5-password"])
