@@ -4,6 +4,7 @@ request settings, and the conversation clean-up every strict upstream needs."""
 from __future__ import annotations
 
 import base64
+import operator
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -128,7 +129,10 @@ def sse_parts(event: str | None, build: Callable[..., object], holes: int = 1) -
 
 
 def result_text(result: ir.ToolResult) -> str:
-    return "".join(p.text for p in result.content if isinstance(p, ir.Text))
+    content = result.content
+    if len(content) == 1 and isinstance(content[0], ir.Text):
+        return content[0].text  # what nearly every result holds
+    return "".join(p.text for p in content if isinstance(p, ir.Text))
 
 
 def fill_result_names(messages: Sequence[ir.Message]) -> tuple[ir.Message, ...]:
@@ -246,6 +250,8 @@ def normalize_turns(
                 if len(results) > 1:
                     results.sort(key=lambda r: order.get(r.call_id, len(order)))
                 parts = (*results, *rest)
+                if clean and all(map(operator.is_, parts, content)):
+                    parts = content  # already in order: the message goes on as it is
             else:
                 parts = content if clean else tuple(rest)
         if not parts:

@@ -32,6 +32,10 @@ class SSEParser:
     def feed(self, chunk: bytes) -> list[tuple[str | None, bytes]]:
         """Add bytes; return the events they completed."""
         if not self._buf:
+            if chunk[-2:] == b"\n\n" and not self._data and self._event is None:
+                one = self._one(chunk)
+                if one is not None:
+                    return [one]
             buf = chunk
         elif b"\n" not in chunk and b"\r" not in chunk and self._buf[-1:] != b"\r":
             self._more.append(chunk)  # the open line goes on: nothing completes yet
@@ -57,6 +61,27 @@ class SSEParser:
             return out if rest is None else self._fast(rest, out)
         self._lines(buf, out)
         return out
+
+    @staticmethod
+    def _one(chunk: bytes) -> tuple[str | None, bytes] | None:
+        """The event of a chunk that is exactly one ``data:`` line, or an ``event:`` and
+        a ``data:`` line, then the blank line (how upstreams write nearly every event);
+        None for any other chunk."""
+        if b"\r" in chunk:
+            return None
+        body = chunk[:-2]
+        first = body.find(b"\n")
+        event: str | None = None
+        if first >= 0:
+            if not body.startswith(b"event:") or body.find(b"\n", first + 1) >= 0:
+                return None
+            name = body[6:first]
+            event = (name[1:] if name[:1] == b" " else name).decode("utf-8", "replace")
+            body = body[first + 1 :]
+        if not body.startswith(b"data:"):
+            return None
+        value = body[5:]
+        return event, value[1:] if value[:1] == b" " else value
 
     def _finish_event(self, buf: bytes, out: list[tuple[str | None, bytes]]) -> bytes | None:
         """Read lines up to the blank line that ends the pending event; return what follows
@@ -89,7 +114,8 @@ class SSEParser:
                     value = line[5:]
                     data.append(value[1:] if value[:1] == b" " else value)
                 elif line.startswith(b"event:"):
-                    event = line[6:].strip().decode("utf-8", "replace")
+                    name = line[6:]
+                    event = (name[1:] if name[:1] == b" " else name).decode("utf-8", "replace")
                 elif line and line[:1] != b":":
                     continue  # id:, retry: and unknown fields carry nothing we use
             if data:

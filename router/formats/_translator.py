@@ -68,23 +68,24 @@ class StreamTranslator:
 
     def feed(self, chunk: bytes) -> bytes:
         """The client's bytes for one upstream chunk (empty until an event completes)."""
-        out = bytearray()
+        frames: list[bytes] = []
+        decode, encode = self._decoder.feed, self._encode
         for event, data in self._parser.feed(chunk):
-            for ev in self._decoder.feed(event, data):
-                out += self._encode(ev)
-        return bytes(out)
+            for ev in decode(event, data):
+                frame = encode(ev)
+                if frame:
+                    frames.append(frame)
+        return frames[0] if len(frames) == 1 else b"".join(frames)
 
     def finish(self) -> bytes:
         """The upstream ended: flush, and end in error if it never finished properly."""
-        out = bytearray()
+        frames: list[bytes] = []
         for event, data in self._parser.finish():
-            for ev in self._decoder.feed(event, data):
-                out += self._encode(ev)
-        for ev in self._decoder.finish():
-            out += self._encode(ev)
+            frames += map(self._encode, self._decoder.feed(event, data))
+        frames += map(self._encode, self._decoder.finish())
         if self._array and self._array_open:
-            out += b"]"
-        return bytes(out)
+            frames.append(b"]")
+        return b"".join(frames)
 
     def error(self, kind: ErrorKind, message: str) -> bytes:
         """The client format's error frame for a failure the decoder did not see."""
@@ -93,16 +94,16 @@ class StreamTranslator:
         )
 
     def _encode(self, ev: ir.Event) -> bytes:
-        if isinstance(ev, ir.UsageEvent):
-            self.usage = ev.usage
         if isinstance(ev, ir.StreamError):
             self.failure = ev
             frame = self._encoder.error(ev.message, ev.kind)
         else:
+            if isinstance(ev, ir.UsageEvent):
+                self.usage = ev.usage
             frame = self._encoder.encode(ev)
-        if not self._array or not frame:
-            return frame
-        return self._to_array(frame)
+        if self._array and frame:
+            return self._to_array(frame)
+        return frame
 
     def _to_array(self, frames: bytes) -> bytes:
         """Gemini without ``alt=sse`` streams one JSON array: ``[{..}\\r\\n,{..}]``."""

@@ -283,8 +283,10 @@ def _user(m: ir.Message) -> list[dict[str, Any]]:
     for p in m.content:
         if isinstance(p, ir.ToolResult):
             out.append({"role": "tool", "tool_call_id": p.call_id, "content": result_text(p)})
-            rest.extend(c for c in p.content if isinstance(c, ir.Image))
-        elif isinstance(p, ir.Text | ir.Image):
+            for c in p.content:
+                if isinstance(c, ir.Image):
+                    rest.append(c)  # Chat's tool messages carry text only
+        elif isinstance(p, (ir.Text, ir.Image)):
             rest.append(p)
     if rest:
         out.append({"role": "user", "content": _content(rest)})
