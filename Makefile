@@ -13,7 +13,7 @@ STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 IS_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo yes)
 
-.PHONY: help install install-test start stop status logs test fuzz browsers postgres lint bench clean distclean
+.PHONY: help install install-test start stop status logs test fuzz browsers postgres lint bench clean distclean console-screenshots
 
 help: ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -69,6 +69,10 @@ test: install-test browsers postgres ## ruff, format check, mypy --strict, then 
 	    | tee logs/pytest.log || rc=$$?; \
 	  echo "pytest: $$(grep -E '^=*.* (passed|failed|error|errors|no tests ran)( |,|$$)' logs/pytest.log | tail -n 1 | tr -d '=' | sed 's/^ *//')"; \
 	  exit $$rc
+
+# docs/console.md's pictures, from the console's own browser test (Chromium, the suite, fakes).
+console-screenshots: install-test browsers ## run the console's browser test, saving each screen to docs/console/
+	CONSOLE_SCREENSHOTS=$(CURDIR)/docs/console $(PY) -m pytest tests/router/console/test_console_browser.py -q -p no:cacheprovider
 
 # The aistudio tests drive Debian's chromium (headless, and headful under Xvfb for login).
 # Installed here when root; otherwise they skip, except with CI set, where a missing one fails.

@@ -18,9 +18,9 @@ export const KEYS_API = {
       return api(`/v1/keys/${encodeURIComponent(id)}/revoke`, { method: "POST" });
     }
   },
-  // Usage records name a key by its label (client_key): the managed key's id, or
-  // "key-" + 10 hex digits of the SHA-256 of a server.api_keys key, or "local".
-  label: (k) => k.label || k.id,
+  // Usage records name a key by its label (client_key): a managed key's name, a
+  // server.api_keys key's "config:<fingerprint>" (its id in the list), or "local".
+  label: (k) => (k.source === "config" ? k.id : k.name),
   LIMITS: [
     ["requests_per_minute", "Requests per minute"],
     ["tokens_per_day", "Tokens per day"],
@@ -45,18 +45,26 @@ function createForm() {
     el("div", { id: "key-created", "aria-live": "polite" }));
 }
 
-async function managed(refresh) {
+// Times come as ISO 8601 text (or Unix seconds).
+const at = (t) => (t === null || t === undefined ? "" : typeof t === "number" ? when(t) : new Date(t).toLocaleString([], { dateStyle: "short", timeStyle: "short" }));
+
+async function managed(refresh, used) {
   const keys = await KEYS_API.list();
   const now = Date.now() / 1000;
   const rows = keys.map((k) => ({ ...k, state: k.state || (k.revoked_at ? "revoked" : k.expires_at && k.expires_at <= now ? "expired" : "active") }));
+  const usage = (k) => {
+    const u = used.get(KEYS_API.label(k));
+    return u ? `${u.requests} req · ${compact((u.tokens_in || 0) + (u.tokens_out || 0))} tok` : "-";
+  };
   const list = rows.length ? table([
-    { title: "Name", value: (k) => k.name },
-    { title: "Key", value: (k) => `${k.prefix}…`, mono: true },
+    { title: "Name", value: (k) => k.name, mono: true },
+    { title: "Key", value: (k) => (k.source === "config" ? "server.api_keys" : `${k.prefix}…`), mono: true },
     { title: "State", value: (k) => badge(k.state) },
     { title: "Limits", value: limits },
-    { title: "Created", value: (k) => (k.created_at ? when(k.created_at) : "") },
-    { title: "", value: (k) => (k.state === "revoked" ? "" : el("button", { type: "button", class: "small danger", "data-revoke": k.id, "data-name": k.name }, "Revoke")) },
-  ], rows, { caption: "client keys", rowAttrs: (k) => ({ "data-key": k.id, "data-state": k.state }) }) : el("p", { class: "muted" }, "No managed keys yet.");
+    { title: "Used, 30 days", value: usage },
+    { title: "Created", value: (k) => at(k.created_at) },
+    { title: "", value: (k) => (k.state === "revoked" || k.source === "config" ? "" : el("button", { type: "button", class: "small danger", "data-revoke": k.id, "data-name": k.name }, "Revoke")) },
+  ], rows, { caption: "client keys", rowAttrs: (k) => ({ "data-key": k.name, "data-state": k.state }) }) : el("p", { class: "muted" }, "No keys yet.");
   const form = createForm();
   form.addEventListener("submit", (ev) => { ev.preventDefault(); create(form, refresh); });
   $("keys").replaceChildren(list, form);
@@ -91,6 +99,7 @@ async function keyUsage() {
   try {
     const data = await api(`/v1/usage?from=${from}&group_by=client_key`);
     const rows = data.rows || [];
+    const used = new Map(rows.map((r) => [r.client_key, r]));
     box.replaceChildren(rows.length ? table([
       { title: "Key", value: (r) => r.client_key, mono: true },
       { title: "Requests", value: (r) => r.requests, num: true },
@@ -98,8 +107,10 @@ async function keyUsage() {
       { title: "Tokens in", value: (r) => compact(r.tokens_in), num: true },
       { title: "Tokens out", value: (r) => compact(r.tokens_out), num: true },
     ], rows, { caption: "usage per key" }) : el("p", { class: "muted" }, "No requests in the last 30 days."));
+    return used;
   } catch (err) {
     box.replaceChildren(el("p", { class: "error" }, err.message));
+    return new Map();
   }
 }
 
@@ -110,9 +121,10 @@ export async function load(context, refresh) {
   const configured = el("p", { id: "api-keys-count" },
     `${n} client key${n === 1 ? "" : "s"} set in server.api_keys (config.yaml).`,
     n ? "" : " None: only clients on this machine (loopback) are served.");
+  const used = await keyUsage();
   if (info.features && info.features.keys) {
     try {
-      await managed(refresh || (() => load(context)));
+      await managed(refresh || (() => load(context)), used);
       $("keys").prepend(configured);
     } catch (err) {
       $("keys").replaceChildren(configured, el("p", { class: "error" }, `Managed keys: ${err.message}`));
@@ -121,7 +133,6 @@ export async function load(context, refresh) {
     $("keys").replaceChildren(configured,
       el("p", { class: "muted" }, "Managed keys (create, revoke, limits per key) appear here once this router offers them (/v1/keys)."));
   }
-  await keyUsage();
 }
 
 export function setup(context, refresh) {

@@ -41,7 +41,7 @@ export async function api(path, { method = "GET", body, raw = false } = {}) {
     const said = data && (typeof data.error === "string" ? data.error : data.error && data.error.message);
     const message = said || `${method} ${path} answered ${resp.status}`;
     const err = new ApiError(resp.status, message, data);
-    const management = path.startsWith("/v1/auth/") || path.startsWith("/v1/console/") || path === "/status.json";
+    const management = ["/v1/auth/", "/v1/console/", "/v1/keys", "/v1/usage", "/status.json"].some((p) => path.startsWith(p));
     if (management && [401, 403, 429].includes(resp.status) && !/upstream/i.test(message)) {
       listeners.forEach((fn) => fn(message));
     }
