@@ -19,6 +19,7 @@ from typing import Any
 import orjson
 
 from router.auth import KIND_TYPES, AuthRecord, record_name
+from suite.proxies import InvalidProxy, check_proxy_setting
 
 __all__ = ["MAX_TOKEN_FILE_BYTES", "TokenFileError", "parse_token_file"]
 
@@ -68,4 +69,11 @@ def parse_token_file(filename: str, content: Any) -> AuthRecord:
         )
     data = {k: v for k, v in content.items() if v is not None}
     data["type"] = type_
+    proxy = data.get("proxy_url", "")  # the account's own outbound proxy (docs/credentials.md)
+    try:
+        if not isinstance(proxy, str):
+            raise InvalidProxy("expected a string")
+        check_proxy_setting(proxy)
+    except InvalidProxy as exc:
+        raise TokenFileError(f'"proxy_url": {exc}') from None
     return AuthRecord(record_name(type_, account), type_, data)

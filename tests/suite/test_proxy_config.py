@@ -178,3 +178,15 @@ def test_aistudio_browser_gets_the_proxy_as_playwright_takes_it() -> None:
     )
     assert launch_proxy(inherited.proxy) == {"proxy": {"server": "http://g:3128"}}
     assert launch_proxy(settings_from_config(load(aistudio={"kind": "aistudio"})).proxy) == {}
+
+
+def test_an_uploaded_token_file_keeps_a_good_proxy_and_refuses_a_bad_one() -> None:
+    from router.console._token_file import TokenFileError, parse_token_file
+
+    base = {"type": "codex", "email": "a@example.com", "refresh_token": "rt-0123456789"}
+    good = f"socks5h://u:{PASSWORD}@10.0.0.1:1080"
+    assert parse_token_file("codex-a.json", {**base, "proxy_url": good}).proxy_url == good
+    for bad in (f"ftp://u:{PASSWORD}@h:1", 8080):
+        with pytest.raises(TokenFileError, match="proxy_url") as caught:
+            parse_token_file("codex-a.json", {**base, "proxy_url": bad})
+        assert PASSWORD not in str(caught.value)
