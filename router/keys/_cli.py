@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from router.shared import SharedState, SharedStateError, backend_for, backend_name
+from router.shared import SharedState, SharedStateError, backend_for, backend_name, host_path
 from suite.config import Config, ConfigError, load_config
 
 from ._errors import KeyStoreError
@@ -138,8 +138,11 @@ def _list(config: Config, keys: Any, as_json: bool) -> int:
 
 
 async def _usage(config: Config, key: ClientKey) -> dict[str, float | None] | str:
-    if backend_name(config) == "local":
+    name = backend_name(config)
+    if name == "local":
         return "kept by the running router only (server.shared_state: local): GET /v1/keys/ID"
+    if name == "host" and not host_path(config).exists():  # never create one here
+        return f"no shared state at {host_path(config)} (set CLIPROXY_RUN_DIR to the suite's)"
     state = SharedState(backend_for(config))
     try:
         await state.backend.open()

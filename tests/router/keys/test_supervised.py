@@ -12,6 +12,7 @@ worker counting alone) the same load gets up to 120.
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 import sys
 import time
@@ -119,5 +120,17 @@ async def test_a_limit_of_60_holds_across_two_supervised_workers(tmp_path: Path)
             print(f"allowed {allowed} of {ATTEMPTS} in {spent:.1f} s; per worker {per_worker}")
             for seen in per_worker:
                 assert seen.get(200, 0) > 0 and seen.get(429, 0) > 0, per_worker
+            show = await asyncio.to_thread(
+                subprocess.run,
+                [sys.executable, "-m", "router", "keys", "show", "team", "--json"],
+                env=suite.env,
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            assert show.returncode == 0, show.stderr
+            assert json.loads(show.stdout)["usage"]["requests_this_minute"] == allowed
+            assert key not in show.stdout
         finally:
             await asyncio.to_thread(force_cleanup, suite)
