@@ -145,7 +145,7 @@ def openai_embed_request(body: Mapping[str, Any]) -> EmbedRequest:
     if fmt not in ("float", "base64"):
         raise TranslationError("encoding_format", "must be 'float' or 'base64'")
     task = body.get("task_type")
-    if task is not None and task not in GEMINI_TASK_TYPES:
+    if task is not None and (not isinstance(task, str) or task not in GEMINI_TASK_TYPES):
         raise TranslationError(
             "task_type", f"must be one of {', '.join(sorted(GEMINI_TASK_TYPES))}"
         )
@@ -226,7 +226,7 @@ def _dimensions(value: object, field: str) -> int | None:
 def _task(value: object, field: str) -> str | None:
     if value is None:
         return None
-    if value not in GEMINI_TASK_TYPES:
+    if not isinstance(value, str) or value not in GEMINI_TASK_TYPES:  # [] is unhashable
         raise TranslationError(field, f"must be one of {', '.join(sorted(GEMINI_TASK_TYPES))}")
     return str(value)
 

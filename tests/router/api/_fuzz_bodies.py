@@ -19,7 +19,16 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-__all__ = ["MODELS", "SEEDS", "as_bytes", "bodies", "header_values", "nest", "query_values"]
+__all__ = [
+    "EMBED_MODELS",
+    "MODELS",
+    "SEEDS",
+    "as_bytes",
+    "bodies",
+    "header_values",
+    "nest",
+    "query_values",
+]
 
 #: Model names: one per upstream (routing in test_fuzz), an aliased one, unknown ones.
 MODELS = (
@@ -30,6 +39,8 @@ MODELS = (
     "alias-chat",
     "unknown-model",
 )
+#: Embedding models: OpenAI's, Gemini's (each reached from the other format too), unknown.
+EMBED_MODELS = ("text-embedding-3-small", "gemini-embedding-001", "gpt-4o", "unknown-model")
 
 _SCHEMA = {
     "type": "object",
@@ -237,6 +248,22 @@ SEEDS: dict[str, tuple[dict[str, Any], ...]] = {
         {"contents": GEMINI["contents"]},
         {"generateContentRequest": {"model": "models/gemini-2.5-flash", **GEMINI}},
     ),
+    "embeddings": (
+        {"model": "text-embedding-3-small", "input": ["hello", "world"]},
+        {"model": "text-embedding-3-small", "input": "hi", "encoding_format": "float"},
+    ),
+    "gemini_embed": (
+        {"content": {"parts": [{"text": "hello"}, {"text": "world"}]}},
+        {"content": {"parts": [{"text": "hi"}]}, "taskType": "RETRIEVAL_DOCUMENT"},
+    ),
+    "gemini_batch_embed": (
+        {
+            "requests": [
+                {"model": "models/gemini-embedding-001", "content": {"parts": [{"text": "a"}]}},
+                {"model": "models/gemini-embedding-001", "content": {"parts": [{"text": "b"}]}},
+            ]
+        },
+    ),
     "login": ({"provider": "claude", "mode": "paste"}, {"provider": "codex", "mode": "paste"}),
     "code": ({"code": "abc#state"}, {"url": "http://localhost:1/callback?code=a&state=b"}),
     "ctonew": ({"cookie": "__client=eyJhbGciOi.x.y"},),
@@ -333,7 +360,8 @@ def mutated(draw: st.DrawFn, kind: str) -> Any:
     """A seed of ``kind`` with up to three fields broken, and a model and stream flag."""
     body: Any = json.loads(json.dumps(draw(st.sampled_from(SEEDS[kind]))))
     if "model" in body:
-        body["model"] = draw(st.sampled_from(MODELS) | st.text(max_size=12))
+        models = EMBED_MODELS if kind == "embeddings" else MODELS
+        body["model"] = draw(st.sampled_from(models) | st.text(max_size=12))
     if kind in ("chat", "responses", "messages") and draw(st.booleans()):
         body["stream"] = True
         if kind == "chat":

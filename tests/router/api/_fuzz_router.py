@@ -98,6 +98,7 @@ class Served:
                     {"pattern": "^gpt-4", "providers": ["o"]},
                     {"pattern": "^gpt-5", "providers": ["r"]},
                     {"pattern": "^gemini-", "providers": ["g"]},
+                    {"pattern": "^text-embedding-3", "providers": ["o"]},
                 ]
             },
         }

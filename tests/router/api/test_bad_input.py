@@ -251,15 +251,22 @@ async def test_a_deep_field_on_a_rule_with_a_model_alias(stack: Stack) -> None:
     assert not stack.openai.requests and not stack.anthropic.requests
 
 
-async def test_nesting_at_the_limit_still_passes(stack: Stack) -> None:
-    """128 levels (the body is the first) are served, on the alias path too."""
+async def test_nesting_at_the_limit_passes_one_more_does_not(stack: Stack) -> None:
+    """128 levels (the body is the first) are served, on the alias path too; 129 are not."""
     async with stack.chat() as client:
         answer = await client.chat.completions.create(
-            model="alias-chat", messages=HI, extra_body={"metadata": deep(126)}
+            model="alias-chat", messages=HI, extra_body={"metadata": deep(127)}
         )
-    assert answer.choices[0].message.content
+        assert answer.choices[0].message.content
+        with pytest.raises(openai.BadRequestError) as caught:
+            await client.chat.completions.create(
+                model="alias-chat", messages=HI, extra_body={"metadata": deep(128)}
+            )
+    err = openai_error(caught.value, "metadata.a.a.a.a.a.a.a…")
+    assert err["param"] == "metadata"
+    assert len(stack.openai.requests) == 1
     sent = stack.openai.requests[-1].json
-    assert sent["model"] == "gpt-4o" and sent["metadata"] == deep(126)
+    assert sent["model"] == "gpt-4o" and sent["metadata"] == deep(127)
 
 
 # -- JSON Schema $ref inlining for Gemini ----------------------------------------------

@@ -28,7 +28,15 @@ import pytest
 from hypothesis import HealthCheck, event, given, seed, settings
 from hypothesis import strategies as st
 
-from ._fuzz_bodies import MODELS, SEEDS, as_bytes, bodies, header_values, query_values
+from ._fuzz_bodies import (
+    EMBED_MODELS,
+    MODELS,
+    SEEDS,
+    as_bytes,
+    bodies,
+    header_values,
+    query_values,
+)
 from ._fuzz_router import KEY, MANAGEMENT_KEY, SECRETS, Reply, Served
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "2000"))
@@ -194,8 +202,11 @@ _GET = st.just("GET")
 _MODEL = st.sampled_from(MODELS) | st.text(max_size=12)
 
 
-def _gemini_target(action: str, query: st.SearchStrategy[str]) -> Any:
-    return st.builds(lambda m, q: f"/v1beta/models/{_quoted(m)}:{action}{q}", _MODEL, query)
+def _gemini_target(
+    action: str, query: st.SearchStrategy[str], models: tuple[str, ...] = MODELS
+) -> Any:
+    model = st.sampled_from(models) | st.text(max_size=12)
+    return st.builds(lambda m, q: f"/v1beta/models/{_quoted(m)}:{action}{q}", model, query)
 
 
 ENDPOINTS = [
@@ -242,6 +253,31 @@ ENDPOINTS = [
         "gemini",
         _client(
             "gemini", _POST, _gemini_target("countTokens", st.just("")), bodies("gemini_count")
+        ),
+    ),
+    Endpoint(
+        "embeddings",
+        "openai",
+        _client("openai", _POST, st.just("/v1/embeddings"), bodies("embeddings")),
+    ),
+    Endpoint(
+        "embedContent",
+        "gemini",
+        _client(
+            "gemini",
+            _POST,
+            _gemini_target("embedContent", st.just(""), EMBED_MODELS),
+            bodies("gemini_embed"),
+        ),
+    ),
+    Endpoint(
+        "batchEmbedContents",
+        "gemini",
+        _client(
+            "gemini",
+            _POST,
+            _gemini_target("batchEmbedContents", st.just(""), EMBED_MODELS),
+            bodies("gemini_batch_embed"),
         ),
     ),
     Endpoint(
@@ -370,6 +406,14 @@ _VALID = [
     )
     for model in MODELS[:5]
     for stream in ((False, True) if kind in ("chat", "responses", "messages") else (False,))
+] + [
+    (kind, path, model, False)
+    for kind, path in (
+        ("embeddings", "/v1/embeddings"),
+        ("gemini_embed", "/v1beta/models/{m}:embedContent"),
+        ("gemini_batch_embed", "/v1beta/models/{m}:batchEmbedContents"),
+    )
+    for model in EMBED_MODELS[:2]
 ]
 
 
@@ -383,6 +427,8 @@ def test_every_seed_is_served(
         body = dict(good)
         if "{m}" not in path:
             body["model"] = model
+        if "requests" in body:  # a batch names the path's model in every request
+            body["requests"] = [{**r, "model": f"models/{model}"} for r in body["requests"]]
         if stream:
             body["stream"] = True
         headers = [*_JSON_TYPE, (b"x-api-key", KEY.encode())]

@@ -1,0 +1,95 @@
+"""How deeply a client body may nest objects and arrays, checked once per body.
+
+The limit keeps every body re-serializable (a rule with a ``model`` alias
+writes the client's body again; orjson writes at most 254 levels, and a
+translation adds a few) and every walk over it shallow. Real requests stay
+far below it: Claude Code's deepest tool schema is under 15 levels.
+Documented in docs/translation.md.
+
+The check runs at the encoder's speed, not Python's: orjson refuses to write
+more than its own fixed number of levels, so the body wrapped in (that number
+minus the limit) arrays fails to encode exactly when the body is deeper than
+the limit. A 30 MB body of small objects costs about 0.1 s this way (a walk in
+Python took longer than parsing it); most bodies have fewer brackets than the
+limit and skip even that.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import orjson
+
+from router.errors import BadRequest
+
+__all__ = ["MAX_DEPTH", "check_depth"]
+
+#: Levels of objects and arrays a client body may have (the body itself is level 1).
+MAX_DEPTH = 128
+_SHOWN = 8  # path steps named in the error (each step costs one encode of the subtree)
+
+
+def check_depth(body: dict[str, Any], raw: bytes) -> None:
+    """BadRequest naming where ``body`` (parsed from ``raw``) nests too deep."""
+    if raw.count(b"{") + raw.count(b"[") <= MAX_DEPTH or _fits(body, MAX_DEPTH):
+        return
+    path: list[str | int] = []
+    node: Any = body
+    room = MAX_DEPTH
+    while len(path) < _SHOWN:
+        room -= 1  # what the children of ``node`` may still use
+        items = node.items() if isinstance(node, dict) else enumerate(node)
+        deep = next(
+            ((k, v) for k, v in items if isinstance(v, dict | list) and not _fits(v, room)),
+            None,
+        )
+        if deep is None:
+            break
+        path.append(deep[0])
+        node = deep[1]
+    where = _render(path) + ("…" if len(path) == _SHOWN else "")
+    raise BadRequest(
+        f"'{where}' nests deeper than {MAX_DEPTH} levels of objects and arrays",
+        param=str(path[0]) if path else None,
+    )
+
+
+def _fits(value: Any, levels: int) -> bool:
+    """Whether ``value`` nests at most ``levels`` deep (0: not a container at all)."""
+    wrapped = value
+    for _ in range(_encoder_depth() - levels):
+        wrapped = [wrapped]
+    try:
+        orjson.dumps(wrapped)
+    except orjson.JSONEncodeError:
+        return False
+    return True
+
+
+@functools.cache
+def _encoder_depth() -> int:
+    """The most levels orjson writes (254 in orjson 3), found once by bisection."""
+    lo, hi = 1, 4096
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        nested: Any = None
+        for _ in range(mid):
+            nested = [nested]
+        try:
+            orjson.dumps(nested)
+            lo = mid
+        except orjson.JSONEncodeError:
+            hi = mid - 1
+    return lo
+
+
+def _render(path: list[str | int]) -> str:
+    out = ""
+    for key in path:
+        if isinstance(key, int):
+            out += f"[{key}]"
+        else:
+            name = key if len(key) <= 40 else key[:40] + "…"
+            out += f".{name}" if out else name
+    return out
