@@ -14,7 +14,7 @@ from . import ir
 from ._common import export_signature, sse, sse_parts
 from ._errors import anthropic_error_event, kind_from_anthropic
 from ._json import int_of, safe_id
-from ._stream_base import DecoderBase
+from ._stream_base import DecoderBase, TextCut
 
 FORMAT = ir.Format.ANTHROPIC
 
@@ -77,6 +77,10 @@ class StreamDecoder(DecoderBase):
         self._usage: dict[str, Any] = {}
         self._stop_reason: str | None = None
         self._stop_sequence: str | None = None
+        self._cut = TextCut()
+
+    def _cut_open(self, index: int) -> bool:
+        return index not in self._skipped
 
     def _event(self, event: str | None, payload: dict[str, Any]) -> list[ir.Event]:
         kind = payload.get("type") or event

@@ -15,7 +15,7 @@ from . import ir
 from ._common import export_signature, import_signature, sse, sse_parts
 from ._errors import chat_error_event, kind_from_openai
 from ._json import int_of
-from ._stream_base import DecoderBase
+from ._stream_base import DecoderBase, TextCut
 
 FORMAT = ir.Format.OPENAI
 
@@ -83,6 +83,10 @@ class StreamDecoder(DecoderBase):
         self._finish: str | None = None
         self._has_calls = False
         self._usage: ir.Usage | None = None
+        self._cut = TextCut()
+
+    def _cut_open(self, index: int) -> bool:
+        return self._started and self._open == index and self._open_kind == "text"
 
     def _not_json(self, data: bytes) -> list[ir.Event]:
         if data.strip() == b"[DONE]":

@@ -19,7 +19,61 @@ from router.errors import ErrorKind
 from . import ir
 from ._json import MALFORMED
 
-__all__ = ["DecoderBase"]
+__all__ = ["DecoderBase", "TextCut"]
+
+
+class TextCut:
+    """An upstream's text-delta event cut around its text, to read the next ones fast.
+
+    Chat and Anthropic streams repeat one event for every piece of text, the same
+    bytes but for the text (same id, model, index, nulls). Once an event decoded the
+    usual way has shown where its text sits, a later event with the same bytes before
+    and after carries nothing but its text: one small parse of the JSON string
+    replaces parsing the whole event and walking it. The mirror of the encoders'
+    ``sse_parts``. Anything else (another shape, a string that is not one JSON
+    string) goes the usual way.
+    """
+
+    __slots__ = ("_event", "_head", "_tail", "_least", "_learns", "index")
+
+    #: How often a stream may teach a new shape (one whose events keep changing
+    #: around the text, e.g. a random padding field, is then left to the usual way).
+    LEARNS = 8
+
+    def __init__(self) -> None:
+        self._event: str | None = None
+        self._head = b""
+        self._tail = b""
+        self._least = 0
+        self._learns = self.LEARNS
+        self.index = -1  # the IR block the text goes to; -1: nothing learnt
+
+    def text(self, event: str | None, data: bytes) -> str | None:
+        """The text of an event of the learnt shape; None for any other event."""
+        if len(data) < self._least or not data.startswith(self._head) or event != self._event:
+            return None
+        if not data.endswith(self._tail) or self.index < 0:
+            return None
+        try:
+            value = orjson.loads(data[len(self._head) : len(data) - len(self._tail)])
+        except orjson.JSONDecodeError:
+            return None
+        return value if type(value) is str and value else None
+
+    def learn(self, event: str | None, data: bytes, ev: ir.TextDelta) -> None:
+        """The SSE event (``event``, ``data``) was decoded into the one event ``ev``:
+        remember where its text sits."""
+        if self._learns <= 0:
+            return
+        self._learns -= 1
+        mark = orjson.dumps(ev.text)
+        if data.count(mark) != 1:  # written another way (escapes), or the text is elsewhere too
+            self.index = -1
+            return
+        self._event = event
+        self._head, _, self._tail = data.partition(mark)
+        self._least = len(self._head) + len(self._tail) + 3  # a string of one character
+        self.index = ev.index
 
 
 class DecoderBase:
@@ -35,6 +89,7 @@ class DecoderBase:
         self._next = 0
         self._open: int | None = None
         self._open_kind = ""
+        self._cut: TextCut | None = None  # set by decoders whose text events repeat a shape
 
     # ------------------------------------------------------------------ events
 
@@ -42,17 +97,32 @@ class DecoderBase:
         """One SSE event (name or None, data) -> IR events."""
         if self._done:
             return []
+        cut = self._cut
+        if cut is not None:
+            text = cut.text(event, data)
+            if text is not None and self._cut_open(cut.index):
+                return [ir.TextDelta(cut.index, text)]
         try:
             payload = orjson.loads(data)
         except orjson.JSONDecodeError:
             return self._not_json(data)
         try:
-            if isinstance(payload, dict):
-                return self._event(event, payload)
-            return self._other(event, payload)
+            if not isinstance(payload, dict):
+                return self._other(event, payload)
+            out = self._event(event, payload)
         except MALFORMED as exc:
             self._done = True
             return [ir.StreamError(f"malformed event from upstream ({exc})", ErrorKind.API_ERROR)]
+        if cut is not None and len(out) == 1:
+            ev = out[0]
+            if type(ev) is ir.TextDelta and ev.text and self._cut_open(ev.index):
+                cut.learn(event, data, ev)
+        return out
+
+    def _cut_open(self, index: int) -> bool:
+        """Whether a text delta of block ``index`` is, right now, all an event of the
+        learnt shape decodes to (see :class:`TextCut`)."""
+        return False
 
     def _event(self, event: str | None, payload: dict[str, Any]) -> list[ir.Event]:
         """One JSON object from the upstream -> IR events."""
