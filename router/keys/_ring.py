@@ -21,7 +21,7 @@ from router.errors import Unauthorized
 
 from ._key import LIMIT_FIELDS, ClientKey, compile_models
 
-__all__ = ["LOCAL", "ActiveKey", "Ring", "config_label", "config_view"]
+__all__ = ["LOCAL", "ActiveKey", "Ring", "config_label", "config_view", "managed_entries"]
 
 
 def config_label(key: bytes) -> str:
@@ -78,22 +78,31 @@ class ActiveKey:
 LOCAL = ActiveKey("local")  # a loopback caller of a router that has no key at all
 
 
+def managed_entries(keys: Iterable[ClientKey]) -> dict[bytes, ActiveKey]:
+    """Managed keys by digest, their model patterns compiled (once per load)."""
+    return {
+        bytes.fromhex(key.digest): ActiveKey(key.name, key, compile_models(key.models))
+        for key in keys
+    }
+
+
 class Ring:
     """Every accepted key by its SHA-256 digest."""
 
     __slots__ = ("_entries", "empty")
 
-    def __init__(self, entries: Mapping[bytes, ActiveKey]) -> None:
-        self._entries = dict(entries)
-        self.empty = not self._entries
+    def __init__(self, entries: dict[bytes, ActiveKey]) -> None:
+        self._entries = entries
+        self.empty = not entries
 
     @classmethod
     def build(cls, config_keys: Iterable[bytes], managed: Iterable[ClientKey]) -> Ring:
-        entries: dict[bytes, ActiveKey] = {}
-        for key in managed:
-            entries[bytes.fromhex(key.digest)] = ActiveKey(
-                key.name, key, compile_models(key.models)
-            )
+        return cls.merge(config_keys, managed_entries(managed))
+
+    @classmethod
+    def merge(cls, config_keys: Iterable[bytes], managed: Mapping[bytes, ActiveKey]) -> Ring:
+        """The managed entries (compiled once, when the keys loaded) and the config's keys."""
+        entries = dict(managed)
         for raw in config_keys:  # a key in both places is the unlimited config key
             entries[hashlib.sha256(raw).digest()] = ActiveKey(config_label(raw))
         return cls(entries)

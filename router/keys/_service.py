@@ -7,8 +7,9 @@ API, is honoured everywhere within about half a second (the worker that made a
 change reloads at once). A store that cannot be read keeps the keys last loaded
 (at start: none, only ``server.api_keys``) and is asked again at the next poll.
 
-The ring (``ring()``) is rebuilt only when the managed keys or the config's keys
-change, so a request pays for an identity check and a dict lookup.
+The ring (``ring()``) is rebuilt only when the keys load or the router takes a new
+snapshot (a reload, a sign-in: the config's keys are a new tuple), from the managed
+entries compiled at load, so a request pays for an identity check and a dict lookup.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from suite.tasks import spawn
 
 from ._errors import KeyStoreError
 from ._key import ClientKey, find_key
-from ._ring import Ring
+from ._ring import ActiveKey, Ring, managed_entries
 from ._store import KeyStore, open_key_store
 
 __all__ = ["CLIENT_KEYS", "ClientKeys", "client_keys_context"]
@@ -46,6 +47,7 @@ class ClientKeys:
         self._version: str | None = None
         self._opened = False
         self._config_keys: tuple[bytes, ...] | None = None
+        self._managed: dict[bytes, ActiveKey] = {}
         self._ring = Ring({})
         self._poller: asyncio.Task[None] | None = None
         self._warned_at = -_WARN_SECONDS
@@ -56,7 +58,7 @@ class ClientKeys:
         """The ring for this config's keys and the managed keys (rebuilt on change only)."""
         if config_keys is not self._config_keys:
             self._config_keys = config_keys
-            self._ring = Ring.build(config_keys, self.keys)
+            self._ring = Ring.merge(config_keys, self._managed)
         return self._ring
 
     # -- lifecycle -------------------------------------------------------------------
@@ -89,7 +91,8 @@ class ClientKeys:
         keys = tuple(await self.store.load())
         self._version = version
         self.keys = keys
-        self._ring = Ring.build(self._config_keys or (), keys)
+        self._managed = managed_entries(keys)
+        self._ring = Ring.merge(self._config_keys or (), self._managed)
         log.info("client keys loaded", count=len(keys))
         return True
 
