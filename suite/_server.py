@@ -63,6 +63,8 @@ def read_server(sec: Section) -> ServerConfig:
         "breaker",
         "retry",
         "proxy_url",
+        "keepalive_seconds",
+        "keepalive_nonstream",
     )
     shared_state = sec.string("shared_state", "auto")
     if shared_state not in _SHARED_STATES:
@@ -98,7 +100,19 @@ def read_server(sec: Section) -> ServerConfig:
         proxy=ProxyPolicy(
             config_proxy_url(sec.string("proxy_url", ""), sec.key("proxy_url"), allow_env=True)
         ),
+        keepalive_seconds=_keepalive(sec),
+        keepalive_nonstream=sec.boolean("keepalive_nonstream", False),
     )
+
+
+def _keepalive(sec: Section) -> float:
+    """0 (off, the default) or a period a proxy's idle limit allows (Cloudflare: 100 s)."""
+    value = sec.number("keepalive_seconds", 0.0, positive=False)
+    if not (value == 0 or 1 <= value <= 600):  # also refuses NaN and infinity
+        raise ConfigError(
+            sec.key("keepalive_seconds"), f"expected 0 (off) or 1 to 600 seconds, got {value!r}"
+        )
+    return value
 
 
 def _breaker(sec: Section) -> BreakerConfig:

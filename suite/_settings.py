@@ -114,6 +114,12 @@ class ServerConfig:
     # server.proxy_url: every outbound connection's proxy unless a provider or a
     # credential names its own (suite.proxies, docs/operations.md "Outbound proxy").
     proxy: ProxyPolicy = field(default_factory=ProxyPolicy)
+    # server.keepalive_seconds: while no upstream has sent its first content, a stream
+    # is opened and given the client format's idle signal every N s (0: off), so a
+    # proxy in front (Cloudflare: 100 s) does not cut a long think; keepalive_nonstream
+    # does the same for non-stream answers (docs/routing.md "Keep-alive").
+    keepalive_seconds: float = 0.0
+    keepalive_nonstream: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -47,6 +47,7 @@ from suite.logging import get_logger, redact
 from suite.secrets import SECRETS
 
 from ._context import RequestContext, model_ref
+from ._keepalive import KEEPALIVE, kept_alive
 from ._translate import request_ir, translate_body, translate_response
 
 __all__ = ["Attempt", "Forward", "forward"]
@@ -160,7 +161,20 @@ async def forward(
     def connected() -> bool:
         return request.transport is not None and not request.transport.is_closing()
 
-    return await serve(walk, one, final, failed=failed, connected=connected)
+    served = serve(walk, one, final, failed=failed, connected=connected)
+    if attempt is not None or fallback is not None:
+        return await served
+    server = snap.config.server  # keep-alive until the first content (docs/routing.md)
+    return await kept_alive(
+        request,
+        ctx,
+        fwd.fmt,
+        stream=fwd.stream,
+        sse=fwd.sse,
+        seconds=server.keepalive_seconds,
+        nonstream=server.keepalive_nonstream,
+        work=served,
+    )
 
 
 def _usable(
@@ -411,21 +425,28 @@ async def _relay(
     """Send ``first`` and every later chunk as it comes; ``end`` says how the stream closes
     (given the failure as ``(kind, message)``, or None when the upstream simply ended)."""
     array = fwd.fmt is Format.GEMINI and not fwd.sse
-    resp = web.StreamResponse(
-        status=200,
-        headers={
-            "Content-Type": (content_type or "application/json") if array else "text/event-stream",
-            "Cache-Control": "no-cache",
-            "X-Request-Id": ctx.request_id,
-            "X-Accel-Buffering": "no",
-        },
-    )
+    keep = request.get(KEEPALIVE)
+    kept = None if keep is None else await keep.take()  # already open with keep-alives
+    resp = kept
+    if resp is None:
+        resp = web.StreamResponse(
+            status=200,
+            headers={
+                "Content-Type": (content_type or "application/json")
+                if array
+                else "text/event-stream",
+                "Cache-Control": "no-cache",
+                "X-Request-Id": ctx.request_id,
+                "X-Accel-Buffering": "no",
+            },
+        )
     ctx.status = 200
     obs = request.app[OBSERVER]
     obs.stream_opened()
     write = resp.write if ctx.capture is None else ctx.capture.teed(resp.write)
     try:
-        await resp.prepare(request)
+        if kept is None:
+            await resp.prepare(request)
         if watch is not None:
             watch(first)
         await write(first)
