@@ -78,6 +78,7 @@ async def stack(start_router: StartRouter) -> AsyncIterator[Stack]:
                     {"pattern": "^gpt", "providers": ["o"]},
                     {"pattern": "^resp", "providers": ["r"]},
                     {"pattern": "^gemini", "providers": ["g"]},
+                    {"pattern": "^text-embedding-3", "providers": ["o"]},
                 ]
             },
         }
@@ -151,6 +152,17 @@ async def test_a_gemini_function_response_with_parts_true(stack: Stack) -> None:
     resp = await stack.post("/v1beta/models/claude-sonnet-4-5:generateContent", orjson.dumps(body))
     gemini_error(resp, "contents[2].parts[0].functionResponse.parts")
     assert not stack.anthropic.requests
+
+
+async def test_a_gemini_embedding_task_type_that_is_a_list(stack: Stack) -> None:
+    """``taskType: []`` was looked up in a set of task names: unhashable, a 500 (found by
+    the fuzzer). google-genai types it as a string, so raw HTTP."""
+    body = {"content": {"parts": [{"text": "hi"}]}, "taskType": []}
+    resp = await stack.post(
+        "/v1beta/models/text-embedding-3-small:embedContent", orjson.dumps(body)
+    )
+    gemini_error(resp, "taskType")
+    assert not stack.openai.requests
 
 
 # -- numbers out of range --------------------------------------------------------------
