@@ -234,4 +234,10 @@ def safe_id(value: str, prefix: str = "call_") -> str:
 
 def short_user(user: str) -> str:
     """OpenAI caps ``user`` at 64 characters: hash longer values, stably."""
-    return user if len(user) <= 64 else hashlib.sha256(user.encode()).hexdigest()
+    return user if len(user) <= 64 else _hashed_user(user)
+
+
+@functools.lru_cache(maxsize=1024)
+def _hashed_user(user: str) -> str:
+    """A client sends the same user on every turn (Claude Code: a JSON of ids)."""
+    return hashlib.sha256(user.encode()).hexdigest()

@@ -66,22 +66,23 @@ class SSEParser:
     def _one(chunk: bytes) -> tuple[str | None, bytes] | None:
         """The event of a chunk that is exactly one ``data:`` line, or an ``event:`` and
         a ``data:`` line, then the blank line (how upstreams write nearly every event);
-        None for any other chunk."""
-        if b"\r" in chunk:
-            return None
-        body = chunk[:-2]
-        first = body.find(b"\n")
+        None for any other chunk, found without copying it."""
+        end = len(chunk) - 2
+        first = chunk.find(b"\n", 0, end)
         event: str | None = None
+        at = 0
         if first >= 0:
-            if not body.startswith(b"event:") or body.find(b"\n", first + 1) >= 0:
+            if not chunk.startswith(b"event:") or chunk.find(b"\n", first + 1, end) >= 0:
                 return None
-            name = body[6:first]
+            name = chunk[6:first]
             event = (name[1:] if name[:1] == b" " else name).decode("utf-8", "replace")
-            body = body[first + 1 :]
-        if not body.startswith(b"data:"):
+            at = first + 1
+        if not chunk.startswith(b"data:", at) or b"\r" in chunk:
             return None
-        value = body[5:]
-        return event, value[1:] if value[:1] == b" " else value
+        at += 5
+        if chunk[at : at + 1] == b" ":
+            at += 1
+        return event, chunk[at:end]
 
     def _finish_event(self, buf: bytes, out: list[tuple[str | None, bytes]]) -> bytes | None:
         """Read lines up to the blank line that ends the pending event; return what follows
