@@ -2,7 +2,8 @@
 
 Two bounded rings of lines exactly as they were written (already scrubbed of
 secrets and cut to their bounds by ``suite.logging``): every access line
-(one per request) and every warning or error. Appending is one
+(one per request), and every warning or error with the events that tell of
+one request (``upstream attempt failed``, ``credential cooling down``). Appending is one
 ``deque.append`` of bytes the logger built anyway (about 50 ns), so the
 request path pays nothing noticeable; the oldest lines fall off. Each process
 keeps its own: with several router workers, the console shows the lines of
@@ -36,9 +37,12 @@ class LogRing:
             self.problems.append(line.encode() if isinstance(line, str) else line)
 
     def problem_event(self, event: Mapping[str, object]) -> None:
-        """A structlog event (already scrubbed), rendered once, if it is a warning or worse."""
+        """A structlog event (already scrubbed), rendered once, if it is a warning or worse
+        or tells of one request (an upstream attempt that failed, a credential it rested):
+        those are written only when something went wrong, and searching a request id
+        should find them."""
         level = event.get("level")
-        if isinstance(level, str) and level in _PROBLEM_LEVELS:
+        if (isinstance(level, str) and level in _PROBLEM_LEVELS) or "request_id" in event:
             self.problems.append(orjson.dumps(event, default=str))
 
     def clear(self) -> None:

@@ -35,7 +35,7 @@ export async function load() {
     l.exception ? el("pre", { class: "mono exception" }, String(l.exception).slice(0, 4000)) : null)))
     : el("p", { class: "muted" }, q ? "No warning or error matches." : "No warnings or errors."));
   const kept = data.kept || {};
-  say($("logs-message"), `${access.length} request lines, ${problems.length} warnings and errors` + (q ? ` matching "${q}"` : "") +
+  say($("logs-message"), `${access.length} request lines, ${problems.length} warnings, errors and request events` + (q ? ` matching "${q}"` : "") +
     ` (router pid ${data.pid} keeps its last ${kept.access} request lines and ${kept.problems} warnings in memory; the full log: ./scripts/logs.sh router).`);
 }
 

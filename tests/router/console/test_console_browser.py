@@ -67,8 +67,16 @@ class Console:
             self.page.screenshot(path=str(Path(SHOTS) / f"{name}.png"), full_page=True)
 
     def tab(self, name: str) -> None:
+        """Open a tab and wait until it has drawn what it fetched (a fresh draw, not one
+        left from an earlier visit)."""
+        before = self.page.evaluate("() => document.body.dataset.loaded || ''")
         self.page.click(f"#tab-{name}")
-        self.page.wait_for_selector(f'body[data-loaded^="{name}:"]', timeout=TIMEOUT)
+        self.page.wait_for_function(
+            "([name, before]) => { const now = document.body.dataset.loaded || '';"
+            " return now !== before && now.startsWith(name + ':'); }",
+            arg=[name, before],
+            timeout=TIMEOUT,
+        )
 
 
 def _edit(claude: FakeOAuth, anth: FakeAnthropic, ok: FakeOpenAI, limited: FakeOpenAI, base: Path):
@@ -288,12 +296,13 @@ def test_disable_and_enable_it_again(console: Console) -> None:
 
 def test_reset_a_cooldown_caused_by_a_429(console: Console) -> None:
     client = openai.OpenAI(base_url=f"{console.suite.url}/v1", api_key=CLIENT_KEY, max_retries=0)
-    with pytest.raises(openai.RateLimitError):
+    with pytest.raises(openai.RateLimitError) as limited:
         client.chat.completions.create(
             model="cool-model", messages=[{"role": "user", "content": "hi"}]
         )
+    console.request_ids.append(limited.value.response.headers["x-request-id"])
     page = console.page
-    page.click("#tab-overview")
+    console.tab("overview")
     console.tab("accounts")
     row = '[data-provider="console-limited"] li.cred'
     page.wait_for_selector(f'{row}[data-state="cooling"]', timeout=TIMEOUT)
@@ -398,6 +407,13 @@ def test_logs_find_a_request_by_its_id(console: Console) -> None:
     page.click("#logs-form button[type=submit]")
     page.wait_for_selector(f'#logs-access tr[data-request-id="{wanted}"]', timeout=TIMEOUT)
     assert len(page.query_selector_all("#logs-access tbody tr")) == 1
+    # The 429's request: its access line, and the warnings it caused (the failed attempt).
+    limited = console.request_ids[1]
+    page.fill("#logs-q", limited)
+    page.select_option("#logs-kind", "errors")
+    page.click("#logs-form button[type=submit]")
+    page.wait_for_selector(f'#logs-access tr[data-request-id="{limited}"]', timeout=TIMEOUT)
+    page.wait_for_selector(f'#logs-problems li[data-request-id="{limited}"]', timeout=TIMEOUT)
     console.shot("logs")
 
 
