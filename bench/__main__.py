@@ -27,6 +27,7 @@ from pathlib import Path
 import orjson
 
 from ._agent import AgentResult, run_agent
+from ._agent_profile import profile_agent
 from ._agent_report import agent_table, streams_table
 from ._fixture import AgentTurn, load_turn
 from ._load import LoadSpec, have_wrk, run_load
@@ -226,7 +227,7 @@ def _options(args: argparse.Namespace) -> Options:
         profile=args.profile or (8.0 if args.profile_only else 0.0),
         rounds=args.rounds or (1 if args.quick else 2),
         plain_only=args.plain_only,
-        agent=not (args.no_agent or args.plain_only or args.profile_only),
+        agent=not (args.no_agent or args.plain_only or (args.profile_only and not args.agent_only)),
         agent_only=args.agent_only,
         agent_concurrency=args.agent_concurrency,
         streams=max(0, min(args.streams, 10_000)),
@@ -276,13 +277,18 @@ def main(argv: list[str] | None = None) -> int:
         run = Run(opts, workdir, services, Report())
         small = not (args.profile_only or opts.agent_only)
         n_a = measure_all(run, _progress) if small else None
-        if turn is not None:
+        if turn is not None and not args.profile_only:
             agent = run_agent(run, turn, _progress)
         idle_after = services["router"].rss_mb()
         profiles: list[str] = []
         if opts.profile:
             exe = find_py_spy()
-            profiles = profile_router(run, exe) if exe else ["py-spy not found: pip install py-spy"]
+            if exe is None:
+                profiles = ["py-spy not found: pip install py-spy"]
+            elif opts.agent_only and turn is not None:
+                profiles = profile_agent(run, turn, exe)
+            else:
+                profiles = profile_router(run, exe)
     finally:
         for svc in reversed(services.values()):
             svc.stop()

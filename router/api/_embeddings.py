@@ -20,7 +20,7 @@ from aiohttp import web
 
 from router.errors import BadRequest, ProxyError, UpstreamConnectError
 from router.executors import Action, Executor, UpstreamCall
-from router.formats import Format
+from router.formats import Format, WireBody
 from router.formats.embeddings import (
     EmbedRequest,
     EmbedResult,
@@ -208,7 +208,8 @@ async def _send(
     executor: Executor, cand: Candidate, action: Action, model: str, body: bytes
 ) -> bytes:
     reply = await executor.send(
-        UpstreamCall(action=action, model=model, body=body, stream=False), cand.credential
+        UpstreamCall(action=action, model=model, body=WireBody.from_bytes(body), stream=False),
+        cand.credential,
     )
     try:
         return await reply.read()

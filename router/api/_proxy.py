@@ -9,10 +9,8 @@ as they arrive, never buffered whole.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
-import orjson
 from aiohttp import web
 
 from router.errors import (
@@ -23,17 +21,14 @@ from router.errors import (
     UpstreamHTTPError,
     UpstreamTimeout,
 )
-from router.executors import Action, Executor, UpstreamCall, client_headers
+from router.executors import Executor, client_headers
 from router.formats import (
-    SIGNATURE_TAG,
     Format,
     StreamTranslator,
     StreamWatcher,
     TokenUsage,
     error_body,
-    ir,
     stream_error_event,
-    strip_foreign_signatures,
     translated_chunks,
     usage_from_body,
 )
@@ -48,7 +43,8 @@ from suite.secrets import SECRETS
 
 from ._context import RequestContext, model_ref
 from ._keepalive import KEEPALIVE, kept_alive
-from ._translate import request_ir, translate_body, translate_response
+from ._plan import Forward, Plan
+from ._translate import translate_response
 
 __all__ = ["Attempt", "Forward", "forward"]
 
@@ -61,19 +57,6 @@ _FORWARDED = {
     Format.GEMINI: (),
     Format.RESPONSES: (),
 }
-
-
-@dataclass(slots=True)
-class Forward:
-    """One client request, parsed enough to route it."""
-
-    fmt: Format
-    model: str
-    body: dict[str, Any]
-    raw: bytes
-    stream: bool
-    action: Action = "generate"
-    sse: bool = True  # Gemini streams: SSE (alt=sse) or a JSON array
 
 
 class Attempt(Protocol):
@@ -132,7 +115,7 @@ async def forward(
             raise attempt.unusable(fwd.model)
         if fallback is not None:
             return fallback(route)
-    plan = _Plan(fwd, _forward_headers(request, fwd.fmt))
+    plan = Plan(fwd, _forward_headers(request, fwd.fmt))
     plan.client, plan.client_headers = ctx.client or "", client_headers(request.headers, fwd.fmt)
 
     async def one(cand: Candidate) -> web.StreamResponse:
@@ -228,64 +211,11 @@ def _log_failure(
         )
 
 
-class _Plan:
-    """What goes upstream, built once per request and per target format and model name
-    (a rule's providers may know the model by different names)."""
-
-    __slots__ = ("fwd", "headers", "client", "client_headers", "_ir", "_bodies")
-
-    def __init__(self, fwd: Forward, headers: dict[str, str]) -> None:
-        self.fwd = fwd
-        self.headers = headers
-        self.client = ""  # the client key's id; and its identifying headers (subscriptions)
-        self.client_headers: dict[str, str] = {}
-        self._ir: ir.Request | None = None
-        self._bodies: dict[tuple[Format, str], bytes] = {}
-
-    def passthrough_body(self, model: str) -> bytes:
-        """The client's bytes as they came, unless the upstream knows the model by another
-        name or they hold signatures tagged for another provider (after a failover)."""
-        fwd = self.fwd
-        body = fwd.body
-        if SIGNATURE_TAG in fwd.raw:
-            body = strip_foreign_signatures(fwd.fmt, body) or body
-        if body is fwd.body and (fwd.fmt is Format.GEMINI or model == fwd.model):
-            return fwd.raw
-        if fwd.fmt is Format.GEMINI:
-            return orjson.dumps(body)
-        return orjson.dumps({**body, "model": model})
-
-    def request_ir(self) -> ir.Request:
-        if self._ir is None:
-            self._ir = request_ir(self.fwd.fmt, self.fwd.body)
-        return self._ir
-
-    def body_for(self, target: Format, model: str) -> bytes:
-        body = self._bodies.get((target, model))
-        if body is None:
-            body = translate_body(self.request_ir(), target, model, self.fwd.stream)
-            self._bodies[(target, model)] = body
-        return body
-
-    def call(self, body: bytes, model: str, *, same_format: bool) -> UpstreamCall:
-        fwd = self.fwd
-        return UpstreamCall(
-            action=fwd.action,
-            model=model,
-            body=body,
-            stream=fwd.stream,
-            forward_headers=self.headers if same_format else {},
-            sse=fwd.sse if same_format else True,
-            client=self.client,
-            client_headers=self.client_headers if same_format else {},
-        )
-
-
 async def _passthrough(
     request: web.Request,
     ctx: RequestContext,
     fwd: Forward,
-    plan: _Plan,
+    plan: Plan,
     executor: Executor,
     cand: Candidate,
     walk: Walk,
@@ -310,6 +240,7 @@ async def _passthrough(
         reply.close()
         raise
     walk.succeeded(cand, getattr(reply, "headers", None))
+    plan.release()  # from here on the answer streams: the request is not needed again
     watcher = StreamWatcher(fwd.fmt)
 
     def end(failure: tuple[ErrorKind, str] | None) -> bytes:
@@ -342,7 +273,7 @@ async def _translated(
     request: web.Request,
     ctx: RequestContext,
     fwd: Forward,
-    plan: _Plan,
+    plan: Plan,
     executor: Executor,
     cand: Candidate,
     walk: Walk,
@@ -384,6 +315,7 @@ async def _translated(
         reply.close()
         raise
     walk.succeeded(cand, getattr(reply, "headers", None))
+    plan.release()  # from here on the answer streams: the request is not needed again
 
     def end(failure: tuple[ErrorKind, str] | None) -> bytes:
         if failure is None:

@@ -12,7 +12,15 @@ from __future__ import annotations
 from typing import Any
 
 from router.errors import BadRequest, UpstreamConnectError
-from router.formats import CODECS, Context, Format, StreamTranslator, ir, translated_chunks
+from router.formats import (
+    CODECS,
+    Context,
+    Format,
+    StreamTranslator,
+    WireBody,
+    ir,
+    translated_chunks,
+)
 from router.formats import translate_response as _translate_response
 
 # StreamTranslator and translated_chunks live in router.formats; named here only until
@@ -38,10 +46,11 @@ def request_ir(fmt: Format, body: dict[str, Any]) -> ir.Request:
         raise _bad_request(exc) from None
 
 
-def translate_body(req: ir.Request, target: Format, model: str, stream: bool) -> bytes:
-    """The request's bytes for an upstream of ``target``; a 400 if it cannot be written."""
+def translate_body(req: ir.Request, target: Format, model: str, stream: bool) -> WireBody:
+    """The request for an upstream of ``target`` (its bytes made when the executor sends
+    it, after its own changes); a 400 if it cannot be written."""
     try:
-        return CODECS[target].request_from_ir(req, model, stream).encoded()
+        return CODECS[target].request_from_ir(req, model, stream)
     except ir.TranslationError as exc:
         raise _bad_request(exc) from None
 

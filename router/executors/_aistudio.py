@@ -156,7 +156,7 @@ class AIStudioExecutor:
             method="POST",
             url=self.url(call),
             headers=headers,
-            body=call.body.decode("utf-8", "replace"),
+            body=call.body.encoded().decode("utf-8", "replace"),
             sent_at=datetime.now(UTC).isoformat().replace("+00:00", "Z"),
         )
         started = time.monotonic()

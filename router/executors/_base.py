@@ -4,6 +4,13 @@ An executor knows one upstream's URL layout, headers and auth, and nothing
 about routing or client formats. It takes a body already in its own wire
 format and answers with an ``UpstreamReply`` or raises an ``UpstreamError``.
 
+The body comes as a ``WireBody``: data the router has parsed (or translated)
+once, and bytes made once, at the end. An executor that changes the request
+(the subscription shapes, a model suffix) changes ``call.body.edit()`` and
+sends ``call.body.encoded()``: nothing is parsed again, and nothing is
+serialized before its last change. Each attempt gets a body of its own
+(``WireBody.fork``), so one executor's edits never reach the next candidate.
+
 What every reply promises (``server.limits``, docs/routing.md): each read has
 a deadline of its own; a piece of an SSE stream always ends at a line end, and
 no line is held past ``max_sse_line_bytes`` (Gemini's JSON-array stream, which
@@ -19,7 +26,7 @@ from typing import Literal, Protocol
 
 from router.auth import Credential
 from router.errors import UpstreamInvalidReply, UpstreamReplyTooLarge
-from router.formats import Format
+from router.formats import Format, WireBody, ir
 
 __all__ = [
     "Action",
@@ -40,7 +47,7 @@ class UpstreamCall:
 
     action: Action
     model: str
-    body: bytes
+    body: WireBody
     stream: bool
     # Client headers the upstream should see (e.g. anthropic-beta); lower-case names.
     forward_headers: Mapping[str, str] = field(default_factory=dict)
@@ -51,6 +58,9 @@ class UpstreamCall:
     # Headers that say which client this is (its user agent, Claude Code's X-Stainless-*,
     # Codex's x-codex-*), for the subscription executors; the client's spelling.
     client_headers: Mapping[str, str] = field(default_factory=dict)
+    # The request in the canonical form, when the router made it (a translated call):
+    # an executor that needs it (cto.new's one prompt) need not read the body again.
+    request: ir.Request | None = None
 
 
 class UpstreamReply(Protocol):

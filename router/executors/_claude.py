@@ -30,8 +30,7 @@ from typing import Any
 import orjson
 
 from router.auth import Token
-from router.errors import BadRequest
-from router.formats import Format
+from router.formats import Format, WireBody
 from suite.config import ProviderConfig
 
 from ._base import UpstreamCall, UpstreamReply
@@ -44,16 +43,6 @@ __all__ = ["BILLING_PREFIX", "ClaudeOAuthExecutor", "is_claude_code", "shape_bod
 BILLING_PREFIX = "x-anthropic-billing-header:"
 _ONE_HOUR = {"type": "ephemeral", "ttl": "1h"}
 _SIGN_IN_THREAD = 32 * 1024  # bodies larger than this are hashed off the event loop
-
-
-def _load(raw: bytes) -> dict[str, Any]:
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        raise BadRequest("the request body is not valid JSON") from None
-    if not isinstance(body, dict):
-        raise BadRequest("the request body must be a JSON object")
-    return body
 
 
 def is_claude_code(body: Mapping[str, Any]) -> bool:
@@ -119,10 +108,11 @@ def shape_body(
     return body
 
 
-def _claude_code_session(body: Mapping[str, Any], token: Token) -> str:
-    """Fill Claude Code's ``account_uuid`` with the credential's (changed in place);
-    its session id."""
-    meta = body.get("metadata")
+def _claude_code_session(wire: WireBody, token: Token) -> str:
+    """Fill Claude Code's ``account_uuid`` with the credential's, when it differs (a new
+    ``metadata``: the old one is the client's, shared with other attempts); its session
+    id. A body whose account is already right is not touched, so its bytes go as they are."""
+    meta = wire.data.get("metadata")
     raw = meta.get("user_id") if isinstance(meta, dict) else None
     try:
         user = orjson.loads(raw) if isinstance(raw, str) else None
@@ -130,9 +120,13 @@ def _claude_code_session(body: Mapping[str, Any], token: Token) -> str:
         user = None
     if not isinstance(user, dict):
         return ""
-    if token.account_uuid and isinstance(meta, dict):
+    if (
+        token.account_uuid
+        and isinstance(meta, dict)
+        and user.get("account_uuid") != (token.account_uuid)
+    ):
         user["account_uuid"] = token.account_uuid
-        meta["user_id"] = orjson.dumps(user).decode()
+        wire.edit()["metadata"] = {**meta, "user_id": orjson.dumps(user).decode()}
     session = user.get("session_id")
     return session if isinstance(session, str) else ""
 
@@ -151,18 +145,20 @@ class ClaudeOAuthExecutor(SignedInExecutor):
         return f"{self.base_url}/v1/messages?beta=true"
 
     async def send_token(self, call: UpstreamCall, token: Token) -> UpstreamReply:
-        body = _load(call.body)
-        if is_claude_code(body):
-            session = _claude_code_session(body, token)
+        wire = call.body
+        if is_claude_code(wire.data):
+            # Claude Code's own request: only the account in its metadata may change.
+            session = _claude_code_session(wire, token)
             headers = self._claude_code_headers(call, session)
-            data = orjson.dumps(body)
+            data = wire.encoded()
         else:
+            body = wire.edit()
             session = session_of(call.client, body)
             counting = call.action == "count_tokens"
             shape_body(body, self.profile, token, session, cch=self._cch, count_tokens=counting)
             betas = self.profile.merge_betas(call.forward_headers.get("anthropic-beta"))
             headers = self.profile.headers(session, betas)
-            data = orjson.dumps(body)
+            data = wire.encoded()
             if self._cch:
                 big = len(data) > _SIGN_IN_THREAD
                 data = await asyncio.to_thread(sign_body, data) if big else sign_body(data)

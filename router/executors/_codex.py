@@ -28,13 +28,12 @@ import orjson
 
 from router.auth import Credential, Token
 from router.errors import (
-    BadRequest,
     UpstreamConnectError,
     UpstreamError,
     UpstreamHTTPError,
     UpstreamReplyTooLarge,
 )
-from router.formats import Format, SSEParser, ir, responses
+from router.formats import Format, SSEParser, WireBody, ir, responses
 from suite.config import ProviderConfig
 
 from ._base import UpstreamCall, UpstreamReply
@@ -82,13 +81,10 @@ def _text_of(content: Any) -> str:
     return ""
 
 
-def _load(raw: bytes) -> dict[str, Any]:
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        raise BadRequest("the request body is not valid JSON") from None
-    if not isinstance(body, dict):
-        raise BadRequest("the request body must be a JSON object")
+def _load(wire: WireBody) -> dict[str, Any]:
+    """The body to shape (``wire``'s own copy: the caller gives each try a fresh one),
+    its ``input`` always a list of items."""
+    body: dict[str, Any] = wire.edit()
     items = body.get("input")
     if isinstance(items, str):
         text = {"type": "input_text", "text": items}
@@ -166,6 +162,26 @@ def session_of(call: UpstreamCall, body: Mapping[str, Any]) -> str:
     return conversation_id(call.client, orjson.dumps(opening))
 
 
+class _Tools:
+    """The request's tools, which a folded answer needs to name its calls in their own
+    shape: the router's IR when it made one, else read from the body's data (only for
+    an answer that is folded, and only then)."""
+
+    __slots__ = ("_request", "_body")
+
+    def __init__(self, call: UpstreamCall) -> None:
+        self._request = call.request
+        self._body = call.body
+
+    def __call__(self) -> tuple[ir.Tool, ...]:
+        if self._request is not None:
+            return self._request.tools
+        try:
+            return responses.request_to_ir(self._body.data).tools
+        except (ir.TranslationError, orjson.JSONDecodeError, TypeError, ValueError):
+            return ()
+
+
 class AggregatedReply:
     """A Responses stream read to its end and folded into one Responses body."""
 
@@ -173,11 +189,11 @@ class AggregatedReply:
     content_type = "application/json"
 
     def __init__(
-        self, reply: UpstreamReply, model: str, request: bytes, limit: int = 64 * 1024 * 1024
+        self, reply: UpstreamReply, model: str, tools: _Tools, limit: int = 64 * 1024 * 1024
     ) -> None:
         self._reply = reply
         self._model = model
-        self._request = request
+        self._tools = tools
         self._limit = limit  # what may be folded into one body (max_response_bytes)
         self.headers = getattr(reply, "headers", None)
 
@@ -205,13 +221,8 @@ class AggregatedReply:
             resp = ir.aggregate(events)
         except ir.StreamFailed as exc:
             raise _stream_error(exc) from None
-        return orjson.dumps(responses.response_from_ir(resp, self._model, tools=self._tools()))
-
-    def _tools(self) -> tuple[ir.Tool, ...]:
-        try:
-            return responses.request_to_ir(orjson.loads(self._request)).tools
-        except (ir.TranslationError, orjson.JSONDecodeError, TypeError, ValueError):
-            return ()
+        tools = self._tools()
+        return orjson.dumps(responses.response_from_ir(resp, self._model, tools=tools))
 
     def close(self) -> None:
         self._reply.close()
@@ -257,7 +268,8 @@ class CodexOAuthExecutor(SignedInExecutor):
         return await self._send(call, token, legacy=True)
 
     async def _send(self, call: UpstreamCall, token: Token, *, legacy: bool) -> UpstreamReply:
-        body = _load(call.body)
+        wire = call.body.fork()  # a legacy retry starts again from the router's body
+        body = _load(wire)
         session = session_of(call, body)
         base = str(self.provider.options.get("instructions") or "")
         if legacy:
@@ -266,11 +278,11 @@ class CodexOAuthExecutor(SignedInExecutor):
             codex_body(body, call.model, base)
         body["prompt_cache_key"] = session
         headers = self._headers(call, token, session)
-        reply = await self.post(self.url(call), orjson.dumps(body), headers, token.proxy_url)
+        reply = await self.post(self.url(call), wire.encoded(), headers, token.proxy_url)
         if call.stream:
             return reply
         return AggregatedReply(
-            reply, call.model, call.body, self.provider.limits.max_response_bytes
+            reply, call.model, _Tools(call), self.provider.limits.max_response_bytes
         )
 
     def _headers(self, call: UpstreamCall, token: Token, session: str) -> dict[str, str]:

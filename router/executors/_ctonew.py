@@ -167,7 +167,7 @@ class CtoNewExecutor(SignedInExecutor):
     async def send_token(self, call: UpstreamCall, token: Token) -> UpstreamReply:
         if call.action != "generate":
             raise UpstreamHTTPError(404, f"{self.name}: cto.new cannot count tokens")
-        prompt = flatten_prompt(_request_ir(call.body))
+        prompt = flatten_prompt(_request_ir(call))
         account = token.user_id or "account"
         key = await self._model_key(token, call.model)
         lock = self._locks.setdefault(account, asyncio.Lock())
@@ -301,12 +301,13 @@ class CtoNewExecutor(SignedInExecutor):
         return error
 
 
-def _request_ir(raw: bytes) -> ir.Request:
+def _request_ir(call: UpstreamCall) -> ir.Request:
+    """The request in the canonical form: the router's own when it translated the client's
+    (no second trip through Chat), else read from the body's data (a Chat client)."""
+    if call.request is not None:
+        return call.request
     try:
-        body = orjson.loads(raw)
-        req: ir.Request = openai_chat.request_to_ir(body)
-    except orjson.JSONDecodeError:
-        raise BadRequest("the request body is not valid JSON") from None
+        req: ir.Request = openai_chat.request_to_ir(call.body.data)
     except ir.TranslationError as exc:
         raise BadRequest(f"{exc.field}: {exc.message}", param=exc.field) from None
     return req

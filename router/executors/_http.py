@@ -284,7 +284,7 @@ class HTTPExecutor:
         headers = {**self._static_headers, **call.forward_headers, **self.auth_headers(credential)}
         if call.stream:
             headers["Accept"] = "text/event-stream"
-        return await self.post(self.url(call), call.body, headers)
+        return await self.post(self.url(call), call.body.encoded(), headers)
 
     async def post(
         self, url: str, body: bytes, headers: Mapping[str, str], proxy_url: str = ""

@@ -11,6 +11,7 @@ A subscription answer's rate-limit headers become the credential's
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Awaitable
 
 from router.auth import Credential, RefreshFailed, Token, quota_from_headers
@@ -31,12 +32,12 @@ class SignedInExecutor(HTTPExecutor):
             raise UpstreamHTTPError(401, f"{self.name}: credential has no stored sign-in")
         token = await self._token(source.token())
         try:
-            return _noted(await self.send_token(call, token), credential)
+            return _noted(await self.send_token(_fresh(call), token), credential)
         except UpstreamHTTPError as exc:
             if exc.status != 401:
                 raise
         token = await self._token(source.refreshed(token))
-        return _noted(await self.send_token(call, token), credential)
+        return _noted(await self.send_token(_fresh(call), token), credential)
 
     async def send_token(self, call: UpstreamCall, token: Token) -> UpstreamReply:
         raise NotImplementedError
@@ -53,6 +54,12 @@ class SignedInExecutor(HTTPExecutor):
             raise UpstreamConnectError(
                 f"{self.name}: token refresh failed ({exc.message})"
             ) from None
+
+
+def _fresh(call: UpstreamCall) -> UpstreamCall:
+    """The call with a body of its own: a send that is tried again starts from the body
+    the router gave, not from the last try's edits."""
+    return dataclasses.replace(call, body=call.body.fork())
 
 
 def _noted(reply: UpstreamReply, credential: Credential) -> UpstreamReply:

@@ -14,8 +14,6 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 
-import orjson
-
 from router.auth import Credential
 from router.formats import Format
 from suite.config import ProviderConfig
@@ -49,6 +47,6 @@ class WebAIExecutor(HTTPExecutor):
     async def send(self, call: UpstreamCall, credential: Credential) -> UpstreamReply:
         if call.model.endswith(SUFFIX):
             model = call.model.removesuffix(SUFFIX)
-            body = orjson.dumps({**orjson.loads(call.body), "model": model})
-            call = dataclasses.replace(call, model=model, body=body)
+            call.body.edit()["model"] = model
+            call = dataclasses.replace(call, model=model)
         return await super().send(call, credential)

@@ -46,38 +46,71 @@ class WireBody:
 
     Built from data (a translated request) the bytes are made by the first
     :meth:`encoded`; built with ``raw`` (the client's own bytes, when they are
-    already what goes out) they are those. :meth:`edit` hands out the data to
-    change before sending: a shallow copy owned by this body (nested values are
-    still shared with whoever built it: replace them, do not change them in
-    place), and bytes made earlier are dropped.
+    already what goes out, or those bytes with one exact edit) they are those.
+    :meth:`edit` hands out the data to change before sending: a shallow copy
+    owned by this body (nested values are still shared with whoever built it:
+    replace them, do not change them in place), and bytes made earlier are
+    dropped. :meth:`fork` gives each upstream attempt a body of its own, so an
+    executor's edits never reach the next candidate; bytes a fork makes without
+    an edit are kept for the others. :meth:`from_bytes` wraps bytes whose data
+    is parsed only if someone asks for it.
     """
 
-    __slots__ = ("_data", "_raw", "_owned")
+    __slots__ = ("_data", "_raw", "_owned", "_parent")
 
-    def __init__(self, data: ir.JSONObject, raw: bytes | None = None) -> None:
+    def __init__(self, data: ir.JSONObject | None, raw: bytes | None = None) -> None:
+        if data is None and raw is None:
+            raise ValueError("a WireBody needs its data or its bytes")
         self._data = data
         self._raw = raw
         self._owned = False
+        self._parent: WireBody | None = None
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> WireBody:
+        """Bytes already serialized (a JSON object); parsed only when ``data`` is read."""
+        return cls(None, raw)
 
     @property
     def data(self) -> ir.JSONObject:
         """The body as data (read only: see :meth:`edit`)."""
-        return self._data
+        data = self._data
+        if data is None:
+            assert self._raw is not None
+            parsed = orjson.loads(self._raw)
+            if not isinstance(parsed, dict):
+                raise TypeError("a WireBody holds a JSON object")
+            data = self._data = parsed
+        return data
+
+    @property
+    def encoded_yet(self) -> bool:
+        """Whether the bytes exist already (the client's, or made by :meth:`encoded`)."""
+        return self._raw is not None
 
     def edit(self) -> ir.JSONObject:
         """The data to change before the body is sent."""
         if not self._owned:
-            self._data = dict(self._data)
+            self._data = dict(self.data)
             self._owned = True
         self._raw = None
-        return self._data
+        return self._data  # type: ignore[return-value]
 
     def encoded(self) -> bytes:
         """The body's bytes, serialized at most once per edit."""
         raw = self._raw
         if raw is None:
             raw = self._raw = orjson.dumps(self._data)
+            parent = self._parent
+            if parent is not None and not self._owned and parent._raw is None:
+                parent._raw = raw  # the same data: the next attempt need not make them again
         return raw
+
+    def fork(self) -> WireBody:
+        """A body for one attempt: the same data and bytes, its edits its own."""
+        child = WireBody(self._data, self._raw)
+        child._parent = self
+        return child
 
 
 class Decoder(Protocol):

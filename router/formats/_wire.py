@@ -7,6 +7,8 @@ machines: no I/O happens here.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import orjson
@@ -16,6 +18,7 @@ from .ir import Format
 __all__ = [
     "StreamWatcher",
     "TokenUsage",
+    "replace_model",
     "usage_from_body",
 ]
 
@@ -214,3 +217,50 @@ def usage_from_body(fmt: Format, body: bytes) -> TokenUsage:
     if isinstance(obj, dict):
         _merge_usage(fmt, obj, usage)
     return usage
+
+
+_MODEL_KEY = b'"model"'
+_FIRST_KEY = re.compile(rb'[ \t\r\n]*\{[ \t\r\n]*"model"[ \t\r\n]*:[ \t\r\n]*')
+_COLON = re.compile(rb"[ \t\r\n]*:[ \t\r\n]*")
+
+
+def replace_model(raw: bytes, body: Mapping[str, object], new: str) -> bytes | None:
+    """``raw`` with the string value of its top-level ``"model"`` replaced by ``new`` and
+    every other byte kept (key order, spacing, escapes, unknown fields); None when the
+    value's span cannot be found cheaply and for sure (the caller then serializes the
+    parsed body). ``body`` is ``raw`` parsed (so ``raw`` is valid JSON, and its
+    ``"model"`` a string): its key order says where to look.
+
+    Two places are found without reading the body: ``"model"`` as the first key
+    (Claude Code, Codex and the TypeScript SDKs write it first), and ``"model"``
+    followed only by keys of plain values (no object or array after it), where the
+    last ``"model"`` in the bytes is the top-level one (nothing after it can nest
+    another). Anywhere else, finding it means scanning the whole body, which costs
+    more than orjson writing a body of long strings again (docs/performance.md), so
+    the caller does that. The value must be spelt as orjson spells it (no escapes).
+    """
+    old = body.get("model")
+    if not isinstance(old, str):
+        return None
+    spelt = orjson.dumps(old)
+    keys = iter(body)
+    if next(keys, None) == "model":
+        first = _FIRST_KEY.match(raw)
+        if first is None:
+            return None  # the key written with escapes
+        value = first.end()
+    else:
+        after = False
+        for key, item in body.items():
+            if after and isinstance(item, dict | list):
+                return None
+            after = after or key == "model"
+        at = raw.rfind(_MODEL_KEY)
+        colon = _COLON.match(raw, at + len(_MODEL_KEY)) if at > 0 else None
+        if colon is None or raw[at - 1] == 0x5C:  # not a key, or one ending in \"model
+            return None
+        value = colon.end()
+    if not raw.startswith(spelt, value):
+        return None
+    tail = memoryview(raw)[value + len(spelt) :]  # joined without a copy of its own
+    return b"".join((raw[:value], orjson.dumps(new), tail))

@@ -67,7 +67,7 @@ class _Attempt:
         self.model = call.model
         self.stream = call.stream
         self.request = CapturedBody(limit)
-        self.request.add(call.body)
+        self.request.add(call.body.encoded())
         self.response = CapturedBody(limit)
         self.status: int | None = None
         self.error: str | None = None

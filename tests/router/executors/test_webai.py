@@ -8,7 +8,7 @@ from aiohttp.test_utils import TestServer
 
 from router.auth import CredentialPool
 from router.executors import UpstreamCall, WebAIExecutor, build_executor
-from router.formats import Format
+from router.formats import Format, WireBody
 from tests.conftest import build_config
 
 
@@ -58,7 +58,9 @@ async def test_suffix_stripped_and_token_sent() -> None:
         try:
             for model, credential in (("gemini-2.5-pro-webai", cred), ("plain", bare)):
                 body = orjson.dumps({"model": model, "messages": [], "extra": {"kept": 1}})
-                call = UpstreamCall(action="generate", model=model, body=body, stream=False)
+                call = UpstreamCall(
+                    action="generate", model=model, body=WireBody.from_bytes(body), stream=False
+                )
                 reply = await ex.send(call, credential)
                 await reply.read()
                 reply.close()

@@ -9,6 +9,7 @@ from typing import Any
 from router.auth import Credential, CredentialPool
 from router.errors import ProxyError, UpstreamError
 from router.executors import UpstreamCall
+from router.formats import WireBody
 from router.routing import Candidate, RoutingTable
 from router.scheduling import Policy, Scheduler, serve
 from suite.config import parse_config
@@ -70,7 +71,7 @@ class Harness:
             raise LookupError(model)
 
         async def attempt(cand: Candidate) -> Served:
-            call = UpstreamCall("generate", cand.model, b"{}", stream=False)
+            call = UpstreamCall("generate", cand.model, WireBody({}), stream=False)
             reply = await self.executors[cand.provider.name].send(call, cand.credential)
             walk.succeeded(cand, reply.headers)
             return Served(cand.provider.name, cand.credential.id, cand.model)

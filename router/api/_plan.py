@@ -1,0 +1,118 @@
+"""What goes upstream for one client request, made once and handed to each attempt.
+
+The client's body is parsed once (``router.api._body``) and serialized at most
+once per upstream format and model: a same-format upstream gets the client's own
+bytes, or those bytes with only the model's value spliced in
+(``router.formats.replace_model``, docs/performance.md); another format gets the
+translation of the request's IR, whose bytes the executor makes after its own
+changes (``WireBody``). Each attempt gets its own fork of the body, and once an
+answer has begun the whole request is let go (:meth:`Plan.release`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from router.executors import Action, UpstreamCall
+from router.formats import (
+    SIGNATURE_TAG,
+    Format,
+    WireBody,
+    ir,
+    replace_model,
+    strip_foreign_signatures,
+)
+
+from ._translate import request_ir, translate_body
+
+__all__ = ["Forward", "Plan"]
+
+
+@dataclass(slots=True)
+class Forward:
+    """One client request, parsed enough to route it."""
+
+    fmt: Format
+    model: str
+    body: dict[str, Any]
+    raw: bytes
+    stream: bool
+    action: Action = "generate"
+    sse: bool = True  # Gemini streams: SSE (alt=sse) or a JSON array
+
+
+class Plan:
+    """What goes upstream, built once per request and per target format and model name
+    (a rule's providers may know the model by different names)."""
+
+    __slots__ = ("fwd", "headers", "client", "client_headers", "_ir", "_bodies")
+
+    def __init__(self, fwd: Forward, headers: dict[str, str]) -> None:
+        self.fwd = fwd
+        self.headers = headers
+        self.client = ""  # the client key's id; and its identifying headers (subscriptions)
+        self.client_headers: dict[str, str] = {}
+        self._ir: ir.Request | None = None
+        self._bodies: dict[tuple[Format, str], WireBody] = {}
+
+    def passthrough_body(self, model: str) -> WireBody:
+        """The client's body for an upstream of its own format, one per attempt (its edits
+        its own): the bytes as they came, or with only the model's value replaced when the
+        upstream knows the model by another name (docs/performance.md)."""
+        key = (self.fwd.fmt, model)
+        body = self._bodies.get(key)
+        if body is None:
+            body = self._bodies[key] = _same_format(self.fwd, model)
+        return body.fork()
+
+    def request_ir(self) -> ir.Request:
+        if self._ir is None:
+            self._ir = request_ir(self.fwd.fmt, self.fwd.body)
+        return self._ir
+
+    def body_for(self, target: Format, model: str) -> WireBody:
+        """The translated body, made once per format and model; one per attempt."""
+        body = self._bodies.get((target, model))
+        if body is None:
+            body = translate_body(self.request_ir(), target, model, self.fwd.stream)
+            self._bodies[(target, model)] = body
+        return body.fork()
+
+    def call(self, body: WireBody, model: str, *, same_format: bool) -> UpstreamCall:
+        fwd = self.fwd
+        return UpstreamCall(
+            action=fwd.action,
+            model=model,
+            body=body,
+            stream=fwd.stream,
+            forward_headers=self.headers if same_format else {},
+            sse=fwd.sse if same_format else True,
+            client=self.client,
+            client_headers=self.client_headers if same_format else {},
+            request=None if same_format else self._ir,
+        )
+
+    def release(self) -> None:
+        """An answer has begun: no other candidate will be tried, so the request is not
+        needed again. Drop it in every form (bytes, parsed, IR, translated), or a stream
+        that lasts minutes keeps several copies of a body that may be megabytes."""
+        self._ir = None
+        self._bodies.clear()
+        self.fwd.body = {}
+        self.fwd.raw = b""
+
+
+def _same_format(fwd: Forward, model: str) -> WireBody:
+    """The client's body for an upstream of its own format and ``model``: its own bytes,
+    or those with the model's value spliced in; serialized from the parsed data only
+    when the splice cannot be made for sure, or when signatures tagged for another
+    provider must go (after a failover)."""
+    data = fwd.body
+    if SIGNATURE_TAG in fwd.raw:
+        stripped = strip_foreign_signatures(fwd.fmt, data)
+        if stripped is not None:
+            return WireBody(stripped if fwd.fmt is Format.GEMINI else {**stripped, "model": model})
+    if fwd.fmt is Format.GEMINI or model == fwd.model:  # Gemini: the model is in the URL
+        return WireBody(data, fwd.raw)
+    return WireBody({**data, "model": model}, replace_model(fwd.raw, data, model))
