@@ -27,7 +27,16 @@ from google.genai import errors as genai_errors
 
 from suite.config import ConfigError, parse_config
 from tests.conftest import RunningRouter, StartRouter, build_config
-from tests.fakes import Delay, Fail, FakeAnthropic, FakeGemini, FakeOpenAI, Reply, ResetAfter
+from tests.fakes import (
+    Delay,
+    Fail,
+    FakeAnthropic,
+    FakeGemini,
+    FakeOpenAI,
+    Hang,
+    Reply,
+    ResetAfter,
+)
 from tests.fakes.sdk import sdk_driver
 
 KEY = "sk-keepalive-client"
@@ -43,6 +52,12 @@ SIGNALS = {
     "responses": b": keep-alive\n\n",
     "anthropic": b'event: ping\ndata: {"type": "ping"}\n\n',
     "gemini": b"\r\n",
+}
+UPSTREAM_MODELS = {
+    "anthropic": "claude-sonnet-4-5",
+    "gemini": "gemini-2.5-flash",
+    "chat": "gpt-4o",
+    "responses": "gpt-5",
 }
 # The SDKs' own error types for a stream that ends in its error event.
 SDK_ERRORS: dict[str, tuple[type[BaseException], ...]] = {
@@ -61,32 +76,39 @@ class Setup:
 
 
 async def _setup(
-    start_router: StartRouter, stack: AsyncExitStack, api: str, server: dict[str, Any]
+    start_router: StartRouter,
+    stack: AsyncExitStack,
+    api: str,
+    server: dict[str, Any],
+    second: str | None = None,
 ) -> Setup:
-    """Two providers of ``api``'s own format behind one rule, ``primary`` first."""
+    """Two providers behind one rule, ``primary`` first: of ``api``'s own format, the
+    second of ``second``'s when given (then its answers are translated)."""
     fakes = []
     providers: dict[str, dict[str, Any]] = {}
-    for name in ("primary", "second"):
-        if api == "anthropic":
+    for name, kind in (("primary", api), ("second", second or api)):
+        if kind == "anthropic":
             fake: Any = FakeAnthropic(api_keys=("sk-ant-up",))
             spec: dict[str, Any] = {"kind": "anthropic", "api_keys": ["sk-ant-up"]}
-        elif api == "gemini":
+        elif kind == "gemini":
             fake = FakeGemini(api_keys=("AIza-up",))
             spec = {"kind": "gemini", "api_keys": ["AIza-up"]}
         else:
             fake = FakeOpenAI(api_keys=("sk-oa-up",))
             spec = {"kind": "openai-compatible", "api_keys": ["sk-oa-up"]}
-            if api == "responses":
+            if kind == "responses":
                 spec["wire"] = "responses"
         fakes.append(await stack.enter_async_context(fake))
         providers[name] = {**spec, "base_url": fake.base_url}
-    upstream = {
-        "anthropic": "claude-sonnet-4-5",
-        "gemini": "gemini-2.5-flash",
-        "chat": "gpt-4o",
-        "responses": "gpt-5",
-    }[api]
-    routing = [{"pattern": f"^{MODEL}$", "providers": ["primary", "second"], "model": upstream}]
+    routing = [
+        {
+            "pattern": f"^{MODEL}$",
+            "providers": [
+                {"name": "primary", "model": UPSTREAM_MODELS[api]},
+                {"name": "second", "model": UPSTREAM_MODELS[second or api]},
+            ],
+        }
+    ]
     srv = {"timeouts": {"connect": 2, "first_byte": 30, "idle": 30}, **server}
     router = await start_router(build_config(providers, routing, api_keys=[KEY], server=srv))
     return Setup(router, fakes[0], fakes[1])
@@ -256,6 +278,38 @@ async def test_a_primary_failing_after_pings_is_failed_over_in_the_same_stream(
         assert events[-1][1] == "[DONE]"
     assert sdk_text == SECOND
     assert len(setup.primary.requests) == 2 and len(setup.second.requests) == 2
+
+
+@pytest.mark.parametrize(("api", "second"), [("anthropic", "gemini"), ("gemini", "chat")])
+async def test_failover_after_pings_to_another_format_is_translated_into_the_same_stream(
+    start_router, stack, api, second
+):
+    setup = await _setup(start_router, stack, api, {"keepalive_seconds": N}, second=second)
+    setup.primary.enqueue(Delay(2.5, Fail(500)), Delay(2.5, Fail(500)))
+    setup.second.enqueue(Reply(text=SECOND), Reply(text=SECOND))
+    raw, sdk_text = await asyncio.gather(_raw(setup.router.url, api), _sdk_ask(setup.router, api))
+    events = _events(_assert_pinged(api, raw).decode())
+    assert _text_of(api, events) == SECOND
+    assert not any(_is_error(*e) for e in events)
+    assert sdk_text == SECOND
+
+
+async def test_a_client_leaving_during_pings_leaves_nothing_running(start_router, stack):
+    setup = await _setup(start_router, stack, "anthropic", {"keepalive_seconds": N})
+    setup.primary.enqueue(Hang())
+    path, headers, body = _request("anthropic")
+    async with httpx.AsyncClient(base_url=setup.router.url, timeout=10) as http:
+        async with http.stream("POST", path, json=body, headers=headers) as resp:
+            first = await anext(resp.aiter_raw())
+            assert first == SIGNALS["anthropic"]
+    # Gone: the handler is cancelled, and with it the signal and the upstream call.
+    deadline = time.monotonic() + 5
+    while any(t.get_name() == "keepalive" for t in asyncio.all_tasks()):
+        assert time.monotonic() < deadline, "the keep-alive task outlived its client"
+        await asyncio.sleep(0.05)
+    async with httpx.AsyncClient(base_url=setup.router.url, timeout=5) as http:
+        assert (await http.get("/healthz")).status_code == 200
+    assert not setup.second.requests, "a client that left is not failed over"
 
 
 @pytest.mark.parametrize("api", APIS)
