@@ -31,12 +31,14 @@ from aiohttp import web
 
 from router.errors import ErrorKind, ProxyError
 from router.formats import Format, StreamTranslator, error_body
-from suite.logging import clip
+from suite.logging import clip, get_logger
 from suite.tasks import spawn
 
 from ._context import RequestContext
 
 __all__ = ["KEEPALIVE", "KeepAlive", "kept_alive"]
+
+log = get_logger("router.keepalive")
 
 _MESSAGE_LIMIT = 4096  # as api._errors: an error message quoted to the client
 _SSE_COMMENT = b": keep-alive\n\n"
@@ -110,6 +112,15 @@ class KeepAlive:
                 if self._resp is None:
                     raise
                 return await self._fail(exc.kind, exc.status, exc.message)
+            except Exception as exc:  # a bug: no second response after the open one
+                await self._halt()
+                if self._resp is None:
+                    raise
+                log.exception("unhandled error", request_id=self._ctx.request_id)
+                message = (
+                    f"internal error ({type(exc).__name__}); request id {self._ctx.request_id}"
+                )
+                return await self._fail(ErrorKind.API_ERROR, 500, message)
             await self._halt()
             if self._resp is None or result is self._resp or result.prepared:
                 return result
