@@ -64,25 +64,32 @@ class SSEParser:
 
     @staticmethod
     def _one(chunk: bytes) -> tuple[str | None, bytes] | None:
-        """The event of a chunk that is exactly one ``data:`` line, or an ``event:`` and
-        a ``data:`` line, then the blank line (how upstreams write nearly every event);
-        None for any other chunk, found without copying it."""
-        end = len(chunk) - 2
-        first = chunk.find(b"\n", 0, end)
+        """The event of a chunk that is exactly one simple event (:meth:`_simple`) and
+        its blank line, how upstreams write nearly every event; None for any other chunk,
+        found without copying it."""
+        if b"\r" in chunk:
+            return None
+        return SSEParser._simple(chunk, len(chunk) - 2)
+
+    @staticmethod
+    def _simple(block: bytes, end: int) -> tuple[str | None, bytes] | None:
+        """The event of ``block[:end]`` (no CR in it) when that is one ``data:`` line, or
+        an ``event:`` and a ``data:`` line; None for anything else."""
+        first = block.find(b"\n", 0, end)
         event: str | None = None
         at = 0
         if first >= 0:
-            if not chunk.startswith(b"event:") or chunk.find(b"\n", first + 1, end) >= 0:
+            if not block.startswith(b"event:") or block.find(b"\n", first + 1, end) >= 0:
                 return None
-            name = chunk[6:first]
+            name = block[6:first]
             event = (name[1:] if name[:1] == b" " else name).decode("utf-8", "replace")
             at = first + 1
-        if not chunk.startswith(b"data:", at) or b"\r" in chunk:
+        if not block.startswith(b"data:", at):
             return None
         at += 5
-        if chunk[at : at + 1] == b" ":
+        if block[at : at + 1] == b" ":
             at += 1
-        return event, chunk[at:end]
+        return event, block[at:end]
 
     def _finish_event(self, buf: bytes, out: list[tuple[str | None, bytes]]) -> bytes | None:
         """Read lines up to the blank line that ends the pending event; return what follows
@@ -105,8 +112,13 @@ class SSEParser:
         blocks = buf.split(b"\n\n")
         self._buf = b""
         tail = blocks.pop()
+        simple = self._simple
         for block in blocks:
             if not block:
+                continue
+            one = simple(block, len(block))
+            if one is not None:
+                out.append(one)
                 continue
             event: str | None = None
             data: list[bytes] = []
