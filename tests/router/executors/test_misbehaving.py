@@ -22,6 +22,7 @@ import pytest
 from google.genai import errors as genai_errors
 
 from router.observability import OBSERVER
+from suite.config import BreakerConfig
 from tests.conftest import HealthWatch, RunningRouter, StartRouter, build_config
 from tests.fakes import MisbehavingUpstream, Misbehaviour
 from tests.fakes.sdk import sdk_driver
@@ -323,12 +324,13 @@ async def test_long_valid_stream_is_not_capped(start_router: StartRouter) -> Non
 @pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
 async def test_html_200_fails_over(start_router: StartRouter, api: str, stream: bool) -> None:
     """A 200 ``text/html`` page (captive portal, Cloudflare) is a failed attempt: the
-    next provider answers."""
+    next provider answers. Once the page has come back ``breaker.failures`` times in a
+    row, the circuit opens and the later requests go straight to the next provider."""
     async with MisbehavingUpstream() as fake:
         router = await start_router(config(api, fake, Misbehaviour.HTML, Misbehaviour.OK))
         text, _, watch = await ask(router, api, stream=stream, repeat=10)
         assert text == TEXT
-        assert fake.served[Misbehaviour.HTML] == 10
+        assert fake.served[Misbehaviour.HTML] == BreakerConfig().failures
         watch.assert_fast(min_probes=1)
 
 
