@@ -16,10 +16,12 @@ from dataclasses import dataclass
 from router.auth import Credential
 from suite.config import Config, ProviderConfig
 
-__all__ = ["Candidate", "Route", "Rule", "RoutingTable"]
+__all__ = ["Candidate", "MAX_MODEL_CHARS", "Route", "Rule", "RoutingTable"]
 
 _META = re.compile(r"(?<!\\)[*+?\[\](){}|]")
 _CACHE_LIMIT = 4096
+# Longer names are refused before any rule is searched (see RoutingTable.route).
+MAX_MODEL_CHARS = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +97,14 @@ class RoutingTable:
         self._cache: dict[str, Route | None] = {}
 
     def route(self, model: str) -> Route | None:
-        """The first rule whose pattern matches ``model``; None if none does."""
+        """The first rule whose pattern matches ``model``; None if none does.
+
+        A name longer than ``MAX_MODEL_CHARS`` matches nothing: a rule such as
+        ``.*-webai$`` costs time quadratic in the name under ``re.search``, and
+        no real model name comes near the bound.
+        """
+        if len(model) > MAX_MODEL_CHARS:
+            return None
         try:
             return self._cache[model]
         except KeyError:

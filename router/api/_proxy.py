@@ -14,6 +14,7 @@ from typing import Protocol
 from aiohttp import web
 
 from router.errors import (
+    BadRequest,
     ErrorKind,
     NotFound,
     ProxyError,
@@ -34,7 +35,7 @@ from router.formats import (
 )
 from router.keys import admit_request
 from router.observability import OBSERVER
-from router.routing import Candidate, Route
+from router.routing import MAX_MODEL_CHARS, Candidate, Route
 from router.scheduling import Change, Walk, serve, session_key, stream_failure
 from router.state import Snapshot
 from suite.config import ProviderConfig
@@ -93,6 +94,8 @@ async def forward(
     """
     ctx.model = fwd.model
     ctx.stream = fwd.stream
+    if len(fwd.model) > MAX_MODEL_CHARS:
+        raise BadRequest(f"model name is longer than {MAX_MODEL_CHARS} characters", param="model")
     await admit_request(request, fwd.model)  # the client key's models and limits
     usable = _usable(snap, fwd, fallback, attempt)
     walk = snap.scheduler.walk(
