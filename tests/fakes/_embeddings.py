@@ -201,7 +201,10 @@ def _content_text(content: object) -> str | None:
     parts = content.get("parts")
     if not isinstance(parts, list) or not parts:
         return None
-    return "\n".join(p["text"] for p in parts if isinstance(p, dict) and "text" in p)
+    texts = [p.get("text") for p in parts if isinstance(p, dict) and "text" in p]
+    if not all(isinstance(t, str) for t in texts):
+        return None  # a text that is not a string: refused like an empty one, a 400
+    return "\n".join(texts)
 
 
 async def _gemini(fake: Any, request: web.Request, batch: bool) -> web.StreamResponse:

@@ -3,7 +3,7 @@
 Random JSON alone rarely gets past the first check of a handler, so most
 examples start from a body that the router would serve (every content part,
 tool call, tool result, schema and sampling parameter a client sends) and
-break one to three places in it: a value of the wrong type, a number out of
+break one or two places in it: a value of the wrong type, a number out of
 range, a missing key, a 100-400-level nest, a lone surrogate, NaN. The rest
 are bytes that are not JSON (truncated, a byte flipped, not UTF-8) or no
 object at all. Bodies are written with the standard ``json`` module because
@@ -357,7 +357,7 @@ def _parent(body: Any, path: tuple[Any, ...]) -> Any:
 
 @st.composite
 def mutated(draw: st.DrawFn, kind: str) -> Any:
-    """A seed of ``kind`` with up to three fields broken, and a model and stream flag."""
+    """A seed of ``kind`` with up to two fields broken, and a model and stream flag."""
     body: Any = json.loads(json.dumps(draw(st.sampled_from(SEEDS[kind]))))
     if "model" in body:
         models = EMBED_MODELS if kind == "embeddings" else MODELS
@@ -366,7 +366,7 @@ def mutated(draw: st.DrawFn, kind: str) -> Any:
         body["stream"] = True
         if kind == "chat":
             body["stream_options"] = {"include_usage": True}
-    for _ in range(draw(st.integers(0, 3))):
+    for _ in range(draw(st.integers(0, 2))):
         paths = _paths(body)
         if not paths:
             break
