@@ -12,26 +12,10 @@ from __future__ import annotations
 from typing import Any
 
 from router.errors import BadRequest, UpstreamConnectError
-from router.formats import (
-    CODECS,
-    Context,
-    Format,
-    StreamTranslator,
-    WireBody,
-    ir,
-    translated_chunks,
-)
+from router.formats import CODECS, Context, Format, WireBody, ir
 from router.formats import translate_response as _translate_response
 
-# StreamTranslator and translated_chunks live in router.formats; named here only until
-# every importer takes them from there.
-__all__ = [
-    "StreamTranslator",
-    "request_ir",
-    "translate_body",
-    "translate_response",
-    "translated_chunks",
-]
+__all__ = ["request_ir", "translate_body", "translate_response"]
 
 
 def _bad_request(exc: ir.TranslationError) -> BadRequest:
