@@ -9,7 +9,6 @@ any router. A change is made in a transaction holding the row (``FOR UPDATE``).
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,6 +16,7 @@ import asyncpg
 import orjson
 
 from suite.logging import get_logger
+from suite.postgres import ERRORS, Pool, why
 
 from ._errors import Change, KeyExists, KeyStoreError
 from ._key import ClientKey
@@ -38,61 +38,45 @@ _SCHEMA = (
     )""",
 )
 _SCHEMA_LOCK = 0x636B6579  # serialises CREATE of routers starting together
-_CONNECT_SECONDS = 10.0
-_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, asyncio.TimeoutError)
 
 
 class PostgresKeyStore:
     def __init__(self, dsn: str) -> None:
-        self._dsn = dsn
-        self._pool: asyncpg.Pool | None = None
+        self._db = Pool(
+            dsn,
+            "the client key store",
+            KeyStoreError,
+            max_size=2,
+            command_timeout=30,
+            schema_lock=_SCHEMA_LOCK,
+            schema=_SCHEMA,
+        )
 
     def describe(self) -> str:
         return f"postgres table {TABLE}"
 
     async def open(self) -> None:
-        if self._pool is not None:
-            return
-        try:
-            pool = await asyncpg.create_pool(
-                self._dsn, min_size=1, max_size=2, timeout=_CONNECT_SECONDS, command_timeout=30
-            )
-        except _ERRORS as exc:
-            raise KeyStoreError(f"postgres: cannot open the client keys ({_why(exc)})") from None
-        try:
-            async with pool.acquire() as conn, conn.transaction():
-                await conn.execute("SELECT pg_advisory_xact_lock($1)", _SCHEMA_LOCK)
-                for statement in _SCHEMA:
-                    await conn.execute(statement)
-        except _ERRORS as exc:
-            await pool.close()
-            raise KeyStoreError(f"postgres: cannot create {TABLE} ({_why(exc)})") from None
-        self._pool = pool
+        await self._db.open()
 
     async def close(self) -> None:
-        if self._pool is not None:
-            pool, self._pool = self._pool, None
-            await pool.close()
-
-    def _p(self) -> asyncpg.Pool:
-        if self._pool is None:
-            raise KeyStoreError("postgres: the client key store is not open")
-        return self._pool
+        await self._db.close()
 
     async def version(self) -> str:
         try:
-            row = await self._p().fetchrow(
+            row = await self._db.get().fetchrow(
                 f"SELECT count(*) AS n, coalesce(max(version), 0) AS v FROM {TABLE}"
             )
-        except _ERRORS as exc:
-            raise KeyStoreError(f"postgres: cannot read {TABLE} ({_why(exc)})") from None
+        except ERRORS as exc:
+            raise KeyStoreError(f"postgres: cannot read {TABLE} ({why(exc)})") from None
         return f"{row['n']}-{row['v']}"
 
     async def load(self) -> Sequence[ClientKey]:
         try:
-            rows = await self._p().fetch(f"SELECT id, data::text AS data FROM {TABLE} ORDER BY id")
-        except _ERRORS as exc:
-            raise KeyStoreError(f"postgres: cannot read {TABLE} ({_why(exc)})") from None
+            rows = await self._db.get().fetch(
+                f"SELECT id, data::text AS data FROM {TABLE} ORDER BY id"
+            )
+        except ERRORS as exc:
+            raise KeyStoreError(f"postgres: cannot read {TABLE} ({why(exc)})") from None
         out: list[ClientKey] = []
         for row in rows:
             try:
@@ -106,7 +90,7 @@ class PostgresKeyStore:
 
     async def create(self, key: ClientKey) -> None:
         try:
-            await self._p().execute(
+            await self._db.get().execute(
                 f"INSERT INTO {TABLE} (id, name, sha256, data, version) "
                 f"VALUES ($1, $2, $3, $4::jsonb, nextval('{_SEQ}'))",
                 key.id,
@@ -116,12 +100,12 @@ class PostgresKeyStore:
             )
         except asyncpg.UniqueViolationError:
             raise KeyExists(f"a key named {key.name!r} exists already") from None
-        except _ERRORS as exc:
-            raise KeyStoreError(f"postgres: cannot add a key ({_why(exc)})") from None
+        except ERRORS as exc:
+            raise KeyStoreError(f"postgres: cannot add a key ({why(exc)})") from None
 
     async def update(self, ref: str, change: Change) -> ClientKey | None:
         try:
-            async with self._p().acquire() as conn, conn.transaction():
+            async with self._db.get().acquire() as conn, conn.transaction():
                 row = await _row(conn, "id", ref) or await _row(conn, "name", ref)
                 if row is None:
                     return None
@@ -140,16 +124,11 @@ class PostgresKeyStore:
                 return new
         except asyncpg.UniqueViolationError:
             raise KeyExists("a key with this name exists already") from None
-        except _ERRORS as exc:
-            raise KeyStoreError(f"postgres: cannot change a key ({_why(exc)})") from None
+        except ERRORS as exc:
+            raise KeyStoreError(f"postgres: cannot change a key ({why(exc)})") from None
 
 
 async def _row(conn: Any, column: str, value: str) -> Any:
     return await conn.fetchrow(
         f"SELECT id, data::text AS data FROM {TABLE} WHERE {column} = $1 FOR UPDATE", value
     )
-
-
-def _why(exc: BaseException) -> str:
-    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    return text[:200]

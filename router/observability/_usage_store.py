@@ -19,6 +19,7 @@ from typing import Any, Protocol, TypeVar
 import asyncpg
 
 from suite.config import Config
+from suite.postgres import ERRORS, Pool, why
 
 from ._usage_sql import (
     Dialect,
@@ -36,7 +37,7 @@ __all__ = ["PostgresUsageStore", "SQLiteUsageStore", "UsageStore", "UsageStoreEr
 T = TypeVar("T")
 _ROWS_PER_STATEMENT = 200  # x 17 columns: well under SQLite's 32766 parameters
 Row = dict[str, object]
-_PG_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, asyncio.TimeoutError)
+_SCHEMA_LOCK = 0x75736167  # serialises CREATE of routers starting together
 
 
 class UsageStoreError(Exception):
@@ -181,38 +182,28 @@ class PostgresUsageStore:
     dialect: Dialect = "postgres"
 
     def __init__(self, dsn: str) -> None:
-        self._dsn = dsn
-        self._pool: asyncpg.Pool | None = None
+        self._db = Pool(
+            dsn,
+            "the usage store",
+            UsageStoreError,
+            max_size=2,
+            command_timeout=30,
+            schema_lock=_SCHEMA_LOCK,
+            schema=schema_sql("postgres"),
+        )
 
     def describe(self) -> str:
         return "postgres table cliproxy_usage"
 
     async def open(self) -> None:
-        if self._pool is not None:
-            return
-        try:
-            pool = await asyncpg.create_pool(
-                self._dsn, min_size=1, max_size=2, timeout=10.0, command_timeout=30
-            )
-            async with pool.acquire() as conn, conn.transaction():
-                await conn.execute("SELECT pg_advisory_xact_lock($1)", 0x75736167)
-                for stmt in schema_sql("postgres"):
-                    await conn.execute(stmt)
-        except _PG_ERRORS as exc:
-            raise UsageStoreError(f"postgres: cannot open the usage table ({_why(exc)})") from None
-        self._pool = pool
-
-    def _p(self) -> asyncpg.Pool:
-        if self._pool is None:
-            raise UsageStoreError("postgres: the usage store is not open")
-        return self._pool
+        await self._db.open()
 
     async def _call(self, fn: Callable[[asyncpg.Pool], Any]) -> Any:
-        pool = self._p()
+        pool = self._db.get()
         try:
             return await fn(pool)
-        except _PG_ERRORS as exc:
-            raise UsageStoreError(f"postgres: {_why(exc)}") from None
+        except ERRORS as exc:
+            raise UsageStoreError(f"postgres: {why(exc)}") from None
 
     async def write(self, rows: Sequence[UsageRow]) -> None:
         """All of ``rows`` or none (one transaction)."""
@@ -242,9 +233,7 @@ class PostgresUsageStore:
         return [dict(r.items()) for r in rows]
 
     async def close(self) -> None:
-        if self._pool is not None:
-            pool, self._pool = self._pool, None
-            await pool.close()
+        await self._db.close()
 
 
 def _plain(value: object) -> object:
@@ -256,7 +245,3 @@ def _plain(value: object) -> object:
     except ValueError:
         return str(value)
     return int(number) if number.is_integer() else number
-
-
-def _why(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__

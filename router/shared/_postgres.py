@@ -14,12 +14,11 @@ agree even if their clocks do not.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Sequence
 from typing import Any
 
-import asyncpg
+from suite.postgres import ERRORS, Pool, why
 
 from ._backend import NO_LIMIT, NO_MODEL, PAGE, Row, check_window, read_row
 from ._records import Count, Hit, SharedStateError, StateRecord
@@ -31,10 +30,8 @@ COUNTERS = "cliproxy_shared_counters"
 SEQUENCE = "cliproxy_shared_seq"
 _SCHEMA_LOCK = 0x73686172  # creating the tables
 _WRITE_LOCK = 0x73746174  # state writes: numbers commit in order
-_CONNECT_SECONDS = 10.0
 _TOMBSTONE_SECONDS = 600.0
 _ROW_SECONDS = 7 * 86400.0
-_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, asyncio.TimeoutError)
 
 _SCHEMA = (
     f"CREATE SEQUENCE IF NOT EXISTS {SEQUENCE}",
@@ -84,44 +81,28 @@ class PostgresBackend:
     poll_seconds = 0.5
 
     def __init__(self, dsn: str) -> None:
-        self._dsn = dsn
-        self._pool: asyncpg.Pool | None = None
+        self._db = Pool(
+            dsn,
+            "the shared state store",
+            SharedStateError,
+            max_size=4,
+            command_timeout=10,
+            schema_lock=_SCHEMA_LOCK,
+            schema=_SCHEMA,
+        )
 
     async def open(self) -> None:
-        if self._pool is not None:
-            return
-        try:
-            pool = await asyncpg.create_pool(
-                self._dsn, min_size=1, max_size=4, timeout=_CONNECT_SECONDS, command_timeout=10
-            )
-        except _ERRORS as exc:
-            raise SharedStateError(f"shared state: cannot reach postgres ({_why(exc)})") from None
-        try:
-            async with pool.acquire() as conn, conn.transaction():
-                await conn.execute("SELECT pg_advisory_xact_lock($1)", _SCHEMA_LOCK)
-                for stmt in _SCHEMA:
-                    await conn.execute(stmt)
-        except _ERRORS as exc:
-            await pool.close()
-            raise SharedStateError(f"shared state: cannot create tables ({_why(exc)})") from None
-        self._pool = pool
+        await self._db.open()
 
     async def close(self) -> None:
-        if self._pool is not None:
-            pool, self._pool = self._pool, None
-            await pool.close()
-
-    def _p(self) -> asyncpg.Pool:
-        if self._pool is None:
-            raise SharedStateError("shared state: the postgres store is not open")
-        return self._pool
+        await self._db.close()
 
     # -- credential states -----------------------------------------------------------
 
     async def publish(self, credential_id: str, model: str | None, record: StateRecord) -> int:
         data = record.dumps().decode()
         try:
-            async with self._p().acquire() as conn, conn.transaction():
+            async with self._db.get().acquire() as conn, conn.transaction():
                 await conn.execute("SELECT pg_advisory_xact_lock($1)", _WRITE_LOCK)
                 seq: Any = await conn.fetchval(
                     _UPSERT_STATE,
@@ -131,14 +112,14 @@ class PostgresBackend:
                     data,
                     time.time(),
                 )
-        except _ERRORS as exc:
-            raise SharedStateError(f"shared state: cannot publish ({_why(exc)})") from None
+        except ERRORS as exc:
+            raise SharedStateError(f"shared state: cannot publish ({why(exc)})") from None
         return int(seq)
 
     async def clear(self, credential_id: str, origin: str) -> int:
         seq = 0
         try:
-            async with self._p().acquire() as conn, conn.transaction():
+            async with self._db.get().acquire() as conn, conn.transaction():
                 await conn.execute("SELECT pg_advisory_xact_lock($1)", _WRITE_LOCK)
                 rows = await conn.fetch(
                     f"SELECT model, origin FROM {STATES} WHERE credential = $1", credential_id
@@ -149,20 +130,20 @@ class PostgresBackend:
                     seq = int(
                         await conn.fetchval(_UPSERT_STATE, credential_id, model, owner, None, now)
                     )
-        except _ERRORS as exc:
-            raise SharedStateError(f"shared state: cannot clear ({_why(exc)})") from None
+        except ERRORS as exc:
+            raise SharedStateError(f"shared state: cannot clear ({why(exc)})") from None
         return seq
 
     async def changes(self, since: int) -> Sequence[Row]:
         try:
-            rows = await self._p().fetch(
+            rows = await self._db.get().fetch(
                 f"SELECT seq, credential, model, origin, data FROM {STATES}"
                 " WHERE seq > $1 ORDER BY seq LIMIT $2",
                 since,
                 PAGE,
             )
-        except _ERRORS as exc:
-            raise SharedStateError(f"shared state: cannot poll ({_why(exc)})") from None
+        except ERRORS as exc:
+            raise SharedStateError(f"shared state: cannot poll ({why(exc)})") from None
         read = (
             read_row(r["seq"], r["credential"], r["model"], r["origin"], r["data"]) for r in rows
         )
@@ -170,11 +151,11 @@ class PostgresBackend:
 
     async def last_seq(self) -> int:
         try:
-            value: Any = await self._p().fetchval(
+            value: Any = await self._db.get().fetchval(
                 f"SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM {SEQUENCE}"
             )
-        except _ERRORS as exc:
-            raise SharedStateError(f"shared state: cannot poll ({_why(exc)})") from None
+        except ERRORS as exc:
+            raise SharedStateError(f"shared state: cannot poll ({why(exc)})") from None
         return int(value)
 
     # -- window counters ---------------------------------------------------------------
@@ -190,11 +171,11 @@ class PostgresBackend:
     ) -> Hit:
         check_window(window_seconds, cost)
         try:
-            row = await self._p().fetchrow(
+            row = await self._db.get().fetchrow(
                 HIT_SQL, key, float(window_seconds), float(limit), float(cost), aligned
             )
-        except _ERRORS as exc:
-            raise SharedStateError(f"shared state: cannot count ({_why(exc)})") from None
+        except ERRORS as exc:
+            raise SharedStateError(f"shared state: cannot count ({why(exc)})") from None
         assert row is not None  # an upsert always returns its row
         count, until, now = float(row["count"]), float(row["until"]), float(row["seen"])
         if row["ok"]:
@@ -210,9 +191,9 @@ class PostgresBackend:
     async def peek(self, key: str, window_seconds: float, *, aligned: bool = False) -> Count:
         check_window(window_seconds, 0.0)
         try:
-            row = await self._p().fetchrow(_PEEK_SQL, key, float(window_seconds))
-        except _ERRORS as exc:
-            raise SharedStateError(f"shared state: cannot read a counter ({_why(exc)})") from None
+            row = await self._db.get().fetchrow(_PEEK_SQL, key, float(window_seconds))
+        except ERRORS as exc:
+            raise SharedStateError(f"shared state: cannot read a counter ({why(exc)})") from None
         assert row is not None
         now = float(row["now"])
         if row["until"] is None or float(row["until"]) <= now:
@@ -222,17 +203,12 @@ class PostgresBackend:
 
     async def purge(self, now: float) -> None:
         try:
-            async with self._p().acquire() as conn:
+            async with self._db.get().acquire() as conn:
                 await conn.execute(f"DELETE FROM {COUNTERS} WHERE until <= {_NOW}")
                 await conn.execute(
                     f"DELETE FROM {STATES} WHERE (data IS NULL AND written < $1) OR written < $2",
                     now - _TOMBSTONE_SECONDS,
                     now - _ROW_SECONDS,
                 )
-        except _ERRORS as exc:
-            raise SharedStateError(f"shared state: cannot purge ({_why(exc)})") from None
-
-
-def _why(exc: BaseException) -> str:
-    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    return text[:200]
+        except ERRORS as exc:
+            raise SharedStateError(f"shared state: cannot purge ({why(exc)})") from None
