@@ -48,7 +48,8 @@ class Row:
 
 class SharedBackend(Protocol):
     """Where the workers' states and counters live. All methods are safe to call from
-    the event loop: none blocks it. Failures raise ``SharedStateError``."""
+    the event loop: none blocks it. Failures raise ``SharedStateError``. The back-ends
+    subclass it to inherit ``add``."""
 
     name: str  # "local", "host" or "postgres"
     shared: bool  # False: one process only (nothing to poll)
@@ -91,7 +92,10 @@ class SharedBackend(Protocol):
 
     async def add(
         self, key: str, window_seconds: float, amount: float, *, aligned: bool = False
-    ) -> Count: ...
+    ) -> Count:
+        """A ``hit`` that no limit refuses: every back-end counts tokens the same way."""
+        hit = await self.hit(key, window_seconds, NO_LIMIT, amount, aligned=aligned)
+        return Count(hit.count, hit.resets_at)
 
     async def peek(self, key: str, window_seconds: float, *, aligned: bool = False) -> Count: ...
 

@@ -11,7 +11,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ._backend import NO_LIMIT, NO_MODEL, PAGE, Row, check_window, fresh_window
+from ._backend import NO_MODEL, PAGE, Row, SharedBackend, check_window, fresh_window
 from ._records import Count, Hit, StateRecord
 
 __all__ = ["LocalBackend"]
@@ -26,7 +26,7 @@ class _Window:
     count: float
 
 
-class LocalBackend:
+class LocalBackend(SharedBackend):
     name = "local"
     shared = False
     poll_seconds = 0.25
@@ -89,12 +89,6 @@ class LocalBackend:
             win.count += cost
             return Hit(True, win.count, 0.0, win.until)
         return Hit(False, win.count, max(0.0, win.until - now), win.until)
-
-    async def add(
-        self, key: str, window_seconds: float, amount: float, *, aligned: bool = False
-    ) -> Count:
-        hit = await self.hit(key, window_seconds, NO_LIMIT, amount, aligned=aligned)
-        return Count(hit.count, hit.resets_at)
 
     async def peek(self, key: str, window_seconds: float, *, aligned: bool = False) -> Count:
         check_window(window_seconds, 0.0)

@@ -20,7 +20,7 @@ from typing import Any
 
 from suite.postgres import ERRORS, Pool, why
 
-from ._backend import NO_LIMIT, NO_MODEL, PAGE, Row, check_window, read_row
+from ._backend import NO_MODEL, PAGE, Row, SharedBackend, check_window, read_row
 from ._records import Count, Hit, SharedStateError, StateRecord
 
 __all__ = ["PostgresBackend"]
@@ -75,7 +75,7 @@ _UPSERT_STATE = (
 )
 
 
-class PostgresBackend:
+class PostgresBackend(SharedBackend):
     name = "postgres"
     shared = True
     poll_seconds = 0.5
@@ -181,12 +181,6 @@ class PostgresBackend:
         if row["ok"]:
             return Hit(True, count, 0.0, until)
         return Hit(False, count, max(0.0, until - now), until)
-
-    async def add(
-        self, key: str, window_seconds: float, amount: float, *, aligned: bool = False
-    ) -> Count:
-        hit = await self.hit(key, window_seconds, NO_LIMIT, amount, aligned=aligned)
-        return Count(hit.count, hit.resets_at)
 
     async def peek(self, key: str, window_seconds: float, *, aligned: bool = False) -> Count:
         check_window(window_seconds, 0.0)

@@ -24,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
-from ._backend import NO_LIMIT, NO_MODEL, PAGE, Row, check_window, fresh_window, read_row
+from ._backend import NO_MODEL, PAGE, Row, SharedBackend, check_window, fresh_window, read_row
 from ._records import Count, Hit, SharedStateError, StateRecord
 
 __all__ = ["FILE_NAME", "HostBackend"]
@@ -68,7 +68,7 @@ _UPSERT_STATE = (
 _NEXT_SEQ = "UPDATE meta SET seq = seq + 1 WHERE id = 1 RETURNING seq"
 
 
-class HostBackend:
+class HostBackend(SharedBackend):
     name = "host"
     shared = True
     poll_seconds = 0.25
@@ -210,12 +210,6 @@ class HostBackend:
             return Hit(False, float(count), max(0.0, float(ends) - now), float(ends))
 
         return await self._run(write)
-
-    async def add(
-        self, key: str, window_seconds: float, amount: float, *, aligned: bool = False
-    ) -> Count:
-        hit = await self.hit(key, window_seconds, NO_LIMIT, amount, aligned=aligned)
-        return Count(hit.count, hit.resets_at)
 
     async def peek(self, key: str, window_seconds: float, *, aligned: bool = False) -> Count:
         check_window(window_seconds, 0.0)
