@@ -53,7 +53,9 @@ class KindOptions:
 class HTTPOptions(KindOptions):
     """Kinds that hold an HTTP connection pool to their upstream."""
 
-    max_connections: int = 512
+    # Upstream connections at once; unset (0): server.limits.max_connections, since each
+    # client connection needs at most one (a smaller pool queues streams behind each other).
+    max_connections: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -41,7 +41,9 @@ async def messages(request: web.Request) -> web.StreamResponse:
     expect(body, "max_tokens", int)
     _check_messages(body)
     stream = bool(expect(body, "stream", bool, required=False))
-    return await forward(request, snap, ctx, Forward(ctx.fmt, model, body, raw, stream))
+    fwd = Forward(ctx.fmt, model, body, raw, stream)
+    del body, raw  # Forward holds them now, and lets go once an answer streams
+    return await forward(request, snap, ctx, fwd)
 
 
 async def count_tokens(request: web.Request) -> web.StreamResponse:

@@ -55,4 +55,6 @@ async def model_action(request: web.Request) -> web.StreamResponse:
             )
     stream = action == "streamGenerateContent"
     sse = request.query.get("alt") == "sse"
-    return await forward(request, snap, ctx, Forward(ctx.fmt, model, body, raw, stream, sse=sse))
+    fwd = Forward(ctx.fmt, model, body, raw, stream, sse=sse)
+    del body, raw  # Forward holds them now, and lets go once an answer streams
+    return await forward(request, snap, ctx, fwd)

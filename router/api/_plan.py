@@ -109,10 +109,25 @@ def _same_format(fwd: Forward, model: str) -> WireBody:
     when the splice cannot be made for sure, or when signatures tagged for another
     provider must go (after a failover)."""
     data = fwd.body
-    if SIGNATURE_TAG in fwd.raw:
+    if _tagged(fwd.raw):
         stripped = strip_foreign_signatures(fwd.fmt, data)
         if stripped is not None:
             return WireBody(stripped if fwd.fmt is Format.GEMINI else {**stripped, "model": model})
     if fwd.fmt is Format.GEMINI or model == fwd.model:  # Gemini: the model is in the URL
         return WireBody(data, fwd.raw)
     return WireBody({**data, "model": model}, replace_model(fwd.raw, data, model))
+
+
+_TAG_START = SIGNATURE_TAG[:1]
+
+
+def _tagged(raw: bytes) -> bool:
+    """``SIGNATURE_TAG in raw``, found through its first byte (``z``, rare in JSON and
+    prose): a one-byte ``find`` runs at memchr speed, a four-byte one scans byte by byte
+    (about 80 us for Claude Code's 88 KB turn against 5 here)."""
+    at = raw.find(_TAG_START)
+    while at >= 0:
+        if raw.startswith(SIGNATURE_TAG, at):
+            return True
+        at = raw.find(_TAG_START, at + 1)
+    return False

@@ -29,4 +29,6 @@ async def create_response(request: web.Request) -> web.StreamResponse:
             param="previous_response_id",
         )
     stream = bool(expect(body, "stream", bool, required=False))
-    return await forward(request, snap, ctx, Forward(ctx.fmt, model, body, raw, stream))
+    fwd = Forward(ctx.fmt, model, body, raw, stream)
+    del body, raw  # Forward holds them now, and lets go once an answer streams
+    return await forward(request, snap, ctx, fwd)

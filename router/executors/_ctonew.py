@@ -256,6 +256,8 @@ class CtoNewExecutor(SignedInExecutor):
                 if resp.status >= 400:
                     raise self.refine(await _http_error(self.name, resp))
                 raw = await read_capped(resp, self.provider.limits.max_response_bytes, self.name)
+        except aiohttp.ConnectionTimeoutError as exc:  # a TimeoutError too: caught first
+            raise UpstreamTimeout(self._no_connection()) from exc
         except TimeoutError as exc:
             raise UpstreamTimeout(f"{self.name}: no answer within {self._first_byte:g}s") from exc
         except aiohttp.ClientError as exc:

@@ -243,6 +243,10 @@ class HTTPExecutor:
         }
         # One pooled session per proxy this provider's calls go through (suite.outbound).
         self._sessions = SessionPool(self._new_session)
+        # As many upstream connections as the router takes clients (each needs at most one),
+        # unless the provider says otherwise: a smaller pool makes streams wait for each other.
+        configured = int(provider.options.get("max_connections") or 0)
+        self.pool_size = configured or provider.limits.max_connections
 
     # -- what subclasses say -------------------------------------------------
 
@@ -272,7 +276,7 @@ class HTTPExecutor:
         return new_session(
             proxy,
             connector_options={
-                "limit": int(self.provider.options.get("max_connections", 512)),
+                "limit": self.pool_size,
                 "keepalive_timeout": 30,
                 "ttl_dns_cache": 300,
             },
@@ -295,6 +299,8 @@ class HTTPExecutor:
         try:
             async with asyncio.timeout(self._first_byte):
                 resp = await session.post(url, data=body, headers=headers)
+        except aiohttp.ConnectionTimeoutError as exc:  # a TimeoutError too: caught first
+            raise UpstreamTimeout(self._no_connection()) from exc
         except TimeoutError as exc:
             raise UpstreamTimeout(f"{self.name}: no answer within {self._first_byte:g}s") from exc
         except aiohttp.ServerTimeoutError as exc:
@@ -311,6 +317,15 @@ class HTTPExecutor:
                 " instead of its API's answer (a captive portal or CDN challenge?)"
             )
         return HTTPReply(resp, self.name, self._idle, self.provider.limits)
+
+    def _no_connection(self) -> str:
+        """aiohttp's connect timeout covers the wait for a free connection of the pool as
+        well as the connect itself: say which limits were hit, not "no answer"."""
+        return (
+            f"{self.name}: no connection within {self.provider.timeouts.connect:g}s"
+            f" (timeouts.connect; the upstream did not accept, or all {self.pool_size}"
+            " connections of the pool were busy: max_connections)"
+        )
 
     async def _error(self, resp: aiohttp.ClientResponse) -> UpstreamHTTPError:
         """The upstream's error, its body read within the idle timeout (it may never come)."""
