@@ -5,16 +5,27 @@ Everything the suite keeps on disk goes through here: run-dir state
 sign-in state (browser profiles, web cookies). ``durable`` writes also fsync
 the file and its directory, for what must survive a power cut; state that is
 rewritten every second or regenerated on start does without.
+
+A change that reads a file, alters it and writes it back holds ``file_lock``
+(an advisory ``flock`` on a lock file next to it), so two processes on the
+same directory never interleave; ``file_lock_async`` waits without blocking
+the event loop.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import fcntl
 import os
 import tempfile
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
-__all__ = ["private_dir", "write_private"]
+__all__ = ["file_lock", "file_lock_async", "private_dir", "write_private"]
+
+_LOCK_POLL_SECONDS = 0.02
 
 
 def private_dir(path: Path) -> None:
@@ -49,3 +60,55 @@ def write_private(path: Path, data: bytes | str, *, durable: bool = False) -> No
             os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
+
+
+@contextlib.contextmanager
+def file_lock(path: Path, wait_seconds: float, error: Callable[[str], Exception]) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``path`` (0600, in a 0700 directory) for the block.
+
+    Blocks the calling thread (call it off the event loop). Raises ``error(why)``
+    when the file cannot be opened or another process holds the lock for
+    ``wait_seconds``.
+    """
+    fd = _open_lock(path, error)
+    try:
+        for pause in _attempts(fd, wait_seconds, error):
+            time.sleep(pause)
+        yield
+    finally:
+        os.close(fd)  # closing releases the flock
+
+
+@contextlib.asynccontextmanager
+async def file_lock_async(
+    path: Path, wait_seconds: float, error: Callable[[str], Exception]
+) -> AsyncIterator[None]:
+    """``file_lock`` for the event loop: the file is opened in a thread, the wait is a sleep."""
+    fd = await asyncio.to_thread(_open_lock, path, error)
+    try:
+        for pause in _attempts(fd, wait_seconds, error):
+            await asyncio.sleep(pause)
+        yield
+    finally:
+        os.close(fd)  # closing releases the flock
+
+
+def _open_lock(path: Path, error: Callable[[str], Exception]) -> int:
+    try:
+        private_dir(path.parent)
+        return os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as exc:
+        raise error(f"cannot lock ({exc.strerror})") from None
+
+
+def _attempts(fd: int, wait_seconds: float, error: Callable[[str], Exception]) -> Iterator[float]:
+    """Yields the pause before the next try while another process holds the lock."""
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                raise error("another process holds its lock") from None
+        yield _LOCK_POLL_SECONDS

@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import os
 import secrets
 import time
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
+
+from suite.files import file_lock_async
 
 from ._record import TYPES, AuthRecord, check_name
 from ._store import Conflict, StoreError
@@ -176,28 +177,11 @@ class FileStore:
 
     @contextlib.asynccontextmanager
     async def lock(self, name: str) -> AsyncIterator[None]:
-        local = self._local.setdefault(name, asyncio.Lock())
-        async with local:
-            fd = await asyncio.to_thread(self._open_lock, name)
-            try:
-                deadline = time.monotonic() + _LOCK_WAIT_SECONDS
-                while True:
-                    try:
-                        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                        break
-                    except BlockingIOError:
-                        if time.monotonic() > deadline:
-                            raise StoreError(
-                                f"{self.describe(name)}: another process holds its lock"
-                            ) from None
-                        await asyncio.sleep(0.02)
-                yield
-            finally:
-                os.close(fd)  # closing releases the flock
+        path = self.dir / ".locks" / f"{check_name(name)}.lock"
 
-    def _open_lock(self, name: str) -> int:
-        locks = self.dir / ".locks"
-        if not locks.is_dir():
-            self._ensure_dir()
-            locks.mkdir(mode=0o700, exist_ok=True)
-        return os.open(locks / f"{check_name(name)}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        def error(why: str) -> StoreError:
+            return StoreError(f"{self.describe(name)}: {why}")
+
+        async with self._local.setdefault(name, asyncio.Lock()):
+            async with file_lock_async(path, _LOCK_WAIT_SECONDS, error):
+                yield

@@ -12,15 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import os
-import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import orjson
 
-from suite.files import private_dir, write_private
+from suite.files import file_lock, write_private
 from suite.logging import get_logger
 
 from ._errors import Change, KeyExists, KeyStoreError
@@ -117,25 +115,8 @@ class FileKeyStore:
             self._write([new if k.id == key.id else k for k in keys])
             return new
 
-    @contextlib.contextmanager
-    def _locked(self) -> Iterator[None]:
-        try:
-            private_dir(self.dir / ".locks")
-            fd = os.open(self.dir / ".locks" / "client-keys.lock", os.O_RDWR | os.O_CREAT, 0o600)
-        except OSError as exc:
-            raise KeyStoreError(f"{self.path}: cannot lock ({exc.strerror})") from None
-        try:
-            deadline = time.monotonic() + _LOCK_WAIT_SECONDS
-            while True:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if time.monotonic() > deadline:
-                        raise KeyStoreError(
-                            f"{self.path}: another process holds its lock"
-                        ) from None
-                    time.sleep(0.02)
-            yield
-        finally:
-            os.close(fd)  # closing releases the flock
+    def _locked(self) -> contextlib.AbstractContextManager[None]:
+        return file_lock(self.dir / ".locks" / "client-keys.lock", _LOCK_WAIT_SECONDS, self._error)
+
+    def _error(self, why: str) -> KeyStoreError:
+        return KeyStoreError(f"{self.path}: {why}")
