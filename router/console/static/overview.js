@@ -1,8 +1,9 @@
 // Overview: what /status shows (programs, the last 24 hours, relay services, last errors),
-// from /status.json. Credentials are on the Accounts tab, with their actions.
+// from /status.json. Credentials are on the Accounts tab, with their actions. The status
+// page (router/observability/static/status.js) draws its sections with these functions.
 import { $, api, el, badge, barChart, compact, duration, clock } from "./ui.js";
 
-function programs(sup) {
+export function programs(sup) {
   const box = $("programs");
   if (!sup) {
     box.replaceChildren(el("p", { class: "muted" }, "Not running under supervisord (started by hand): no programs to show."));
@@ -27,7 +28,7 @@ function programs(sup) {
   box.replaceChildren(el("ul", { class: "plain" }, items));
 }
 
-function day(u) {
+export function day(u) {
   const hours = u.hours || [];
   const rows = hours.map((h) => ({ label: `${String(new Date(h.t * 1000).getHours()).padStart(2, "0")}:00`, values: h }));
   barChart($("chart-requests"), rows, ["requests"], { label: "requests per hour" });
@@ -38,7 +39,7 @@ function day(u) {
   $("usage-problem").textContent = u.problem || "";
 }
 
-function relay(list) {
+export function relay(list) {
   if (!list.length) {
     $("relay").replaceChildren(el("p", { class: "muted" }, "No relay service connected to /v1/ws."));
     return;
