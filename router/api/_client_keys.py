@@ -23,7 +23,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from router.errors import BadRequest, ErrorKind, NotFound, ProxyError
+from router.errors import BadRequest, NotFound
 from router.keys import (
     CLIENT_KEYS,
     InvalidKeyField,
@@ -35,32 +35,13 @@ from router.keys import (
 from router.shared import SHARED
 
 from ._keys import STATE
-from ._management import require_management
+from ._management import Conflict, Unavailable, management_json, require_management
 from ._receive import receive
 
 __all__ = ["setup_keys"]
 
 _MAX_BODY = 64 * 1024
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-class _Conflict(ProxyError):
-    status = 409
-    kind = ErrorKind.INVALID_REQUEST
-
-
-class _Unavailable(ProxyError):
-    status = 503
-    kind = ErrorKind.OVERLOADED
-
-
-def _json(body: Any, status: int = 200) -> web.Response:
-    return web.Response(
-        body=orjson.dumps(body),
-        status=status,
-        content_type="application/json",
-        headers={"Cache-Control": "no-store"},
-    )
 
 
 async def _fields(request: web.Request) -> dict[str, Any]:
@@ -89,9 +70,9 @@ async def _guarded(request: web.Request, action: Handler) -> web.StreamResponse:
     except InvalidKeyField as exc:
         raise BadRequest(str(exc), param=exc.field) from None
     except KeyExists as exc:
-        raise _Conflict(str(exc), param="name") from None
+        raise Conflict(str(exc), param="name") from None
     except KeyStoreError as exc:
-        raise _Unavailable(f"client key store unavailable: {exc}") from None
+        raise Unavailable(f"client key store unavailable: {exc}") from None
 
 
 async def _list(request: web.Request) -> web.StreamResponse:
@@ -100,12 +81,12 @@ async def _list(request: web.Request) -> web.StreamResponse:
     now = time.time()
     config_keys = request.app[STATE].current.client_keys
     views = [config_view(k) for k in config_keys] + [k.view(now) for k in keys.keys]
-    return _json({"keys": views})
+    return management_json({"keys": views})
 
 
 async def _create(request: web.Request) -> web.StreamResponse:
     key, secret = await request.app[CLIENT_KEYS].create(await _fields(request))
-    return _json({**key.view(time.time()), "key": secret}, 201)
+    return management_json({**key.view(time.time()), "key": secret}, 201)
 
 
 async def _show(request: web.Request) -> web.StreamResponse:
@@ -113,7 +94,7 @@ async def _show(request: web.Request) -> web.StreamResponse:
     if key is None:
         raise _missing(_ref(request))
     usage = await key_usage(request.app[SHARED], key)
-    return _json({**key.view(time.time()), "usage": usage})
+    return management_json({**key.view(time.time()), "usage": usage})
 
 
 async def _patch(request: web.Request) -> web.StreamResponse:
@@ -121,14 +102,14 @@ async def _patch(request: web.Request) -> web.StreamResponse:
     key = await request.app[CLIENT_KEYS].update(_ref(request), fields)
     if key is None:
         raise _missing(_ref(request))
-    return _json(key.view(time.time()))
+    return management_json(key.view(time.time()))
 
 
 async def _revoke(request: web.Request) -> web.StreamResponse:
     key = await request.app[CLIENT_KEYS].revoke(_ref(request))
     if key is None:
         raise _missing(_ref(request))
-    return _json(key.view(time.time()))
+    return management_json(key.view(time.time()))
 
 
 def _route(action: Handler) -> Handler:

@@ -20,7 +20,6 @@ import asyncio
 import os
 import time
 from collections.abc import Awaitable, Callable
-from importlib import resources
 from typing import Any
 
 import orjson
@@ -37,12 +36,12 @@ from router.console import (
     read_unexpanded,
     reload_state,
 )
-from router.errors import BadRequest, ErrorKind, ProxyError
+from router.errors import BadRequest
 from suite.log_ring import LOG_RING
 
 from ._keys import STATE
-from ._management import require_management
-from ._observability import status_page_guard
+from ._management import Conflict, Unavailable, management_json, require_management
+from ._observability import page_files
 from ._receive import receive
 
 __all__ = ["ASSETS", "setup"]
@@ -60,15 +59,6 @@ ASSETS = {
     "config.js": "text/javascript",
     "logs.js": "text/javascript",
 }
-_PAGE_HEADERS = {
-    "Cache-Control": "no-store",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-    "Content-Security-Policy": (
-        "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
-        "img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
-    ),
-}
 _LOG_LINES = 200  # default n
 _MAX_LOG_LINES = 2000
 # Routes other parts of the management API add (the page uses them when present).
@@ -76,25 +66,6 @@ _FEATURES = {
     "reset": ("POST", "/v1/auth/credentials/{", "/reset"),
     "keys": ("GET", "/v1/keys", ""),
 }
-
-
-class Unavailable(ProxyError):
-    status = 503
-    kind = ErrorKind.OVERLOADED
-
-
-class NoConfigFile(ProxyError):
-    status = 409
-    kind = ErrorKind.INVALID_REQUEST
-
-
-def _json(body: Any, status: int = 200) -> web.Response:
-    return web.Response(
-        body=orjson.dumps(body, default=str),
-        status=status,
-        content_type="application/json",
-        headers={"Cache-Control": "no-store"},
-    )
 
 
 def _managed(handler: Handler) -> Handler:
@@ -123,7 +94,7 @@ async def info(request: web.Request) -> web.StreamResponse:
     snap = request.app[STATE].current
     config = snap.config
     last = request.app[RELOADS].last
-    return _json(
+    return management_json(
         {
             "pid": os.getpid(),
             "now": time.time(),
@@ -153,7 +124,7 @@ async def config_view(request: web.Request) -> web.StreamResponse:
     config = snap.config
     unexpanded, mtime = await asyncio.to_thread(read_unexpanded, config.source)
     last = request.app[RELOADS].last
-    return _json(
+    return management_json(
         {
             "source": str(config.source) if config.source else None,
             "loaded_at": snap.loaded_at,
@@ -168,11 +139,11 @@ async def config_view(request: web.Request) -> web.StreamResponse:
 async def reload(request: web.Request) -> web.StreamResponse:
     source = request.app[STATE].current.config.source
     if source is None:
-        raise NoConfigFile("this router was started without a config file: nothing to reload")
+        raise Conflict("this router was started without a config file: nothing to reload")
     # As SIGHUP does, on the event loop: the new snapshot is swapped in between requests.
     result = reload_state(request.app[STATE], source, "console")
     request.app[RELOADS].last = result
-    return _json(result.to_json(), 200 if result.ok else 400)
+    return management_json(result.to_json(), 200 if result.ok else 400)
 
 
 # -- logs -----------------------------------------------------------------------------
@@ -213,7 +184,7 @@ async def logs(request: web.Request) -> web.StreamResponse:
     if kind == "errors":
         access = [line for line in access if _problem(line)][:n]
     problems = [] if kind == "access" else _lines(LOG_RING.problems, query, n)
-    return _json(
+    return management_json(
         {
             "pid": os.getpid(),
             "query": query,
@@ -252,34 +223,21 @@ async def upload_token_file(request: web.Request) -> web.StreamResponse:
         saved = await auth.save(record)
     except StoreError as exc:
         raise Unavailable(f"credential store unavailable: {exc}") from None
-    return _json({**saved.summary(), "saved_to": auth.store.describe(saved.name)}, 201)
+    return management_json({**saved.summary(), "saved_to": auth.store.describe(saved.name)}, 201)
 
 
 # -- the page ------------------------------------------------------------------------------
 
 
-def _asset(data: bytes, content_type: str) -> Handler:
-    async def serve(request: web.Request) -> web.StreamResponse:
-        status_page_guard(request)
-        return web.Response(body=data, content_type=content_type, headers=_PAGE_HEADERS)
-
-    return serve
-
-
-def _load_assets() -> dict[str, bytes]:
-    folder = resources.files("router.console") / "static"
-    return {name: (folder / name).read_bytes() for name in ASSETS}
-
-
 def setup(app: web.Application) -> None:
     """Register the routes; read the page's files once."""
     app[RELOADS] = Reloads()
-    assets = _load_assets()
+    pages = page_files("router.console", ASSETS)
     r = app.router
-    r.add_get("/console", _asset(assets["console.html"], ASSETS["console.html"]))
-    for name, kind in ASSETS.items():
+    r.add_get("/console", pages["console.html"])
+    for name in ASSETS:
         if name != "console.html":
-            r.add_get(f"/console/{name}", _asset(assets[name], kind))
+            r.add_get(f"/console/{name}", pages[name])
     r.add_get("/v1/console/info", _managed(info))
     r.add_get("/v1/console/config", _managed(config_view))
     r.add_post("/v1/console/reload", _managed(reload))

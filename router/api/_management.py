@@ -38,12 +38,39 @@ from ._middleware import is_loopback
 from ._receive import receive
 from ._reset import reset_credential
 
-__all__ = ["GUARD", "ManagementGuard", "require_management", "setup"]
+__all__ = [
+    "GUARD",
+    "Conflict",
+    "ManagementGuard",
+    "Unavailable",
+    "management_json",
+    "require_management",
+    "setup",
+]
 
 
 class Unavailable(ProxyError):
+    """A store behind the management API cannot be reached (503)."""
+
     status = 503
     kind = ErrorKind.OVERLOADED
+
+
+class Conflict(ProxyError):
+    """The change clashes with what is there (409): a name taken, no file to save to."""
+
+    status = 409
+    kind = ErrorKind.INVALID_REQUEST
+
+
+def management_json(body: Any, status: int = 200) -> web.Response:
+    """An answer of the management API: JSON, never cached (it may name accounts)."""
+    return web.Response(
+        body=orjson.dumps(body, default=str),
+        status=status,
+        content_type="application/json",
+        headers={"Cache-Control": "no-store"},
+    )
 
 
 def _presented(request: web.Request) -> str:
@@ -91,10 +118,6 @@ def _managed(handler: Handler) -> Handler:
     return wrapped
 
 
-def _json(body: Any, status: int = 200) -> web.Response:
-    return web.Response(body=orjson.dumps(body), status=status, content_type="application/json")
-
-
 async def _body(request: web.Request) -> dict[str, Any]:
     raw = await receive(request, request.app[STATE].current.config.server.max_body_bytes)
     if not raw:
@@ -123,14 +146,14 @@ async def list_credentials(request: web.Request) -> web.StreamResponse:
     auth = request.app[STATE].auth
     await auth.ensure_open(background=auth.needed)
     items, quotas = auth.summaries(), await account_quotas(request.app)
-    return _json({"credentials": [{**i, "quota": quotas.get(i["name"])} for i in items]})
+    return management_json({"credentials": [{**i, "quota": quotas.get(i["name"])} for i in items]})
 
 
 async def delete_credential(request: web.Request) -> web.StreamResponse:
     name = request.match_info["name"]
     if not await request.app[STATE].auth.delete(name):
         raise NotFound(f"no credential named {name!r}")
-    return _json({"deleted": name})
+    return management_json({"deleted": name})
 
 
 async def _toggle(request: web.Request, disabled: bool) -> web.StreamResponse:
@@ -138,7 +161,7 @@ async def _toggle(request: web.Request, disabled: bool) -> web.StreamResponse:
     rec = await request.app[STATE].auth.set_disabled(name, disabled)
     if rec is None:
         raise NotFound(f"no credential named {name!r}")
-    return _json(rec.summary())
+    return management_json(rec.summary())
 
 
 async def disable_credential(request: web.Request) -> web.StreamResponse:
@@ -162,21 +185,21 @@ async def start_login(request: web.Request) -> web.StreamResponse:
     flow = await state.logins.start(
         provider, "paste" if mode == "paste" else "callback", proxy_url=_proxy_url(body)
     )
-    return _json(flow.view(), 201)
+    return management_json(flow.view(), 201)
 
 
 async def login_status(request: web.Request) -> web.StreamResponse:
     flow = request.app[STATE].logins.get(request.match_info["state"])
     if flow is None:
         raise NotFound("no login in progress with this state (finished logins expire)")
-    return _json(flow.view())
+    return management_json(flow.view())
 
 
 async def submit_code(request: web.Request) -> web.StreamResponse:
     body = await _body(request)
     pasted = _text(body, "code", "url")
     flow = await request.app[STATE].logins.submit(pasted, request.match_info["state"])
-    return _json(flow.view(), 200 if flow.status == "done" else 400)
+    return management_json(flow.view(), 200 if flow.status == "done" else 400)
 
 
 async def upload_ctonew(request: web.Request) -> web.StreamResponse:
@@ -184,7 +207,7 @@ async def upload_ctonew(request: web.Request) -> web.StreamResponse:
     pasted = _text(body, "cookie")
     state = request.app[STATE]
     rec = await state.logins.ctonew(pasted, _proxy_url(body))
-    return _json({**rec.summary(), "saved_to": state.auth.store.describe(rec.name)}, 201)
+    return management_json({**rec.summary(), "saved_to": state.auth.store.describe(rec.name)}, 201)
 
 
 def _proxy_url(body: dict[str, Any]) -> str:
@@ -208,7 +231,7 @@ async def set_proxy(request: web.Request) -> web.StreamResponse:
     rec = await request.app[STATE].auth.set_proxy(name, _proxy_url(body))
     if rec is None:
         raise NotFound(f"no credential named {name!r}")
-    return _json(rec.summary())
+    return management_json(rec.summary())
 
 
 def setup(app: web.Application) -> None:

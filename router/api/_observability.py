@@ -22,7 +22,7 @@ import orjson
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from router.errors import BadRequest, ErrorKind, Forbidden, NotFound, ProxyError
+from router.errors import BadRequest, Forbidden, NotFound
 from router.observability import (
     DIMENSIONS,
     METRICS,
@@ -33,10 +33,10 @@ from router.observability import (
 )
 
 from ._keys import STATE
-from ._management import require_management
+from ._management import Unavailable, require_management
 from ._middleware import is_loopback
 
-__all__ = ["STATUS", "parse_usage_query", "setup", "status_page_guard"]
+__all__ = ["STATUS", "page_files", "parse_usage_query", "setup", "status_page_guard"]
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 STATUS: web.AppKey[StatusSource] = web.AppKey("cliproxy_status", StatusSource)
@@ -55,11 +55,6 @@ _PAGE_HEADERS = {
         "img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
     ),
 }
-
-
-class Unavailable(ProxyError):
-    status = 503
-    kind = ErrorKind.OVERLOADED
 
 
 def status_page_guard(request: web.Request) -> None:
@@ -202,6 +197,15 @@ def _asset_handler(data: bytes, content_type: str) -> Handler:
     return serve
 
 
+def page_files(package: str, assets: Mapping[str, str]) -> dict[str, Handler]:
+    """A page's files (``static/`` in ``package``; name -> content type), read once, now:
+    a handler each, behind ``status_page_guard`` (the status page and the console)."""
+    folder = resources.files(package) / "static"
+    return {
+        name: _asset_handler((folder / name).read_bytes(), kind) for name, kind in assets.items()
+    }
+
+
 async def status_json(request: web.Request) -> web.StreamResponse:
     require_management(request)
     doc = await request.app[STATUS].document()
@@ -212,20 +216,15 @@ async def status_json(request: web.Request) -> web.StreamResponse:
     )
 
 
-def _load_assets() -> dict[str, bytes]:
-    folder = resources.files("router.observability") / "static"
-    return {name: (folder / name).read_bytes() for name in _ASSETS}
-
-
 def setup(app: web.Application) -> None:
     """Register the routes; read the page's files once (not per request)."""
     run_dir = app[STATE].current.config.env.run_dir  # set by supervisord for the router
     app[STATUS] = StatusSource(app[OBSERVER], Path(run_dir) if run_dir else None)
-    assets = _load_assets()
+    pages = page_files("router.observability", _ASSETS)
     r = app.router
     r.add_get("/metrics", metrics)
     r.add_get("/v1/usage", usage)
-    r.add_get("/status", _asset_handler(assets["status.html"], _ASSETS["status.html"]))
+    r.add_get("/status", pages["status.html"])
     for name in ("status.css", "status.js"):
-        r.add_get(f"/status/{name}", _asset_handler(assets[name], _ASSETS[name]))
+        r.add_get(f"/status/{name}", pages[name])
     r.add_get("/status.json", status_json)
