@@ -3,15 +3,17 @@
 The event loop keeps only weak references to tasks, so a task started with
 ``asyncio.create_task`` and dropped can vanish. ``spawn`` keeps a strong
 reference until the task is done; it is the one place allowed to create tasks.
+``stop`` is how a service ends the background task it spawned.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
-__all__ = ["spawn"]
+__all__ = ["spawn", "stop"]
 
 T = TypeVar("T")
 _running: set[asyncio.Task[Any]] = set()
@@ -22,3 +24,12 @@ def spawn(coro: Coroutine[Any, Any, T], *, name: str | None = None) -> asyncio.T
     _running.add(task)
     task.add_done_callback(_running.discard)
     return task
+
+
+async def stop(task: asyncio.Task[Any] | None) -> None:
+    """Cancel ``task`` (if any) and wait until it has ended."""
+    if task is None:
+        return
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

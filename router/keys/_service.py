@@ -15,7 +15,6 @@ entries compiled at load, so a request pays for an identity check and a dict loo
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import replace
@@ -25,7 +24,7 @@ from aiohttp import web
 
 from suite.config import Config
 from suite.logging import get_logger
-from suite.tasks import spawn
+from suite.tasks import spawn, stop
 
 from ._errors import KeyStoreError
 from ._key import ClientKey, find_key
@@ -73,11 +72,8 @@ class ClientKeys:
         self._poller = spawn(self._poll_forever(), name="client-keys-poll")
 
     async def close(self) -> None:
-        if self._poller is not None:
-            self._poller.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._poller
-            self._poller = None
+        await stop(self._poller)
+        self._poller = None
         await self.store.close()
 
     async def refresh(self) -> bool:

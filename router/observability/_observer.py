@@ -24,7 +24,7 @@ from router.routing import RoutingTable
 from router.state import RouterState
 from suite.config import Config
 from suite.logging import get_logger
-from suite.tasks import spawn
+from suite.tasks import spawn, stop
 
 from ._capture_store import CaptureStore
 from ._credentials import CredentialView, credential_views
@@ -238,11 +238,8 @@ class Observer:
             self._sampler = spawn(self._sample_forever(self.peers_dir), name="metrics-sampler")
 
     async def close(self) -> None:
-        if self._sampler is not None:
-            self._sampler.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._sampler
-            self._sampler = None
+        await stop(self._sampler)
+        self._sampler = None
         if self.usage is not None:
             await self.usage.close()
         if self.capture is not None:

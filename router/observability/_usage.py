@@ -21,7 +21,7 @@ from pathlib import Path
 import orjson
 
 from suite.logging import get_logger
-from suite.tasks import spawn
+from suite.tasks import spawn, stop
 
 from ._usage_sql import UsageQuery, UsageRecord, UsageRow
 from ._usage_store import Row, UsageStore, UsageStoreError
@@ -86,11 +86,8 @@ class UsageRecorder:
 
     async def close(self) -> None:
         """Stop the writer, write every record left (or spool it), close the store."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await stop(self._task)
+        self._task = None
         if not await self.flush() and not await self.flush():  # one retry, then the spool
             self._spool()
         await self.store.close()

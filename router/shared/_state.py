@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from suite.logging import get_logger
-from suite.tasks import spawn
+from suite.tasks import spawn, stop
 
 from ._backend import PAGE, Row, SharedBackend
 from ._records import Count, Hit, SharedStateError, StateChange, StateRecord, merge_records
@@ -92,11 +92,8 @@ class SharedState:
 
     async def close(self) -> None:
         """Stop polling, write what is still pending (best effort), close the store."""
-        if self._poller is not None:
-            self._poller.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._poller
-            self._poller = None
+        await stop(self._poller)
+        self._poller = None
         with contextlib.suppress(SharedStateError):
             await self.flush()
         await self.backend.close()
