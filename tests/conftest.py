@@ -15,18 +15,21 @@ import threading
 import time
 import types
 import urllib.parse
-from collections.abc import AsyncIterator, Awaitable, Callable, Generator
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from router.app import RouterRunner, create_app
 from suite.config import Config, Environment, UsageConfig, parse_config
+from suite.logging import processors
 from tests.fakes.postgres import postgres_dsn, postgres_server  # noqa: F401 (fixtures)
 
 # A test that is still running after this long (setup, call and teardown together)
@@ -90,6 +93,22 @@ def pytest_runtest_protocol(item: pytest.Item) -> Generator[None, None, None]:
         yield
     finally:
         timer.cancel()
+
+
+@contextmanager
+def production_logging() -> Iterator[None]:
+    """structlog's production chain (scrubber and JSON) writing to this test's stdout
+    (captured by capsys), as the services log; the old configuration is put back after."""
+    old = structlog.get_config()
+    structlog.configure(
+        processors=processors(),
+        logger_factory=structlog.WriteLoggerFactory(file=sys.stdout),
+        cache_logger_on_first_use=False,
+    )
+    try:
+        yield
+    finally:
+        structlog.configure(**old)
 
 
 def chromium_path() -> str:

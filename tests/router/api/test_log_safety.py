@@ -14,10 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
-import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -25,14 +22,13 @@ import anthropic
 import httpx
 import openai
 import pytest
-import structlog
 from google.genai import errors as genai_errors
 
 from router.auth import AuthRecord, LiveAuth
 from router.observability import OBSERVER, client_key_id
 from suite.config import UsageConfig
-from suite.logging import CLIENT_TEXT_LIMIT, ERROR_TEXT_LIMIT, access_log, processors, redact
-from tests.conftest import HealthWatch, build_config
+from suite.logging import CLIENT_TEXT_LIMIT, ERROR_TEXT_LIMIT, access_log, redact
+from tests.conftest import HealthWatch, build_config, production_logging
 from tests.fakes import FakeOpenAI, MisbehavingUpstream, Misbehaviour
 from tests.fakes.sdk import sdk_driver
 
@@ -45,21 +41,6 @@ ATTACKS = {
     "?key= and 1 MB": "?key=" + "k" * HUGE,
     "eyJ x 333333 (a 1 MB error text)": "eyJ" * (HUGE // 3),
 }
-
-
-@contextmanager
-def production_logging() -> Iterator[None]:
-    """structlog's production chain (scrubber and JSON) writing to this test's stdout."""
-    old = structlog.get_config()
-    structlog.configure(
-        processors=processors(),
-        logger_factory=structlog.WriteLoggerFactory(file=sys.stdout),
-        cache_logger_on_first_use=False,
-    )
-    try:
-        yield
-    finally:
-        structlog.configure(**old)
 
 
 async def _probes(watch: HealthWatch, count: int, within: float = 10.0) -> None:

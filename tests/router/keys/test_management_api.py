@@ -9,18 +9,15 @@ from __future__ import annotations
 import asyncio
 import json
 import stat
-import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import aiohttp
 import pytest
-import structlog
 
 from router.keys import KEY_PREFIX
 from router.observability import OBSERVER
-from suite.logging import access_log, processors
+from suite.logging import access_log
+from tests.conftest import production_logging
 
 from ._support import CONFIG_KEY, MGMT, file_auth, router_config, upstreams
 
@@ -41,21 +38,6 @@ async def _use(http, url: str, key: str, model: str = "gpt-test") -> int:
     async with http.post(f"{url}/v1/chat/completions", json=_chat(model), headers=headers) as r:
         await r.read()
         return r.status
-
-
-@contextmanager
-def production_logging() -> Iterator[None]:
-    """structlog's production chain writing to this test's stdout (captured by capsys)."""
-    old = structlog.get_config()
-    structlog.configure(
-        processors=processors(),
-        logger_factory=structlog.WriteLoggerFactory(file=sys.stdout),
-        cache_logger_on_first_use=False,
-    )
-    try:
-        yield
-    finally:
-        structlog.configure(**old)
 
 
 async def test_the_management_key_is_required(start_router, tmp_path) -> None:

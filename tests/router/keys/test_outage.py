@@ -5,34 +5,15 @@ through rather than refuse everyone, with one warning, while what needs no count
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 import aiohttp
-import structlog
 
 from router.keys import CLIENT_KEYS
-from suite.logging import processors
+from tests.conftest import production_logging
 from tests.fakes import unused_port
 
 from ._support import router_config, upstreams
 
 BODY = {"model": "gpt-test", "messages": [{"role": "user", "content": "hi"}]}
-
-
-@contextmanager
-def production_logging() -> Iterator[None]:
-    old = structlog.get_config()
-    structlog.configure(
-        processors=processors(),
-        logger_factory=structlog.WriteLoggerFactory(file=sys.stdout),
-        cache_logger_on_first_use=False,
-    )
-    try:
-        yield
-    finally:
-        structlog.configure(**old)
 
 
 async def _status(http, url: str, key: str, model: str = "gpt-test") -> int:
