@@ -27,6 +27,7 @@ import random
 import statistics
 import time
 from dataclasses import dataclass, field
+from functools import partial
 
 from router.auth import CredentialPool, Quota, QuotaWindow
 from router.errors import UpstreamHTTPError
@@ -111,7 +112,7 @@ def simulate(strategy: str, seed: int, conversations: int, turns: int, budget: i
         now = at
         spent = 0
         t0 = time.perf_counter_ns()
-        walk = scheduler.walk(table, "claude-sonnet-4-5", policy, session=lambda c=conv: str(c))
+        walk = scheduler.walk(table, "claude-sonnet-4-5", policy, session=partial(str, conv))
         assert walk is not None
         cand = walk.next()
         spent += time.perf_counter_ns() - t0

@@ -202,9 +202,10 @@ def _content_text(content: object) -> str | None:
     if not isinstance(parts, list) or not parts:
         return None
     texts = [p.get("text") for p in parts if isinstance(p, dict) and "text" in p]
-    if not all(isinstance(t, str) for t in texts):
+    strings = [t for t in texts if isinstance(t, str)]
+    if len(strings) != len(texts):
         return None  # a text that is not a string: refused like an empty one, a 400
-    return "\n".join(texts)
+    return "\n".join(strings)
 
 
 async def _gemini(fake: Any, request: web.Request, batch: bool) -> web.StreamResponse:

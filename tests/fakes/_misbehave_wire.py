@@ -138,14 +138,14 @@ def stream_event(wire: Wire, model: str, text: str) -> bytes:
     if wire is Wire.GEMINI:
         parts = {"content": {"role": "model", "parts": [{"text": text}]}, "index": 0}
         return _sse.gemini_data({"candidates": [parts], "modelVersion": model})
-    delta = {
+    out: dict[str, object] = {
         "type": "response.output_text.delta",
         "item_id": "msg_fake",
         "output_index": 0,
         "content_index": 0,
         "delta": text,
     }
-    return _sse.event(delta["type"], delta)
+    return _sse.event("response.output_text.delta", out)
 
 
 def first_events(wire: Wire, model: str, text: str, *, sse: bool = True) -> bytes:
@@ -177,9 +177,9 @@ def first_events(wire: Wire, model: str, text: str, *, sse: bool = True) -> byte
             "part": {"type": "output_text", "text": "", "annotations": []},
         }
         return (
-            _sse.event(created["type"], created)
-            + _sse.event(item["type"], item)
-            + _sse.event(part["type"], part)
+            _sse.event("response.created", created)
+            + _sse.event("response.output_item.added", item)
+            + _sse.event("response.content_part.added", part)
             + stream_event(wire, model, text)
         )
     return stream_event(wire, model, text)
@@ -218,7 +218,7 @@ def last_events(wire: Wire, model: str, text: str, *, sse: bool = True) -> bytes
         "type": "response.completed",
         "response": _response(model, "completed", [_output_item(text, "completed")]),
     }
-    return _sse.event(done["type"], done)
+    return _sse.event("response.completed", done)
 
 
 def _gemini_chunk(model: str, text: str) -> dict[str, Any]:
