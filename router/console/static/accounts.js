@@ -1,7 +1,7 @@
 // Accounts: every provider's credentials with their state, rest, breaker and plan quota,
 // the actions on them, and the ways to add an account. All through the management API:
 // /status.json (what routing sees), /v1/auth/credentials (stored sign-ins) and their actions.
-import { $, api, el, badge, duration, when, say, confirmDialog, missingRoute } from "./ui.js";
+import { $, api, el, badge, duration, when, say, confirmDialog } from "./ui.js";
 
 let flow = null; // the sign-in in progress: {state, url, provider}
 
@@ -122,12 +122,11 @@ async function act(button, refresh) {
   await refresh();
 }
 
-// The reset endpoint comes with the circuit breaker; a router without it says so in words.
+// Clears the credential's cooldowns and breaker in every worker (the management API's reset).
 async function resetCooldown(id) {
   try {
     return await api(`/v1/auth/credentials/${encodeURIComponent(id)}/reset`, { method: "POST" });
   } catch (err) {
-    if (missingRoute(err)) throw new Error(`Could not reset ${id}: this router has no cooldown reset (POST /v1/auth/credentials/{id}/reset); the rest ends by itself.`);
     throw new Error(`Could not reset ${id}: ${err.message}`);
   }
 }
