@@ -6,7 +6,12 @@ which); ``refreshing`` (a stored sign-in renewing its token now);
 ``disabled`` (refused by the upstream for a while, or switched off by an
 operator); ``login_required`` (the provider refused the refresh token or
 cookie: only a new login helps). ``models`` lists the models resting on
-their own (a limit that named the model) with the seconds left.
+their own (a limit that named the model) with the seconds left. ``headroom``
+is the fraction (0..1) left of the tightest limit the standard rate-limit
+headers last reported (``x-ratelimit-remaining-*``,
+``anthropic-ratelimit-*-remaining`` against their ``-limit``): what
+``quota-aware`` weighs besides the plan windows of ``quota``; None until an
+answer carried them.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ class CredentialView:
     quota: dict[str, Any] | None = None  # subscriptions: router.auth.Quota.to_json()
     breaker: str = "closed"  # closed, open, half_open (router.scheduling)
     models: dict[str, float] | None = None  # model -> seconds its own rest lasts
+    headroom: float | None = None  # 0..1 left of the tightest standard limit, if reported
 
     def to_json(self) -> dict[str, object]:
         return asdict(self)
@@ -101,7 +107,8 @@ def _view(cred: Credential, now: float) -> CredentialView:
     elif st == "cooling" and models and now >= cred.cooling_until:
         reason = f"models resting: {', '.join(sorted(models))}"
     quota = cred.quota.to_json() if cred.quota is not None else None
-    extra: dict[str, Any] = {"breaker": cred.breaker, "models": models}
+    headroom = round(cred.headroom, 4) if cred.headroom is not None else None
+    extra: dict[str, Any] = {"breaker": cred.breaker, "models": models, "headroom": headroom}
     if live is None:
         return CredentialView(
             cred.provider, cred.id, st, round(wait, 1), reason, quota=quota, **extra

@@ -144,6 +144,14 @@ class Metrics:
             registry=reg,
             multiprocess_mode="livemostrecent",
         )
+        self.headroom = Gauge(
+            "cliproxy_credential_headroom_ratio",
+            "The fraction (0..1) left of a credential's tightest rate limit, from the standard "
+            "headers (x-ratelimit-remaining-*, anthropic-ratelimit-*-remaining), as last reported.",
+            ("provider", "credential"),
+            registry=reg,
+            multiprocess_mode="livemostrecent",
+        )
         self.tally = Tally()  # the hot path adds here; fold() moves it into the above
         self.streams_open = 0
         self._cred_labels: set[tuple[str, str]] = set()
@@ -192,6 +200,11 @@ class Metrics:
                     self.quota_used.labels(provider, credential, window).set(w["used_percent"])
                     if isinstance(w.get("resets_at"), int | float):
                         self.quota_resets.labels(provider, credential, window).set(w["resets_at"])
+
+    def set_headroom(self, rooms: Iterable[tuple[str, str, float]]) -> None:
+        """The standard limits' headroom per ``(provider, credential, fraction left)``."""
+        for provider, credential, left in rooms:
+            self.headroom.labels(provider, credential).set(left)
 
     def set_relay(self, connected: int, free: int) -> None:
         self.relay_connected.set(connected)

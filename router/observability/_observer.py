@@ -188,6 +188,9 @@ class Observer:
             credential_counts(providers, ((v.provider, v.state) for v in views))
         )
         metrics.set_quotas((v.provider, v.id, v.quota) for v in views if v.quota)
+        metrics.set_headroom(
+            (v.provider, v.id, v.headroom) for v in views if v.headroom is not None
+        )
         peers = [p for p in self.state.relay.peers.values() if not p.closed]
         now = time.monotonic()
         metrics.set_relay(len(peers), sum(max(0, p.free()) for p in peers if p.usable(now)))

@@ -83,7 +83,12 @@ def _view(item: dict[str, Any], now: float) -> CredentialView:
         expires_at=item.get("expires_at"),
         refresh_error=item.get("refresh_error"),
         quota=item.get("quota") if isinstance(item.get("quota"), dict) else None,
+        headroom=_fraction(item.get("headroom")),
     )
+
+
+def _fraction(value: object) -> float | None:
+    return float(value) if isinstance(value, int | float) and 0 <= value <= 1 else None
 
 
 def _rank(view: CredentialView) -> tuple[int, float]:
