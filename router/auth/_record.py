@@ -21,6 +21,7 @@ from typing import Any
 
 import orjson
 
+from suite.config import KINDS
 from suite.proxies import proxy_label
 
 from ._device import device_id_for
@@ -39,11 +40,12 @@ __all__ = [
     "rfc3339",
 ]
 
-# Executor kind -> record type (the ``type`` field / file-name prefix).
+# Executor kind -> record type (the ``type`` field / file-name prefix): every kind whose
+# credentials come from the store, as the provider-kind registry says.
 KIND_TYPES: Mapping[str, str] = {
-    "claude-oauth": "claude",
-    "codex-oauth": "codex",
-    "ctonew": "ctonew",
+    name: kind.store_type
+    for name, kind in KINDS.items()
+    if kind.credentials == "store" and kind.store_type is not None
 }
 TYPES = frozenset(KIND_TYPES.values())
 
