@@ -124,7 +124,7 @@ _TAG_START = SIGNATURE_TAG[:1]
 def _tagged(raw: bytes) -> bool:
     """``SIGNATURE_TAG in raw``, found through its first byte (``z``, rare in JSON and
     prose): a one-byte ``find`` runs at memchr speed, a four-byte one scans byte by byte
-    (about 80 us for Claude Code's 88 KB turn against 5 here)."""
+    (84 us for Claude Code's 88 KB turn, against 11 here)."""
     at = raw.find(_TAG_START)
     while at >= 0:
         if raw.startswith(SIGNATURE_TAG, at):
