@@ -29,6 +29,7 @@ pages, echoed keys, 5xx storms), chosen per request by model name or path.
 
 from ._base import Recorded, unused_port
 from ._behaviours import Behaviour, Delay, Fail, FailAfter, Hang, Reply, ResetAfter, ToolCall
+from ._sse import read_events
 from .anthropic import FakeAnthropic, thinking_signature
 from .gemini import FakeGemini, thought_signature
 from .misbehave import MisbehavingUpstream, Misbehaviour
@@ -49,6 +50,7 @@ __all__ = [
     "Reply",
     "ResetAfter",
     "ToolCall",
+    "read_events",
     "thinking_signature",
     "thought_signature",
     "unused_port",

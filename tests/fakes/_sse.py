@@ -26,6 +26,7 @@ __all__ = [
     "event",
     "gemini_data",
     "gemini_json",
+    "read_events",
     "unnamed",
 ]
 
@@ -83,3 +84,19 @@ class GeminiTextFrames:
 
 
 HOLE = _HOLE
+
+
+def read_events(text: str) -> list[tuple[str | None, str]]:
+    """(event name, data) of each SSE event in ``text``, read the way any SSE client
+    reads them (LF or CRLF framing; comments and empty events dropped)."""
+    out: list[tuple[str | None, str]] = []
+    for block in text.replace("\r\n", "\n").split("\n\n"):
+        name, data = None, []
+        for line in block.split("\n"):
+            if line.startswith("event:"):
+                name = line[6:].strip()
+            elif line.startswith("data:"):
+                data.append(line[5:].strip())
+        if data:
+            out.append((name, "\n".join(data)))
+    return out

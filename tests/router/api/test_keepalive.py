@@ -36,6 +36,7 @@ from tests.fakes import (
     Hang,
     Reply,
     ResetAfter,
+    read_events,
 )
 from tests.fakes.sdk import sdk_driver
 
@@ -175,21 +176,6 @@ def _leading_pings(api: str, body: bytes) -> tuple[int, bytes]:
     return count, body
 
 
-def _events(text: str) -> list[tuple[str | None, str]]:
-    """(event name, data) of each SSE event, as an SSE client reads them."""
-    out: list[tuple[str | None, str]] = []
-    for block in text.replace("\r\n", "\n").split("\n\n"):
-        name, data = None, []
-        for line in block.split("\n"):
-            if line.startswith("event:"):
-                name = line[6:].strip()
-            elif line.startswith("data:"):
-                data.append(line[5:].strip())
-        if data:
-            out.append((name, "\n".join(data)))
-    return out
-
-
 def _text_of(api: str, events: list[tuple[str | None, str]]) -> str:
     """The answer text a stream carried."""
     out = []
@@ -247,7 +233,7 @@ async def test_a_slow_first_token_gets_pings_then_the_answer(start_router, stack
     setup.primary.enqueue(Delay(SLOW, Reply(text=ANSWER)), Delay(SLOW, Reply(text=ANSWER)))
     raw, sdk_text = await asyncio.gather(_raw(setup.router.url, api), _sdk_ask(setup.router, api))
     rest = _assert_pinged(api, raw)
-    events = _events(rest.decode())
+    events = read_events(rest.decode())
     assert _text_of(api, events) == ANSWER
     assert not any(_is_error(*e) for e in events), events
     assert sdk_text == ANSWER, "the SDK read the kept-alive stream as a normal answer"
@@ -265,7 +251,7 @@ async def test_a_primary_failing_after_pings_is_failed_over_in_the_same_stream(
     setup.second.enqueue(Reply(text=SECOND), Reply(text=SECOND))
     raw, sdk_text = await asyncio.gather(_raw(setup.router.url, api), _sdk_ask(setup.router, api))
     rest = _assert_pinged(api, raw)
-    events = _events(rest.decode())
+    events = read_events(rest.decode())
     assert _text_of(api, events) == SECOND
     assert not any(_is_error(*e) for e in events), "the primary's failure never reached the client"
     if api == "anthropic":
@@ -288,7 +274,7 @@ async def test_failover_after_pings_to_another_format_is_translated_into_the_sam
     setup.primary.enqueue(Delay(2.5, Fail(500)), Delay(2.5, Fail(500)))
     setup.second.enqueue(Reply(text=SECOND), Reply(text=SECOND))
     raw, sdk_text = await asyncio.gather(_raw(setup.router.url, api), _sdk_ask(setup.router, api))
-    events = _events(_assert_pinged(api, raw).decode())
+    events = read_events(_assert_pinged(api, raw).decode())
     assert _text_of(api, events) == SECOND
     assert not any(_is_error(*e) for e in events)
     assert sdk_text == SECOND
@@ -329,7 +315,7 @@ async def test_every_provider_failing_after_pings_ends_with_one_error_event(
 
     raw, sdk_error = await asyncio.gather(_raw(setup.router.url, api), sdk())
     rest = _assert_pinged(api, raw)
-    events = _events(rest.decode())
+    events = read_events(rest.decode())
     assert [e for e in events if _is_error(*e)] == [events[-1]], "one error event, the last"
     name, data = events[-1]
     payload = json.loads(data)
@@ -360,7 +346,7 @@ async def test_off_by_default_nothing_is_sent_before_the_content(start_router, s
     assert raw.status == 200
     assert _leading_pings(api, raw.body)[0] == 0
     assert raw.headers_at >= 2.0, "without keep-alive the status waits for the upstream"
-    assert _text_of(api, _events(raw.body.decode())) == ANSWER
+    assert _text_of(api, read_events(raw.body.decode())) == ANSWER
 
 
 async def test_gemini_json_array_stream_gets_whitespace_then_a_valid_array(start_router, stack):

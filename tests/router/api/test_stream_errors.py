@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.fakes import FailAfter, Reply, ResetAfter
+from tests.fakes import FailAfter, Reply, ResetAfter, read_events
 
 from ._matrix import CLIENTS, KEY, UPSTREAMS, start_matrix
 
@@ -62,21 +62,6 @@ def _request(client: str, model: str) -> tuple[str, dict[str, str], dict[str, An
     return "/v1/chat/completions", auth, {"model": model, "stream": True, "messages": user}
 
 
-def _events(text: str) -> list[tuple[str | None, str]]:
-    """(event name, data) of each SSE event, read the way any SSE client reads them."""
-    out: list[tuple[str | None, str]] = []
-    for block in text.replace("\r\n", "\n").split("\n\n"):
-        name, data = None, []
-        for line in block.split("\n"):
-            if line.startswith("event:"):
-                name = line[6:].strip()
-            elif line.startswith("data:"):
-                data.append(line[5:].strip())
-        if data:
-            out.append((name, "\n".join(data)))
-    return out
-
-
 def _error_frame(client: str, events: list[tuple[str | None, str]]) -> tuple[Any, ...]:
     """What the client reads from how its stream ended: the error event's words."""
     name, data = events[-1]
@@ -112,7 +97,7 @@ async def _failed_stream(url: str, client: str, upstream: str) -> tuple[Any, ...
     async with httpx.AsyncClient(base_url=url, timeout=20) as http:
         resp = await http.post(path, json=body, headers=headers)
     assert resp.status_code == 200, resp.text[:300]
-    events = _events(resp.text)
+    events = read_events(resp.text)
     assert len(events) > 3, "the failure must come after some of the answer"
     errors = [e for e in events if _is_error(*e)]
     assert errors == [events[-1]], "exactly one error event, and it ends the stream"
