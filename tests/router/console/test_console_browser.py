@@ -316,8 +316,7 @@ def test_reset_a_cooldown_caused_by_a_429(console: Console) -> None:
 
 
 def test_a_client_key_is_created_and_works_with_the_openai_sdk(console: Console) -> None:
-    if not console.info["features"]["keys"]:
-        pytest.skip("this router has no /v1/keys: the section shows server.api_keys only")
+    assert console.info["features"]["keys"], "the router reports no /v1/keys"
     page = console.page
     console.tab("keys")
     assert "1 client key set in server.api_keys" in page.inner_text("#api-keys-count")
@@ -403,8 +402,16 @@ def test_logs_find_a_request_by_its_id(console: Console) -> None:
     wanted = console.request_ids[0]
     page.fill("#logs-q", wanted)
     page.click("#logs-form button[type=submit]")
-    page.wait_for_selector(f'#logs-access tr[data-request-id="{wanted}"]', timeout=TIMEOUT)
+    # The tab shows every line before the search's answer replaces them (the wanted row
+    # among them): wait for the answer itself, one row, then check it.
+    page.wait_for_function(
+        "id => { const rows = document.querySelectorAll('#logs-access tbody tr');"
+        " return rows.length === 1 && rows[0].dataset.requestId === id; }",
+        arg=wanted,
+        timeout=TIMEOUT,
+    )
     assert len(page.query_selector_all("#logs-access tbody tr")) == 1
+    assert page.query_selector(f'#logs-access tr[data-request-id="{wanted}"]') is not None
     # The 429's request: its access line, and the warnings it caused (the failed attempt).
     limited = console.request_ids[1]
     page.fill("#logs-q", limited)
