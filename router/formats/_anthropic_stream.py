@@ -228,6 +228,20 @@ class StreamEncoder:
         head, tail = frame
         return head + orjson.dumps(value) + tail
 
+    def text_frame(self, index: int) -> tuple[bytes, bytes] | None:
+        """``(head, tail)``: a non-empty ``TextDelta`` of block ``index`` encodes, right
+        now, to ``head + orjson.dumps(text) + tail`` and changes nothing here (so until
+        another event is encoded); None when it would do anything else."""
+        if self._done or not self._started or self._open != index or index not in self._index:
+            return None
+        if self._kind[index] != "text":
+            return None
+        frame = self._frames.get("text_delta")
+        if frame is None:
+            self._delta("text_delta", "text", "")
+            frame = self._frames["text_delta"]
+        return frame[0], frame[1]
+
     def encode(self, ev: ir.Event) -> bytes:
         """One IR event -> SSE; events for a block already closed are dropped."""
         if self._done:

@@ -167,6 +167,18 @@ class StreamEncoder:
             self._pending_sig = None
         return part
 
+    def text_frame(self, index: int) -> tuple[bytes, bytes] | None:
+        """``(head, tail)``: a non-empty ``TextDelta`` (of any block) encodes, right now,
+        to ``head + orjson.dumps(text) + tail`` and changes nothing here; None when it
+        would do anything else."""
+        if self._done or self._pending_sig is not None:
+            return None
+        frame = self._frames.get(False)
+        if frame is None:
+            self._text("", False)
+            frame = self._frames[False]
+        return frame[0], frame[1]
+
     def encode(self, ev: ir.Event) -> bytes:
         if self._done:
             return b""

@@ -222,6 +222,18 @@ class StreamEncoder:
         head, tail = frame
         return head + orjson.dumps(text) + tail
 
+    def text_frame(self, index: int) -> tuple[bytes, bytes] | None:
+        """``(head, tail)``: a non-empty ``TextDelta`` (of any block) encodes, right now,
+        to ``head + orjson.dumps(text) + tail`` and changes nothing here; None when it
+        would do anything else."""
+        if self._done or not self._started:
+            return None
+        frame = self._frames.get("content")
+        if frame is None:
+            self._delta("content", "")
+            frame = self._frames["content"]
+        return frame[0], frame[1]
+
     def encode(self, ev: ir.Event) -> bytes:
         if self._done:
             return b""

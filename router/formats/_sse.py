@@ -29,6 +29,10 @@ class SSEParser:
         self._event: str | None = None
         self._data: list[bytes] = []
 
+    def idle(self) -> bool:
+        """Whether nothing is pending: the next byte starts a new line of a new event."""
+        return not self._buf and not self._more and not self._data and self._event is None
+
     def feed(self, chunk: bytes) -> list[tuple[str | None, bytes]]:
         """Add bytes; return the events they completed."""
         if not self._buf:

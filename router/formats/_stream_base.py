@@ -34,7 +34,7 @@ class TextCut:
     string) goes the usual way.
     """
 
-    __slots__ = ("_event", "_head", "_tail", "_least", "_learns", "index")
+    __slots__ = ("_event", "_head", "_tail", "_least", "_learns", "_line", "index")
 
     #: How often a stream may teach a new shape (one whose events keep changing
     #: around the text, e.g. a random padding field, is then left to the usual way).
@@ -46,6 +46,7 @@ class TextCut:
         self._tail = b""
         self._least = 0
         self._learns = self.LEARNS
+        self._line: tuple[bytes, bytes] | None = None  # see line()
         self.index = -1  # the IR block the text goes to; -1: nothing learnt
 
     def text(self, event: str | None, data: bytes) -> str | None:
@@ -74,6 +75,17 @@ class TextCut:
         self._head, _, self._tail = data.partition(mark)
         self._least = len(self._head) + len(self._tail) + 3  # a string of one character
         self.index = ev.index
+        self._line = None
+        if not any(end in part for part in (self._head, self._tail) for end in (b"\n", b"\r")):
+            name = b"" if event is None else b"event: " + event.encode() + b"\n"
+            self._line = (name + b"data: " + self._head, self._tail + b"\n\n")
+
+    def line(self) -> tuple[bytes, bytes] | None:
+        """The learnt shape as the SSE bytes of a whole event (``data: `` after the
+        event's name, if any, and the blank line): ``prefix + <JSON string> + suffix``
+        is an event of that shape, read by :meth:`text` to the string's value. None when
+        nothing is learnt, or the data spans lines."""
+        return self._line if self.index >= 0 else None
 
 
 class DecoderBase:
@@ -123,6 +135,19 @@ class DecoderBase:
         """Whether a text delta of block ``index`` is, right now, all an event of the
         learnt shape decodes to (see :class:`TextCut`)."""
         return False
+
+    def text_line(self) -> tuple[bytes, bytes, int] | None:
+        """While the next events of the learnt text shape (:class:`TextCut`) each decode
+        to one ``TextDelta`` and change nothing here: ``(prefix, suffix, index)``, such an
+        event's SSE bytes around its JSON string and the IR block of its text. None
+        otherwise. Valid until an event is fed the usual way."""
+        cut = self._cut
+        if cut is None or self._done:
+            return None
+        line = cut.line()
+        if line is None or not self._cut_open(cut.index):
+            return None
+        return line[0], line[1], cut.index
 
     def _event(self, event: str | None, payload: dict[str, Any]) -> list[ir.Event]:
         """One JSON object from the upstream -> IR events."""
