@@ -10,7 +10,9 @@ from router.routing import Route
 
 from ._body import expect, read_json
 from ._context import CONTEXT
+from ._head import MessagesHead
 from ._keys import STATE
+from ._plan import read_forward
 from ._proxy import Forward, forward
 
 __all__ = ["count_tokens", "messages"]
@@ -33,16 +35,19 @@ def _check_messages(body: dict[str, object]) -> None:
             )
 
 
+def _checked(body: dict[str, object]) -> tuple[str, bool]:
+    model: str = expect(body, "model", str, nonempty=True)
+    expect(body, "max_tokens", int)
+    _check_messages(body)
+    return model, bool(expect(body, "stream", bool, required=False))
+
+
 async def messages(request: web.Request) -> web.StreamResponse:
     snap = request.app[STATE].current
     ctx = request[CONTEXT]
-    body, raw = await read_json(request, snap.config.server.max_body_bytes)
-    model = expect(body, "model", str, nonempty=True)
-    expect(body, "max_tokens", int)
-    _check_messages(body)
-    stream = bool(expect(body, "stream", bool, required=False))
-    fwd = Forward(ctx.fmt, model, body, raw, stream)
-    del body, raw  # Forward holds them now, and lets go once an answer streams
+    fwd = await read_forward(
+        request, ctx.fmt, snap.config.server.max_body_bytes, MessagesHead, _checked
+    )
     return await forward(request, snap, ctx, fwd)
 
 

@@ -12,14 +12,25 @@ from router.errors import BadRequest
 from ._depth import check_depth
 from ._receive import receive
 
-__all__ = ["expect", "read_json"]
+__all__ = ["expect", "parse_json", "read_json", "read_raw"]
 
 
 async def read_json(request: web.Request, limit: int) -> tuple[dict[str, Any], bytes]:
     """The body as a JSON object and as the raw bytes it came in."""
+    raw = await read_raw(request, limit)
+    return parse_json(raw), raw
+
+
+async def read_raw(request: web.Request, limit: int) -> bytes:
+    """The body's bytes, not yet checked (``fast_head``, else :func:`parse_json`)."""
     raw = await receive(request, limit)  # size, time, a client gone mid-body
     if not raw:
         raise BadRequest("request body is empty; expected a JSON object")
+    return raw
+
+
+def parse_json(raw: bytes) -> dict[str, Any]:
+    """``raw`` parsed whole and checked (a JSON object, nesting): BadRequest naming why not."""
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
@@ -28,8 +39,8 @@ async def read_json(request: web.Request, limit: int) -> tuple[dict[str, Any], b
         ) from None
     if not isinstance(body, dict):
         raise BadRequest("request body must be a JSON object")
-    check_depth(body, raw)  # once, for every client body: docs/translation.md
-    return body, raw
+    check_depth(body, raw)  # every body parsed whole: docs/translation.md
+    return body
 
 
 _TYPES: dict[type, str] = {

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 
 from router.errors import BadRequest, NotFound
 from router.formats import estimate_tokens
 from router.routing import Route
 
-from ._body import expect, read_json
+from ._body import expect, parse_json, read_raw
 from ._context import CONTEXT
 from ._embeddings import GEMINI_EMBED_ACTIONS, gemini_embed
+from ._head import GeminiHead, fast_head
 from ._keys import STATE
 from ._proxy import Forward, forward
 
@@ -33,8 +36,9 @@ async def model_action(request: web.Request) -> web.StreamResponse:
         return await gemini_embed(request, model, action)
     snap = request.app[STATE].current
     ctx = request[CONTEXT]
-    body, raw = await read_json(request, snap.config.server.max_body_bytes)
+    raw = await read_raw(request, snap.config.server.max_body_bytes)
     if action == "countTokens":
+        body = parse_json(raw)
         inner = body.get("generateContentRequest")
         counted = inner if isinstance(inner, dict) else body
         if not isinstance(counted.get("contents"), list):
@@ -47,14 +51,23 @@ async def model_action(request: web.Request) -> web.StreamResponse:
 
         fwd = Forward(ctx.fmt, model, body, raw, stream=False, action="count_tokens")
         return await forward(request, snap, ctx, fwd, fallback=estimate)
+    stream = action == "streamGenerateContent"
+    sse = request.query.get("alt") == "sse"
+    fwd = Forward(ctx.fmt, model, _checked(raw), raw, stream, sse=sse)
+    del raw  # Forward holds it now, and lets go once an answer streams
+    return await forward(request, snap, ctx, fwd)
+
+
+def _checked(raw: bytes) -> dict[str, Any] | None:
+    """None when the fast check vouches for the body (``router.api._head``), else the
+    body parsed whole and checked, naming the wrong field."""
+    if fast_head(GeminiHead, raw) is not None:
+        return None
+    body = parse_json(raw)
     contents = expect(body, "contents", list, nonempty=True)
     for i, item in enumerate(contents):
         if not isinstance(item, dict) or not isinstance(item.get("parts"), list):
             raise BadRequest(
                 f"'contents[{i}].parts' must be an array", param=f"contents[{i}].parts"
             )
-    stream = action == "streamGenerateContent"
-    sse = request.query.get("alt") == "sse"
-    fwd = Forward(ctx.fmt, model, body, raw, stream, sse=sse)
-    del body, raw  # Forward holds them now, and lets go once an answer streams
-    return await forward(request, snap, ctx, fwd)
+    return body

@@ -6,21 +6,20 @@ from aiohttp import web
 
 from router.errors import BadRequest
 
-from ._body import expect, read_json
+from ._body import expect
 from ._context import CONTEXT
+from ._head import ChatHead
 from ._keys import STATE
-from ._proxy import Forward, forward
+from ._plan import read_forward
+from ._proxy import forward
 
 __all__ = ["chat_completions"]
 
 _ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
 
 
-async def chat_completions(request: web.Request) -> web.StreamResponse:
-    snap = request.app[STATE].current
-    ctx = request[CONTEXT]
-    body, raw = await read_json(request, snap.config.server.max_body_bytes)
-    model = expect(body, "model", str, nonempty=True)
+def _checked(body: dict[str, object]) -> tuple[str, bool]:
+    model: str = expect(body, "model", str, nonempty=True)
     messages = expect(body, "messages", list, nonempty=True)
     for i, msg in enumerate(messages):
         if not isinstance(msg, dict):
@@ -31,7 +30,13 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
                 f"'messages[{i}].role' must be one of {', '.join(sorted(_ROLES))}",
                 param=f"messages[{i}].role",
             )
-    stream = bool(expect(body, "stream", bool, required=False))
-    fwd = Forward(ctx.fmt, model, body, raw, stream)
-    del body, raw  # Forward holds them now, and lets go once an answer streams
+    return model, bool(expect(body, "stream", bool, required=False))
+
+
+async def chat_completions(request: web.Request) -> web.StreamResponse:
+    snap = request.app[STATE].current
+    ctx = request[CONTEXT]
+    fwd = await read_forward(
+        request, ctx.fmt, snap.config.server.max_body_bytes, ChatHead, _checked
+    )
     return await forward(request, snap, ctx, fwd)

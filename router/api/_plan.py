@@ -11,8 +11,11 @@ answer has begun the whole request is let go (:meth:`Plan.release`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+from aiohttp import web
 
 from router.executors import Action, UpstreamCall
 from router.formats import (
@@ -24,22 +27,59 @@ from router.formats import (
     strip_foreign_signatures,
 )
 
+from ._body import parse_json, read_raw
+from ._head import TurnHead, fast_head
 from ._translate import request_ir, translate_body
 
-__all__ = ["Forward", "Plan"]
+__all__ = ["Forward", "Plan", "read_forward"]
 
 
 @dataclass(slots=True)
 class Forward:
-    """One client request, parsed enough to route it."""
+    """One client request, checked enough to route it.
+
+    ``parsed`` is the body as data when the endpoint had to parse it whole (the
+    fast check could not vouch for it: ``router.api._head``); otherwise the body
+    is parsed only if something reads :attr:`body` (a translation, an executor's
+    change, a session key from the conversation), and a body relayed as sent is
+    never built at all.
+    """
 
     fmt: Format
     model: str
-    body: dict[str, Any]
+    parsed: dict[str, Any] | None
     raw: bytes
     stream: bool
     action: Action = "generate"
     sse: bool = True  # Gemini streams: SSE (alt=sse) or a JSON array
+
+    @property
+    def body(self) -> dict[str, Any]:
+        """The body as data, parsed (and its nesting checked) on first use."""
+        data = self.parsed
+        if data is None:
+            data = self.parsed = parse_json(self.raw)
+        return data
+
+
+async def read_forward(
+    request: web.Request,
+    fmt: Format,
+    limit: int,
+    kind: type[TurnHead],
+    check: Callable[[dict[str, Any]], tuple[str, bool]],
+) -> Forward:
+    """A turn's body read and checked enough to route it: by its head when the fast check
+    vouches for it (``router.api._head``), else parsed whole and ``check``-ed, which names
+    the wrong field (and returns the model and ``stream`` of a body the head refused but
+    the endpoint accepts)."""
+    raw = await read_raw(request, limit)
+    head = fast_head(kind, raw)
+    if head is not None:
+        return Forward(fmt, head.model, None, raw, bool(head.stream))
+    body = parse_json(raw)
+    model, stream = check(body)
+    return Forward(fmt, model, body, raw, stream)
 
 
 class Plan:
@@ -99,7 +139,7 @@ class Plan:
         that lasts minutes keeps several copies of a body that may be megabytes."""
         self._ir = None
         self._bodies.clear()
-        self.fwd.body = {}
+        self.fwd.parsed = {}
         self.fwd.raw = b""
 
 
@@ -107,15 +147,20 @@ def _same_format(fwd: Forward, model: str) -> WireBody:
     """The client's body for an upstream of its own format and ``model``: its own bytes,
     or those with the model's value spliced in; serialized from the parsed data only
     when the splice cannot be made for sure, or when signatures tagged for another
-    provider must go (after a failover)."""
-    data = fwd.body
+    provider must go (after a failover). The data is parsed only if an executor reads
+    it (``WireBody.lazy``)."""
     if _tagged(fwd.raw):
-        stripped = strip_foreign_signatures(fwd.fmt, data)
+        stripped = strip_foreign_signatures(fwd.fmt, fwd.body)
         if stripped is not None:
             return WireBody(stripped if fwd.fmt is Format.GEMINI else {**stripped, "model": model})
     if fwd.fmt is Format.GEMINI or model == fwd.model:  # Gemini: the model is in the URL
-        return WireBody(data, fwd.raw)
-    return WireBody({**data, "model": model}, replace_model(fwd.raw, data, model))
+        return WireBody.lazy(fwd.raw, lambda: fwd.body)
+    spliced = replace_model(fwd.raw, fwd.model, model, fwd.parsed)
+    if spliced is None and fwd.parsed is None:  # not the first key: the key order says
+        spliced = replace_model(fwd.raw, fwd.model, model, fwd.body)
+    if spliced is None:
+        return WireBody({**fwd.body, "model": model})
+    return WireBody.lazy(spliced, lambda: {**fwd.body, "model": model})
 
 
 _TAG_START = SIGNATURE_TAG[:1]

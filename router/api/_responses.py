@@ -6,19 +6,18 @@ from aiohttp import web
 
 from router.errors import BadRequest
 
-from ._body import expect, read_json
+from ._body import expect
 from ._context import CONTEXT
+from ._head import ResponsesHead
 from ._keys import STATE
-from ._proxy import Forward, forward
+from ._plan import read_forward
+from ._proxy import forward
 
 __all__ = ["create_response"]
 
 
-async def create_response(request: web.Request) -> web.StreamResponse:
-    snap = request.app[STATE].current
-    ctx = request[CONTEXT]
-    body, raw = await read_json(request, snap.config.server.max_body_bytes)
-    model = expect(body, "model", str, nonempty=True)
+def _checked(body: dict[str, object]) -> tuple[str, bool]:
+    model: str = expect(body, "model", str, nonempty=True)
     given = body.get("input")
     if not isinstance(given, str | list):
         raise BadRequest("'input' is required: a string or an array of input items", param="input")
@@ -28,7 +27,13 @@ async def create_response(request: web.Request) -> web.StreamResponse:
             "send the whole conversation in 'input'",
             param="previous_response_id",
         )
-    stream = bool(expect(body, "stream", bool, required=False))
-    fwd = Forward(ctx.fmt, model, body, raw, stream)
-    del body, raw  # Forward holds them now, and lets go once an answer streams
+    return model, bool(expect(body, "stream", bool, required=False))
+
+
+async def create_response(request: web.Request) -> web.StreamResponse:
+    snap = request.app[STATE].current
+    ctx = request[CONTEXT]
+    fwd = await read_forward(
+        request, ctx.fmt, snap.config.server.max_body_bytes, ResponsesHead, _checked
+    )
     return await forward(request, snap, ctx, fwd)

@@ -15,6 +15,7 @@ first without the body being serialized twice.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -53,10 +54,11 @@ class WireBody:
     dropped. :meth:`fork` gives each upstream attempt a body of its own, so an
     executor's edits never reach the next candidate; bytes a fork makes without
     an edit are kept for the others. :meth:`from_bytes` wraps bytes whose data
-    is parsed only if someone asks for it.
+    is parsed only if someone asks for it; :meth:`lazy` takes what the data is from
+    whoever holds it parsed already, or knows how to check it.
     """
 
-    __slots__ = ("_data", "_raw", "_owned", "_parent")
+    __slots__ = ("_data", "_raw", "_owned", "_parent", "_load")
 
     def __init__(self, data: ir.JSONObject | None, raw: bytes | None = None) -> None:
         if data is None and raw is None:
@@ -65,17 +67,29 @@ class WireBody:
         self._raw = raw
         self._owned = False
         self._parent: WireBody | None = None
+        self._load: Callable[[], ir.JSONObject] | None = None
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> WireBody:
         """Bytes already serialized (a JSON object); parsed only when ``data`` is read."""
         return cls(None, raw)
 
+    @classmethod
+    def lazy(cls, raw: bytes, load: Callable[[], ir.JSONObject]) -> WireBody:
+        """Bytes to send as they are, whose data ``load`` gives only if someone reads it
+        (the client's body relayed as sent: parsed once, by its owner, if at all)."""
+        body = cls(None, raw)
+        body._load = load
+        return body
+
     @property
     def data(self) -> ir.JSONObject:
         """The body as data (read only: see :meth:`edit`)."""
         data = self._data
         if data is None:
+            if self._load is not None:
+                data = self._data = self._load()
+                return data
             assert self._raw is not None
             parsed = orjson.loads(self._raw)
             if not isinstance(parsed, dict):
@@ -110,6 +124,7 @@ class WireBody:
         """A body for one attempt: the same data and bytes, its edits its own."""
         child = WireBody(self._data, self._raw)
         child._parent = self
+        child._load = self._load
         return child
 
 

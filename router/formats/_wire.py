@@ -224,31 +224,29 @@ _FIRST_KEY = re.compile(rb'[ \t\r\n]*\{[ \t\r\n]*"model"[ \t\r\n]*:[ \t\r\n]*')
 _COLON = re.compile(rb"[ \t\r\n]*:[ \t\r\n]*")
 
 
-def replace_model(raw: bytes, body: Mapping[str, object], new: str) -> bytes | None:
-    """``raw`` with the string value of its top-level ``"model"`` replaced by ``new`` and
-    every other byte kept (key order, spacing, escapes, unknown fields); None when the
-    value's span cannot be found cheaply and for sure (the caller then serializes the
-    parsed body). ``body`` is ``raw`` parsed (so ``raw`` is valid JSON, and its
-    ``"model"`` a string): its key order says where to look.
+def replace_model(
+    raw: bytes, old: str, new: str, body: Mapping[str, object] | None = None
+) -> bytes | None:
+    """``raw`` with the string value of its top-level ``"model"`` (``old``, what the router
+    read) replaced by ``new`` and every other byte kept (key order, spacing, escapes,
+    unknown fields); None when the value's span cannot be found cheaply and for sure
+    (the caller then serializes the parsed body). ``raw`` is valid JSON (checked).
 
     Two places are found without reading the body: ``"model"`` as the first key
-    (Claude Code, Codex and the TypeScript SDKs write it first), and ``"model"``
-    followed only by keys of plain values (no object or array after it), where the
-    last ``"model"`` in the bytes is the top-level one (nothing after it can nest
-    another). Anywhere else, finding it means scanning the whole body, which costs
-    more than orjson writing a body of long strings again (docs/performance.md), so
-    the caller does that. The value must be spelt as orjson spells it (no escapes).
+    (Claude Code, Codex and the TypeScript SDKs write it first), and, given ``body``
+    (``raw`` parsed, whose key order says where to look), ``"model"`` followed only by
+    keys of plain values (no object or array after it), where the last ``"model"`` in
+    the bytes is the top-level one (nothing after it can nest another). Anywhere else,
+    finding it means scanning the whole body, which costs more than orjson writing a
+    body of long strings again (docs/performance.md), so the caller does that. The
+    value must be spelt as orjson spells it (no escapes).
     """
-    old = body.get("model")
-    if not isinstance(old, str):
-        return None
     spelt = orjson.dumps(old)
-    keys = iter(body)
-    if next(keys, None) == "model":
-        first = _FIRST_KEY.match(raw)
-        if first is None:
-            return None  # the key written with escapes
+    first = _FIRST_KEY.match(raw)
+    if first is not None:
         value = first.end()
+    elif body is None or body.get("model") != old:
+        return None
     else:
         after = False
         for key, item in body.items():

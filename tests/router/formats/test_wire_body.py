@@ -9,7 +9,8 @@ from router.formats import WireBody, replace_model
 
 
 def _edit(raw: bytes, new: str) -> bytes | None:
-    return replace_model(raw, orjson.loads(raw), new)
+    body = orjson.loads(raw)
+    return replace_model(raw, body["model"], new, body)
 
 
 # -- WireBody -------------------------------------------------------------------------------
@@ -73,6 +74,17 @@ def test_model_first_every_other_byte_kept() -> None:
 def test_model_last_after_plain_values() -> None:
     raw = b'{"messages":[{"role":"user","content":"hi"}],"stream":true,  "model":   "a-b"  }\n'
     assert _edit(raw, "c") == raw.replace(b'"a-b"', b'"c"')
+
+
+def test_without_the_parsed_body_only_the_first_key_is_found() -> None:
+    """A body relayed as sent is not parsed: the model as its first key is still spliced,
+    anywhere else the caller must parse it (the key order says where to look)."""
+    first = b'{"model":"a-b","messages":[{"role":"user","content":"hi"}]}'
+    assert replace_model(first, "a-b", "c") == first.replace(b'"a-b"', b'"c"')
+    last = b'{"messages":[{"role":"user","content":"hi"}],"stream":true,"model":"a-b"}'
+    assert replace_model(last, "a-b", "c") is None
+    assert replace_model(last, "a-b", "c", orjson.loads(last)) == last.replace(b'"a-b"', b'"c"')
+    assert replace_model(first, "other", "c") is None  # not the value the router read
 
 
 def test_new_name_is_written_as_json() -> None:
