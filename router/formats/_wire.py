@@ -52,6 +52,9 @@ _USAGE_MARK: dict[Format, bytes] = {
     Format.RESPONSES: b'"usage":{',
 }
 _TAIL = 32
+# Bytes of relayed reads looked at together: a stream comes in dozens of small reads,
+# and scanning each one on its own cost more than relaying it (about 1.6 us a read).
+_BATCH = 4096
 _SEQUENCE = b'"sequence_number":'
 _CREATED = b'"response.created"'
 
@@ -67,50 +70,101 @@ class StreamWatcher:
     only be a key, never text inside an answer.
     Bytes are scanned with ``in`` (memchr speed); JSON is parsed only for the
     lines that carry usage.
+
+    Reads are kept (by reference, up to ``_BATCH`` bytes) and scanned together when
+    that many have come or when an answer is asked for: the answers are read once,
+    when the stream ends, so per read ``feed`` only appends. A usage line split
+    between two reads of one batch is now read too.
     """
 
     __slots__ = (
         "fmt",
-        "done",
-        "failed",
-        "usage",
-        "response_id",
-        "sequence",
+        "_done",
+        "_failed",
+        "_usage",
+        "_response_id",
+        "_sequence",
         "_tail",
         "_marks",
         "_errors",
         "_usage_mark",
+        "_pending",
+        "_size",
     )
 
     def __init__(self, fmt: Format) -> None:
         self.fmt = fmt
-        self.done = False
-        self.failed = False
-        self.usage = TokenUsage()
+        self._done = False
+        self._failed = False
+        self._usage = TokenUsage()
         # Responses: the id and next sequence number a closing event must carry.
-        self.response_id = ""
-        self.sequence: int | None = None
+        self._response_id = ""
+        self._sequence: int | None = None
         self._tail = b""
         self._marks = _TERMINATORS[fmt]
         self._errors = _ERROR_MARKS[fmt]
         self._usage_mark = _USAGE_MARK[fmt]
+        self._pending: list[bytes] = []
+        self._size = 0
+
+    @property
+    def done(self) -> bool:
+        """The end mark (or an error event of the upstream's own) was seen."""
+        if self._pending:
+            self._scan()
+        return self._done
+
+    @property
+    def failed(self) -> bool:
+        """The stream ended with the upstream's own error event."""
+        if self._pending:
+            self._scan()
+        return self._failed
+
+    @property
+    def usage(self) -> TokenUsage:
+        if self._pending:
+            self._scan()
+        return self._usage
+
+    @property
+    def response_id(self) -> str:
+        if self._pending:
+            self._scan()
+        return self._response_id
+
+    @property
+    def sequence(self) -> int | None:
+        if self._pending:
+            self._scan()
+        return self._sequence
 
     def feed(self, chunk: bytes) -> None:
+        self._pending.append(chunk)
+        self._size += len(chunk)
+        if self._size >= _BATCH:
+            self._scan()
+
+    def _scan(self) -> None:
+        pending = self._pending
+        chunk = pending[0] if len(pending) == 1 else b"".join(pending)
+        self._pending = []
+        self._size = 0
         if self._usage_mark in chunk:
             self._read_usage(chunk)
         if self.fmt is Format.RESPONSES:
             self._follow_responses(chunk)
-        if not self.done:
+        if not self._done:
             window = self._tail + chunk if self._tail else chunk
             for mark in self._marks:
                 if mark in window:
-                    self.done = True
+                    self._done = True
                     break
             for mark in self._errors:
                 if mark in window:
-                    self.done = self.failed = True
+                    self._done = self._failed = True
                     break
-            self._tail = chunk[-_TAIL:]
+            self._tail = window[-_TAIL:]  # a short read keeps bytes of the one before
 
     def _follow_responses(self, chunk: bytes) -> None:
         """Note the response id (from ``response.created``) and the last sequence number,
@@ -122,8 +176,8 @@ class StreamWatcher:
             while end < len(digits) and 48 <= digits[end] <= 57:
                 end += 1
             if end:
-                self.sequence = int(digits[:end]) + 1
-        if not self.response_id and _CREATED in chunk:
+                self._sequence = int(digits[:end]) + 1
+        if not self._response_id and _CREATED in chunk:
             for line in chunk.splitlines():
                 if _CREATED in line and line.startswith(b"data:"):
                     try:
@@ -132,7 +186,7 @@ class StreamWatcher:
                         return  # split across reads: the id is best effort
                     resp = obj.get("response") if isinstance(obj, dict) else None
                     if isinstance(resp, dict) and isinstance(resp.get("id"), str):
-                        self.response_id = resp["id"]
+                        self._response_id = resp["id"]
                     return
 
     def _read_usage(self, chunk: bytes) -> None:
@@ -152,7 +206,7 @@ class StreamWatcher:
                 except orjson.JSONDecodeError:
                     obj = None  # split across reads: usage is best effort
                 if isinstance(obj, dict):
-                    _merge_usage(self.fmt, obj, self.usage)
+                    _merge_usage(self.fmt, obj, self._usage)
             at = chunk.find(mark, end)
 
 
