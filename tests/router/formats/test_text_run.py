@@ -5,6 +5,7 @@ read, including reads that only look like text events of the learnt shape."""
 from __future__ import annotations
 
 import random
+import time
 
 import pytest
 
@@ -14,6 +15,12 @@ SOURCES = (Format.OPENAI, Format.ANTHROPIC)  # the decoders that learn a text sh
 CLIENTS = (Format.ANTHROPIC, Format.OPENAI, Format.GEMINI, Format.RESPONSES)
 PAIRS = [(s, c) for s in SOURCES for c in CLIENTS if s != c]
 IDS = [f"{s}-to-{c}" for s, c in PAIRS]
+
+
+@pytest.fixture(autouse=True)
+def _one_second(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Chat and Responses frames carry the second they were made: the same for both."""
+    monkeypatch.setattr(time, "time", lambda: 1_700_000_000.0)
 
 
 def _chat_text(text: bytes) -> bytes:
