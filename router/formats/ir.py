@@ -36,6 +36,8 @@ from typing import Literal, TypeAlias
 
 from router.errors import ErrorKind
 
+from ._quick import quick as _quick
+
 __all__ = [
     "BlockEnd",
     "ContentPart",
@@ -128,11 +130,13 @@ class StopReason(enum.StrEnum):
 # --------------------------------------------------------------------------- parts
 
 
+@_quick
 @dataclass(frozen=True, slots=True)
 class Text:
     text: str
 
 
+@_quick
 @dataclass(frozen=True, slots=True)
 class Image:
     """An image: ``data`` (base64, no data-URL prefix) or ``url``, never both."""
@@ -145,6 +149,7 @@ class Image:
 ContentPart: TypeAlias = Text | Image
 
 
+@_quick
 @dataclass(frozen=True, slots=True)
 class ToolCall:
     id: str
@@ -152,6 +157,7 @@ class ToolCall:
     arguments: str  # JSON text of an object, as the model produced it
 
 
+@_quick
 @dataclass(frozen=True, slots=True)
 class ToolResult:
     call_id: str
@@ -160,6 +166,7 @@ class ToolResult:
     is_error: bool = False
 
 
+@_quick
 @dataclass(frozen=True, slots=True)
 class Reasoning:
     text: str = ""
@@ -171,6 +178,7 @@ class Reasoning:
 Part: TypeAlias = Text | Image | ToolCall | ToolResult | Reasoning
 
 
+@_quick
 @dataclass(frozen=True, slots=True)
 class Message:
     role: Role
@@ -180,6 +188,7 @@ class Message:
 # --------------------------------------------------------------------------- request
 
 
+@_quick
 @dataclass(frozen=True, slots=True)
 class Tool:
     """A function tool. ``parameters`` is a JSON Schema object (read-only).
@@ -198,12 +207,14 @@ class Tool:
     kind: Literal["function", "custom"] = "function"
 
 
+@_quick
 @dataclass(frozen=True, slots=True)
 class ToolChoice:
     mode: Literal["auto", "none", "required", "tool"]
     name: str | None = None  # for mode "tool"
 
 
+@_quick
 @dataclass(frozen=True, slots=True)
 class ResponseFormat:
     type: Literal["text", "json_object", "json_schema"]
@@ -212,6 +223,7 @@ class ResponseFormat:
     strict: bool | None = None
 
 
+@_quick
 @dataclass(frozen=True, slots=True)
 class Thinking:
     """Reasoning settings: a token budget, an effort level, or both."""
@@ -222,6 +234,7 @@ class Thinking:
     include_thoughts: bool = True  # return reasoning text / summaries
 
 
+@_quick
 @dataclass(frozen=True, slots=True)
 class Request:
     messages: tuple[Message, ...]
@@ -247,6 +260,7 @@ class Request:
 # --------------------------------------------------------------------------- response
 
 
+@_quick
 @dataclass(frozen=True, slots=True)
 class Usage:
     input_tokens: int = 0  # includes cached and cache-creation input
@@ -256,6 +270,7 @@ class Usage:
     cache_creation_input_tokens: int = 0
 
 
+@_quick
 @dataclass(frozen=True, slots=True)
 class Response:
     id: str
@@ -269,24 +284,28 @@ class Response:
 # --------------------------------------------------------------------------- stream events
 
 
+@_quick
 @dataclass(frozen=True, slots=True)
 class StreamStart:
     id: str
     model: str
 
 
+@_quick
 @dataclass(frozen=True, slots=True)
 class TextDelta:
     index: int
     text: str
 
 
+@_quick
 @dataclass(frozen=True, slots=True)
 class ReasoningDelta:
     index: int
     text: str
 
 
+@_quick
 @dataclass(frozen=True, slots=True)
 class ReasoningSignature:
     index: int
@@ -295,6 +314,7 @@ class ReasoningSignature:
     source: Format | None = None
 
 
+@_quick
 @dataclass(frozen=True, slots=True)
 class ToolCallStart:
     index: int
@@ -302,28 +322,33 @@ class ToolCallStart:
     name: str
 
 
+@_quick
 @dataclass(frozen=True, slots=True)
 class ToolCallDelta:
     index: int
     arguments_fragment: str
 
 
+@_quick
 @dataclass(frozen=True, slots=True)
 class BlockEnd:
     index: int
 
 
+@_quick
 @dataclass(frozen=True, slots=True)
 class UsageEvent:
     usage: Usage
 
 
+@_quick
 @dataclass(frozen=True, slots=True)
 class Stop:
     reason: StopReason
     stop_sequence: str | None = None
 
 
+@_quick
 @dataclass(frozen=True, slots=True)
 class StreamError:
     message: str
