@@ -90,40 +90,60 @@ class Calls:
 
 def read_blocks(value: object, path: str, calls: Calls) -> tuple[ir.Part, ...]:
     """A message's content. The blocks agents send most, of the usual shape, are read
-    in place; any other block, or one of another shape, goes to :func:`_block_in`, which
-    names the field in error."""
-    if isinstance(value, str):
+    in place (:func:`_usual`); any other block, or one of another shape, goes to
+    :func:`_block_in`, which names the field in error."""
+    if type(value) is list:
+        parts = _usual(value, calls)
+        if parts is not None:
+            return parts
+    elif isinstance(value, str):
         return (ir.Text(value),)
     out: list[ir.Part] = []
     for i, block in enumerate(arr(value, path)):
-        kind = block.get("type") if type(block) is dict else None
+        part = _block_in(obj(block, f"{path}[{i}]"), f"{path}[{i}]", calls)
+        if part is not None:
+            out.append(part)
+    return tuple(out)
+
+
+def _usual(blocks: list[Any], calls: Calls) -> tuple[ir.Part, ...] | None:
+    """Blocks that are all text, ``tool_use`` or ``tool_result`` (string content) of
+    the usual shape, read without a field path; None when one is not (then
+    :func:`read_blocks` reads them all again the careful way: the names this
+    noted are the same again)."""
+    out: list[ir.Part] = []
+    names = calls.names
+    for block in blocks:
+        if type(block) is not dict:
+            return None
+        kind = block.get("type")
         if kind == "text":
             text = block.get("text")
-            if type(text) is str:
-                out.append(ir.Text(text))
-                continue
-        elif kind == "tool_use":
-            call_id, name = block.get("id"), block.get("name")
-            if type(call_id) is str and type(name) is str:
-                calls.names[call_id] = name
-                out.append(ir.ToolCall(call_id, name, dumps(block.get("input") or {})))
-                continue
+            if type(text) is not str:
+                return None
+            out.append(ir.Text(text))
         elif kind == "tool_result":
             call_id, content, error = (
                 block.get("tool_use_id"),
                 block.get("content"),
                 block.get("is_error"),
             )
-            if (
-                type(call_id) is str
-                and type(content) is str
-                and (error is None or type(error) is bool)
-            ):
-                out.append(calls.result(call_id, (ir.Text(content),), bool(error)))
-                continue
-        part = _block_in(obj(block, f"{path}[{i}]"), f"{path}[{i}]", calls)
-        if part is not None:
-            out.append(part)
+            if type(call_id) is not str or type(content) is not str:
+                return None
+            if error is not None and type(error) is not bool:
+                return None
+            called = names.get(call_id, "")
+            if not called:
+                calls.unnamed = True
+            out.append(ir.ToolResult(call_id, called, (ir.Text(content),), error is True))
+        elif kind == "tool_use":
+            call_id, name = block.get("id"), block.get("name")
+            if type(call_id) is not str or type(name) is not str:
+                return None
+            names[call_id] = name
+            out.append(ir.ToolCall(call_id, name, dumps(block.get("input") or {})))
+        else:
+            return None
     return tuple(out)
 
 
@@ -247,9 +267,11 @@ def request_to_ir(body: Mapping[str, Any]) -> ir.Request:
                 req_str(m, "role", p + ".")  # absent or not a string
                 raise ir.TranslationError(p + ".role", "expected 'user' or 'assistant'")
             raise ir.TranslationError(p + ".content", "required")
-        messages.append(
-            ir.Message(role, read_blocks(m["content"], f"messages[{i}].content", calls))
-        )
+        content = m["content"]
+        parts = _usual(content, calls) if type(content) is list else None
+        if parts is None:
+            parts = read_blocks(content, f"messages[{i}].content", calls)
+        messages.append(ir.Message(role, parts))
     choice, parallel = _tool_choice(b)
     metadata = opt_obj(b, "metadata", "") or {}
     stop = tuple(str(s) for s in opt_arr(b, "stop_sequences", ""))
