@@ -176,6 +176,29 @@ def _orphan_text(result: ir.ToolResult) -> ir.Text:
     return ir.Text(f"[result of tool {result.name or result.call_id}]\n{result_text(result)}")
 
 
+def _in_order(content: tuple[ir.Part, ...], pending: dict[str, str], order: dict[str, int]) -> bool:
+    """Whether a user turn is already as :func:`normalize_turns` leaves it: its results
+    first, each answering a pending call, in the calls' order, then parts that stay
+    (no empty text, no call)."""
+    last = -1
+    others = False
+    for p in content:
+        if isinstance(p, ir.ToolResult):
+            at = order.get(p.call_id, -1)
+            if others or at <= last or p.call_id not in pending:
+                return False
+            last = at
+        elif isinstance(p, ir.Text):
+            if not p.text:
+                return False
+            others = True
+        elif isinstance(p, ir.ToolCall):
+            return False
+        else:
+            others = True
+    return True
+
+
 def normalize_turns(
     messages: Sequence[ir.Message], *, merge: bool, system_as_user: bool
 ) -> list[ir.Message]:
@@ -219,18 +242,26 @@ def normalize_turns(
         content = msg.content
         parts: tuple[ir.Part, ...]
         if role is ir.Role.ASSISTANT:
-            flush()
+            if pending:
+                flush()
             calls: dict[str, str] = {}
+            order = {}
             clean = True  # nothing to drop: the message's own parts go on as they are
             for p in content:
                 if isinstance(p, ir.ToolCall):
                     calls[p.id] = p.name
+                    if p.id not in order:
+                        order[p.id] = len(order)
                 elif isinstance(p, ir.ToolResult) or (isinstance(p, ir.Text) and not p.text):
                     clean = False
             pending.update(calls)
-            order = {cid: i for i, cid in enumerate(calls)}
             answered_from = -1
             parts = content if clean else tuple(p for p in content if _kept(p, results=False))
+        elif _in_order(content, pending, order):
+            parts = content  # the usual turn: the message goes on as it is
+            for p in content:
+                if isinstance(p, ir.ToolResult):
+                    del pending[p.call_id]
         else:
             results: list[ir.ToolResult] = []
             rest: list[ir.Part] = []
