@@ -192,6 +192,25 @@ def _system(value: object) -> tuple[ir.Text, ...]:
 
 
 def _tools(body: Raw) -> tuple[ir.Tool, ...]:
+    tools = body.get("tools")
+    if type(tools) is list:  # the usual shape read without field paths, else the careful way
+        out = []
+        for tool in tools:
+            if type(tool) is not dict:
+                break
+            name, schema, text = tool.get("name"), tool.get("input_schema"), tool.get("description")
+            kind, strict = tool.get("type"), tool.get("strict")
+            if (
+                type(name) is not str
+                or type(schema) is not dict
+                or (text is not None and type(text) is not str)
+                or (strict is not None and type(strict) is not bool)
+                or (kind is not None and kind != "custom")
+            ):
+                break
+            out.append(ir.Tool(name, text or "", dict(schema), strict))
+        else:
+            return tuple(out)
     out = []
     for p, tool in opt_objects(body, "tools", ""):
         if tool.get("type") not in (None, "custom"):
