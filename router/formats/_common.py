@@ -316,7 +316,10 @@ def joined_system(system: Iterable[ir.Text]) -> str:
 
 def tool_args_json(call: ir.ToolCall) -> str:
     """Arguments as they go into formats that carry JSON text."""
-    return call.arguments if call.arguments.strip() else "{}"
+    args = call.arguments
+    if args and not args[0].isspace():
+        return args  # without stripping a copy of what may be a whole file
+    return args if args.strip() else "{}"
 
 
 def put_present(out: dict[str, Any], values: Iterable[tuple[str, object]]) -> None:

@@ -277,20 +277,25 @@ def _content(parts: list[ir.ContentPart]) -> str | list[dict[str, Any]]:
     return [_wire_part(p) for p in parts]
 
 
-def _user(m: ir.Message) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
+def _user(m: ir.Message, messages: list[dict[str, Any]]) -> None:
+    """A user turn's messages: a ``tool`` message per result, then the rest in one."""
     rest: list[ir.ContentPart] = []
     for p in m.content:
         if isinstance(p, ir.ToolResult):
-            out.append({"role": "tool", "tool_call_id": p.call_id, "content": result_text(p)})
-            for c in p.content:
+            content = p.content
+            if len(content) == 1 and type(content[0]) is ir.Text:  # nearly every result
+                messages.append(
+                    {"role": "tool", "tool_call_id": p.call_id, "content": content[0].text}
+                )
+                continue
+            messages.append({"role": "tool", "tool_call_id": p.call_id, "content": result_text(p)})
+            for c in content:
                 if isinstance(c, ir.Image):
                     rest.append(c)  # Chat's tool messages carry text only
         elif isinstance(p, (ir.Text, ir.Image)):
             rest.append(p)
     if rest:
-        out.append({"role": "user", "content": _content(rest)})
-    return out
+        messages.append({"role": "user", "content": _content(rest)})
 
 
 def _assistant_out(m: ir.Message, client: bool) -> dict[str, Any] | None:
@@ -341,7 +346,7 @@ def request_from_ir(req: ir.Request, model: str, stream: bool) -> dict[str, Any]
                 }
             )
         elif m.role is ir.Role.USER:
-            messages.extend(_user(m))
+            _user(m, messages)
         else:
             wire = _assistant_out(m, client=False)
             if wire is not None:
