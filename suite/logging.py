@@ -301,6 +301,10 @@ class AccessLog:
         "user_agent": CLIENT_TEXT_LIMIT,
     }
 
+    # Scrubbed values kept for reuse (model names and paths recur on every line); the
+    # cache is dropped when the known secrets change, and never grows past this.
+    _CACHED = 256
+
     def __init__(self, delay: float = 0.1) -> None:
         self.delay = delay
         self.service = "router"
@@ -309,6 +313,8 @@ class AccessLog:
         self._scheduled = False
         self._second = -1
         self._prefix = ""
+        self._clipped: dict[tuple[str, int], str] = {}
+        self._secrets: frozenset[str] = frozenset()
 
     def configure(self, service: str, level: str) -> None:
         self.service = service
@@ -320,7 +326,7 @@ class AccessLog:
         for key, limit in self.SCRUB.items():
             value = fields.get(key)
             if isinstance(value, str) and len(value) >= MIN_SECRET_LENGTH:
-                fields[key] = clip(value, limit)
+                fields[key] = self._clip(value, limit)
         fields["event"] = event
         fields["service"] = self.service
         fields["level"] = level
@@ -336,6 +342,25 @@ class AccessLog:
                 return
             self._scheduled = True
             loop.call_later(self.delay, self.flush)
+
+    def _clip(self, value: str, limit: int) -> str:
+        """``clip(value, limit)``, from the cache when ``value`` was scrubbed before under
+        the same secrets (short values only: a client's long text is not kept)."""
+        if len(value) > limit:
+            return clip(value, limit)
+        secrets = SECRETS.values()
+        cache = self._clipped
+        if secrets is not self._secrets:
+            cache.clear()
+            self._secrets = secrets
+        key = (value, limit)
+        out = cache.get(key)
+        if out is None:
+            out = clip(value, limit)
+            if len(cache) >= self._CACHED:
+                cache.clear()
+            cache[key] = out
+        return out
 
     def flush(self) -> None:
         self._scheduled = False

@@ -77,10 +77,19 @@ class RequestContext:
             "status": self.status,
             "ms": round((time.perf_counter() - self.started) * 1000, 2),
         }
-        for key in ("model", "rule", "provider", "credential", "client", "error"):
-            value = getattr(self, key)
-            if value is not None:
-                out[key] = value
+        # One test per field, in the line's order (this runs for every request).
+        if self.model is not None:
+            out["model"] = self.model
+        if self.rule is not None:
+            out["rule"] = self.rule
+        if self.provider is not None:
+            out["provider"] = self.provider
+        if self.credential is not None:
+            out["credential"] = self.credential
+        if self.client is not None:
+            out["client"] = self.client
+        if self._error is not None:
+            out["error"] = self._error
         if self.attempts:
             out["attempts"] = self.attempts
         if self.model is not None:
