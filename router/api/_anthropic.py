@@ -10,7 +10,7 @@ from router.routing import Route
 
 from ._body import expect, read_json
 from ._context import CONTEXT
-from ._head import MessagesHead
+from ._head import MESSAGES
 from ._keys import STATE
 from ._plan import read_forward
 from ._proxy import Forward, forward
@@ -46,7 +46,7 @@ async def messages(request: web.Request) -> web.StreamResponse:
     snap = request.app[STATE].current
     ctx = request[CONTEXT]
     fwd = await read_forward(
-        request, ctx.fmt, snap.config.server.max_body_bytes, MessagesHead, _checked
+        request, ctx.fmt, snap.config.server.max_body_bytes, MESSAGES, _checked
     )
     return await forward(request, snap, ctx, fwd)
 

@@ -13,7 +13,7 @@ from router.routing import Route
 from ._body import expect, parse_json, read_raw
 from ._context import CONTEXT
 from ._embeddings import GEMINI_EMBED_ACTIONS, gemini_embed
-from ._head import GeminiHead, fast_head
+from ._head import GEMINI, fast_head
 from ._keys import STATE
 from ._proxy import Forward, forward
 
@@ -61,13 +61,17 @@ async def model_action(request: web.Request) -> web.StreamResponse:
 def _checked(raw: bytes) -> dict[str, Any] | None:
     """None when the fast check vouches for the body (``router.api._head``), else the
     body parsed whole and checked, naming the wrong field."""
-    if fast_head(GeminiHead, raw) is not None:
+    if fast_head(GEMINI, raw) is not None:
         return None
     body = parse_json(raw)
+    check_contents(body)
+    return body
+
+
+def check_contents(body: dict[str, Any]) -> None:
     contents = expect(body, "contents", list, nonempty=True)
     for i, item in enumerate(contents):
         if not isinstance(item, dict) or not isinstance(item.get("parts"), list):
             raise BadRequest(
                 f"'contents[{i}].parts' must be an array", param=f"contents[{i}].parts"
             )
-    return body

@@ -8,7 +8,7 @@ from router.errors import BadRequest
 
 from ._body import expect
 from ._context import CONTEXT
-from ._head import ChatHead
+from ._head import CHAT
 from ._keys import STATE
 from ._plan import read_forward
 from ._proxy import forward
@@ -36,7 +36,5 @@ def _checked(body: dict[str, object]) -> tuple[str, bool]:
 async def chat_completions(request: web.Request) -> web.StreamResponse:
     snap = request.app[STATE].current
     ctx = request[CONTEXT]
-    fwd = await read_forward(
-        request, ctx.fmt, snap.config.server.max_body_bytes, ChatHead, _checked
-    )
+    fwd = await read_forward(request, ctx.fmt, snap.config.server.max_body_bytes, CHAT, _checked)
     return await forward(request, snap, ctx, fwd)

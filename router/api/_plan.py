@@ -28,7 +28,7 @@ from router.formats import (
 )
 
 from ._body import parse_json, read_raw
-from ._head import TurnHead, fast_head
+from ._head import Shape, fast_head
 from ._translate import request_ir, translate_body
 
 __all__ = ["Forward", "Plan", "read_forward"]
@@ -66,7 +66,7 @@ async def read_forward(
     request: web.Request,
     fmt: Format,
     limit: int,
-    kind: type[TurnHead],
+    shape: Shape,
     check: Callable[[dict[str, Any]], tuple[str, bool]],
 ) -> Forward:
     """A turn's body read and checked enough to route it: by its head when the fast check
@@ -74,9 +74,9 @@ async def read_forward(
     the wrong field (and returns the model and ``stream`` of a body the head refused but
     the endpoint accepts)."""
     raw = await read_raw(request, limit)
-    head = fast_head(kind, raw)
+    head = fast_head(shape, raw)
     if head is not None:
-        return Forward(fmt, head.model, None, raw, bool(head.stream))
+        return Forward(fmt, head.model, None, raw, head.stream)
     body = parse_json(raw)
     model, stream = check(body)
     return Forward(fmt, model, body, raw, stream)

@@ -8,7 +8,7 @@ from router.errors import BadRequest
 
 from ._body import expect
 from ._context import CONTEXT
-from ._head import ResponsesHead
+from ._head import RESPONSES
 from ._keys import STATE
 from ._plan import read_forward
 from ._proxy import forward
@@ -34,6 +34,6 @@ async def create_response(request: web.Request) -> web.StreamResponse:
     snap = request.app[STATE].current
     ctx = request[CONTEXT]
     fwd = await read_forward(
-        request, ctx.fmt, snap.config.server.max_body_bytes, ResponsesHead, _checked
+        request, ctx.fmt, snap.config.server.max_body_bytes, RESPONSES, _checked
     )
     return await forward(request, snap, ctx, fwd)
