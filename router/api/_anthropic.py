@@ -45,9 +45,7 @@ def _checked(body: dict[str, object]) -> tuple[str, bool]:
 async def messages(request: web.Request) -> web.StreamResponse:
     snap = request.app[STATE].current
     ctx = request[CONTEXT]
-    fwd = await read_forward(
-        request, ctx.fmt, snap.config.server.max_body_bytes, MESSAGES, _checked
-    )
+    fwd = await read_forward(request, snap, ctx.fmt, MESSAGES, _checked)
     return await forward(request, snap, ctx, fwd)
 
 

@@ -36,5 +36,5 @@ def _checked(body: dict[str, object]) -> tuple[str, bool]:
 async def chat_completions(request: web.Request) -> web.StreamResponse:
     snap = request.app[STATE].current
     ctx = request[CONTEXT]
-    fwd = await read_forward(request, ctx.fmt, snap.config.server.max_body_bytes, CHAT, _checked)
+    fwd = await read_forward(request, snap, ctx.fmt, CHAT, _checked)
     return await forward(request, snap, ctx, fwd)

@@ -22,10 +22,12 @@ from router.formats import (
     SIGNATURE_TAG,
     Format,
     WireBody,
+    first_model,
     ir,
     replace_model,
     strip_foreign_signatures,
 )
+from router.state import Snapshot
 
 from ._body import parse_json, read_raw
 from ._head import Shape, fast_head
@@ -64,22 +66,37 @@ class Forward:
 
 async def read_forward(
     request: web.Request,
+    snap: Snapshot,
     fmt: Format,
-    limit: int,
     shape: Shape,
     check: Callable[[dict[str, Any]], tuple[str, bool]],
 ) -> Forward:
     """A turn's body read and checked enough to route it: by its head when the fast check
     vouches for it (``router.api._head``), else parsed whole and ``check``-ed, which names
     the wrong field (and returns the model and ``stream`` of a body the head refused but
-    the endpoint accepts)."""
-    raw = await read_raw(request, limit)
-    head = fast_head(shape, raw)
-    if head is not None:
-        return Forward(fmt, head.model, None, raw, head.stream)
+    the endpoint accepts). A body whose model (read first, when it is the first key) goes
+    only to upstreams of other formats is parsed whole at once: its translation reads it
+    all, and the fast check would be paid on top."""
+    raw = await read_raw(request, snap.config.server.max_body_bytes)
+    model = first_model(raw)
+    if model is None or _relayed(snap, fmt, model):
+        head = fast_head(shape, raw)
+        if head is not None:
+            return Forward(fmt, head.model, None, raw, head.stream)
     body = parse_json(raw)
     model, stream = check(body)
     return Forward(fmt, model, body, raw, stream)
+
+
+def _relayed(snap: Snapshot, fmt: Format, model: str) -> bool:
+    """Whether a provider of ``model``'s rule speaks ``fmt`` (or no rule takes it)."""
+    route = snap.table.route(model)
+    if route is None:
+        return True
+    executors = snap.executors
+    return any(
+        (ex := executors.get(p.name)) is None or ex.wire is fmt for p in route.rule.providers
+    )
 
 
 class Plan:

@@ -33,7 +33,5 @@ def _checked(body: dict[str, object]) -> tuple[str, bool]:
 async def create_response(request: web.Request) -> web.StreamResponse:
     snap = request.app[STATE].current
     ctx = request[CONTEXT]
-    fwd = await read_forward(
-        request, ctx.fmt, snap.config.server.max_body_bytes, RESPONSES, _checked
-    )
+    fwd = await read_forward(request, snap, ctx.fmt, RESPONSES, _checked)
     return await forward(request, snap, ctx, fwd)

@@ -14,7 +14,7 @@ from ._estimate import estimate_tokens
 from ._foreign import SIGNATURE_TAG, strip_foreign_signatures
 from ._sse import SSEParser
 from ._translator import StreamTranslator, translate_response, translated_chunks
-from ._wire import StreamWatcher, TokenUsage, replace_model, usage_from_body
+from ._wire import StreamWatcher, TokenUsage, first_model, replace_model, usage_from_body
 from .ir import Format
 
 __all__ = [
@@ -32,6 +32,7 @@ __all__ = [
     "WireBody",
     "error_body",
     "estimate_tokens",
+    "first_model",
     "replace_model",
     "stream_error_event",
     "strip_foreign_signatures",

@@ -18,6 +18,7 @@ from .ir import Format
 __all__ = [
     "StreamWatcher",
     "TokenUsage",
+    "first_model",
     "replace_model",
     "usage_from_body",
 ]
@@ -276,6 +277,26 @@ def usage_from_body(fmt: Format, body: bytes) -> TokenUsage:
 _MODEL_KEY = b'"model"'
 _FIRST_KEY = re.compile(rb'[ \t\r\n]*\{[ \t\r\n]*"model"[ \t\r\n]*:[ \t\r\n]*')
 _COLON = re.compile(rb"[ \t\r\n]*:[ \t\r\n]*")
+
+
+def first_model(raw: bytes) -> str | None:
+    """The value of ``"model"`` when it is the first key of the JSON object ``raw`` and a
+    plain string (no escapes): what routing needs, read before anything else of the body
+    (None otherwise: the caller reads the body)."""
+    first = _FIRST_KEY.match(raw)
+    if first is None:
+        return None
+    start = first.end()
+    if raw[start : start + 1] != b'"':
+        return None
+    end = raw.find(b'"', start + 1)
+    value = raw[start + 1 : end]
+    if end < 0 or b"\\" in value:
+        return None
+    try:
+        return value.decode()
+    except UnicodeDecodeError:
+        return None
 
 
 def replace_model(

@@ -253,3 +253,27 @@ async def test_subscription_shape_is_serialized_once(start_router, tmp_path, mon
         assert resp.status_code == 200 and b"codexanswer" in resp.content
     assert n.loads == ["router.api._body"]
     assert sorted(n.dumps) == ["router.executors._codex", "router.formats._codec"]
+
+
+async def test_the_fast_check_is_paid_only_by_bodies_it_can_spare(
+    start_router, monkeypatch
+) -> None:
+    """A body whose model goes only to another format's upstream is translated, which reads
+    it whole: it is parsed at once, without the fast check first (``read_forward``)."""
+    from router.api import _plan
+
+    checked: list[str] = []
+    real = _plan.fast_head
+
+    def counting(shape: Any, raw: bytes) -> Any:
+        checked.append(shape.__name__)
+        return real(shape, raw)
+
+    monkeypatch.setattr(_plan, "fast_head", counting)
+    async with FakeAnthropic() as anth, FakeOpenAI() as oai:
+        r = await start_router(build_config(_providers(anth, oai), _RULES))
+        for model, fast in (("via-openai", []), ("same-claude", ["_messages"])):
+            checked.clear()
+            resp = await _post(r.url, orjson.dumps(_anthropic_body(model, "hi")))
+            assert resp.status_code == 200, resp.text
+            assert checked == fast, model

@@ -5,7 +5,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from router.formats import WireBody, replace_model
+from router.formats import WireBody, first_model, replace_model
 
 
 def _edit(raw: bytes, new: str) -> bytes | None:
@@ -123,3 +123,19 @@ def test_duplicate_model_keys_are_never_edited_into_disagreement() -> None:
     raw = b'{"model":"allowed","x":1,"model":"other"}'
     assert orjson.loads(raw)["model"] == "other"
     assert _edit(raw, "n") is None
+
+
+@pytest.mark.parametrize(
+    ("raw", "model"),
+    [
+        (b'{"model":"claude-x","messages":[]}', "claude-x"),
+        (b' {\n "model" :\t"caf\xc3\xa9", "x": 1}', "caf\u00e9"),
+        (b'{"model":"a\\"b","x":1}', None),  # escaped: read the body
+        (b'{"model":5}', None),
+        (b'{"x":1,"model":"a"}', None),  # not the first key
+        (b'{"model":"\xff"}', None),
+        (b'{"model":"cut', None),
+    ],
+)
+def test_first_model_reads_only_a_plain_first_key(raw: bytes, model: str | None) -> None:
+    assert first_model(raw) == model
