@@ -136,18 +136,19 @@ class DecoderBase:
         learnt shape decodes to (see :class:`TextCut`)."""
         return False
 
-    def text_line(self) -> tuple[bytes, bytes, int] | None:
-        """While the next events of the learnt text shape (:class:`TextCut`) each decode
-        to one ``TextDelta`` and change nothing here: ``(prefix, suffix, index)``, such an
-        event's SSE bytes around its JSON string and the IR block of its text. None
+    @property
+    def cut(self) -> TextCut | None:
+        """The text shape this decoder learns (:class:`TextCut`), if it learns one."""
+        return self._cut
+
+    def text_cut(self) -> TextCut | None:
+        """The learnt text shape while each event it reads (:meth:`TextCut.text`) would
+        decode to one ``TextDelta`` of its ``index`` and change nothing here; None
         otherwise. Valid until an event is fed the usual way."""
         cut = self._cut
-        if cut is None or self._done:
+        if cut is None or self._done or cut.index < 0 or not self._cut_open(cut.index):
             return None
-        line = cut.line()
-        if line is None or not self._cut_open(cut.index):
-            return None
-        return line[0], line[1], cut.index
+        return cut
 
     def _event(self, event: str | None, payload: dict[str, Any]) -> list[ir.Event]:
         """One JSON object from the upstream -> IR events."""

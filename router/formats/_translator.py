@@ -20,7 +20,7 @@ from . import ir
 from ._codec import Context
 from ._codecs import CODECS
 from ._sse import SSEParser
-from ._stream_base import DecoderBase
+from ._stream_base import DecoderBase, TextCut
 
 __all__ = ["StreamTranslator", "translate_response", "translated_chunks"]
 
@@ -40,10 +40,11 @@ def translate_response(
     return orjson.dumps(CODECS[client].response_from_ir(resp, ctx)), resp.usage
 
 
-#: A run of text events relayed without the event layers: the upstream event's bytes
-#: around its JSON string (prefix, suffix, and the suffix without its blank line), and
-#: the client's frame around the same string (head, tail).
-_TextRun = tuple[bytes, bytes, bytes, bytes, bytes]
+#: A run of text events relayed without the decoder's and the encoder's event layers:
+#: the upstream event's bytes around its JSON string (prefix, suffix with the blank
+#: line; empty when the learnt shape has no such line), and the client's frame around
+#: the same string (head, tail).
+_TextRun = tuple[bytes, bytes, bytes, bytes]
 
 
 class StreamTranslator:
@@ -54,11 +55,12 @@ class StreamTranslator:
 
     Nearly every event of a long answer is a piece of text in the shape the one
     before had. Once the decoder has learnt that shape (``TextCut``) and both sides
-    say such an event changes nothing (``DecoderBase.text_line``, the encoder's
-    ``text_frame``), a read made only of such events goes from the upstream's bytes
-    to the client's with one parse and one dump of each JSON string, no SSE parse and
-    no IR event: the same bytes the layers would give. Any other read goes through
-    the layers, after which the shortcut is looked up again.
+    say such an event changes nothing (``DecoderBase.text_cut``, the encoder's
+    ``text_frame``), each such event goes from the upstream's data to the client's
+    frame with one parse and one dump of its JSON string, no IR event and no
+    decoder or encoder; a read that is one such event skips the SSE parser too. The
+    same bytes the layers would give; after any other event the shortcut is looked
+    up again.
     """
 
     __slots__ = (
@@ -68,7 +70,9 @@ class StreamTranslator:
         "_array",
         "_array_open",
         "_frame_of",
+        "_cut",
         "_run",
+        "_idle",
         "usage",
         "failure",
     )
@@ -89,44 +93,61 @@ class StreamTranslator:
         self._array = client is ir.Format.GEMINI and not sse
         self._array_open = False
         frame_of = getattr(self._encoder, "text_frame", None)
-        self._frame_of: Callable[[int], tuple[bytes, bytes] | None] | None = (
-            frame_of if isinstance(self._decoder, DecoderBase) and not self._array else None
-        )
+        decoder = self._decoder
+        self._frame_of: Callable[[int], tuple[bytes, bytes] | None] | None = frame_of
+        self._cut: TextCut | None = None  # the decoder's, when a shortcut can happen
+        if frame_of is not None and isinstance(decoder, DecoderBase) and not self._array:
+            self._cut = decoder.cut
         self._run: _TextRun | None = None
+        self._idle = True  # the parser holds nothing (kept only while runs are possible)
         self.usage = ir.Usage()
         self.failure: ir.StreamError | None = None
 
     def feed(self, chunk: bytes) -> bytes:
         """The client's bytes for one upstream chunk (empty until an event completes)."""
         run = self._run
-        if run is not None:
-            out = _texts(run, chunk)
+        if run is not None and self._idle:
+            out = _one_text(run, chunk)
             if out is not None:
                 return out
         frames: list[bytes] = []
         decode, encode = self._decoder.feed, self._encode
-        for event, data in self._parser.feed(chunk):
+        events = self._parser.feed(chunk)
+        cut = self._cut
+        if cut is None:  # no shortcut for this pair
+            for event, data in events:
+                for ev in decode(event, data):
+                    frame = encode(ev)
+                    if frame:
+                        frames.append(frame)
+            return frames[0] if len(frames) == 1 else b"".join(frames)
+        self._idle = self._parser.idle()
+        for event, data in events:
+            if run is not None:
+                text = cut.text(event, data)  # what the decoder would read first
+                if text is not None:
+                    frames += (run[2], orjson.dumps(text), run[3])
+                    continue
             for ev in decode(event, data):
                 frame = encode(ev)
                 if frame:
                     frames.append(frame)
-        if self._frame_of is not None:
-            self._run = self._text_run(self._frame_of)
+            if cut.index >= 0:  # a shape is learnt: perhaps a run begins
+                run = self._run = self._text_run()
         return frames[0] if len(frames) == 1 else b"".join(frames)
 
-    def _text_run(self, frame_of: Callable[[int], tuple[bytes, bytes] | None]) -> _TextRun | None:
-        """The shortcut for the next reads (see the class), or None."""
+    def _text_run(self) -> _TextRun | None:
+        """The shortcut for the next events (see the class), or None."""
         decoder = self._decoder
-        if not isinstance(decoder, DecoderBase) or not self._parser.idle():
+        frame_of = self._frame_of
+        cut = decoder.text_cut() if isinstance(decoder, DecoderBase) else None
+        if cut is None or frame_of is None:
             return None
-        line = decoder.text_line()
-        if line is None:
-            return None
-        prefix, suffix, index = line
-        frame = frame_of(index)
+        frame = frame_of(cut.index)
         if frame is None:
             return None
-        return prefix, suffix, suffix[:-2], frame[0], frame[1]
+        prefix, suffix = cut.line() or (b"", b"")
+        return prefix, suffix, frame[0], frame[1]
 
     def finish(self) -> bytes:
         """The upstream ended: flush, and end in error if it never finished properly."""
@@ -168,49 +189,29 @@ class StreamTranslator:
         return bytes(out)
 
 
-def _texts(run: _TextRun, chunk: bytes) -> bytes | None:
-    """The client's bytes for a read of whole text events of the run's shape, each a
-    non-empty JSON string between the prefix and the suffix; None for any other read
-    (nothing read: it goes the usual way). A JSON string holds no raw line end, so a
-    read that is one such string between one prefix and one suffix is one event."""
-    prefix, suffix, inner, head, tail = run
+def _one_text(run: _TextRun, chunk: bytes) -> bytes | None:
+    """The client's frame for a read (the parser holding nothing) that is one text event
+    of the run's shape, a non-empty JSON string between the prefix and the suffix;
+    None for any other read. A JSON string holds no raw line end, so a read that is one
+    such string between one prefix and one suffix is one event."""
+    prefix, suffix, head, tail = run
     start, end = len(prefix), len(chunk) - len(suffix)
     if (
-        end - start > 2
-        and chunk[start] == 0x22  # '"': no whitespace around the string either
-        and chunk[end - 1] == 0x22
-        and chunk.startswith(prefix)
-        and chunk.endswith(suffix)
+        end - start < 3
+        or not suffix
+        or chunk[start] != 0x22  # '"': no whitespace around the string either
+        or chunk[end - 1] != 0x22
+        or not chunk.startswith(prefix)
+        or not chunk.endswith(suffix)
     ):
-        try:
-            text = orjson.loads(chunk[start:end])
-        except orjson.JSONDecodeError:
-            text = None  # not one string: perhaps several events
-        if type(text) is str and text:
-            return head + orjson.dumps(text) + tail
-    events = chunk.split(b"\n\n")
-    if len(events) < 3 or events.pop():
         return None
-    out: list[bytes] = []
-    cut = len(inner)
-    for event in events:
-        end = len(event) - cut
-        if (
-            end - start < 3
-            or event[start] != 0x22
-            or event[end - 1] != 0x22
-            or not event.startswith(prefix)
-            or not event.endswith(inner)
-        ):
-            return None
-        try:
-            text = orjson.loads(event[start:end])
-        except orjson.JSONDecodeError:
-            return None
-        if type(text) is not str or not text:
-            return None
-        out += (head, orjson.dumps(text), tail)
-    return b"".join(out)
+    try:
+        text = orjson.loads(chunk[start:end])
+    except orjson.JSONDecodeError:
+        return None
+    if type(text) is not str or not text:
+        return None
+    return head + orjson.dumps(text) + tail
 
 
 async def translated_chunks(

@@ -132,6 +132,7 @@ TEXTS = [
 def _check(source: Format, client: Format, pieces: list[bytes]) -> None:
     want = _layers(source, client, b"".join(pieces))
     assert _translated(source, client, pieces) == want, "one event a read"
+    assert _translated(source, client, [b"".join(pieces)]) == want, "all in one read"
     for seed in range(12):
         assert _translated(source, client, _reads(pieces, seed)) == want, seed
 
