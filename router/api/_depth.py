@@ -6,15 +6,17 @@ translation adds a few) and every walk over it shallow. Real requests stay
 far below it: Claude Code's deepest tool schema is under 15 levels.
 Documented in docs/translation.md.
 
-The check runs at the encoder's speed, not Python's: orjson refuses to write
-more than its own fixed number of levels, so the body wrapped in (that number
-minus the limit) arrays fails to encode exactly when the body is deeper than
-the limit. A 30 MB body of small objects costs about 0.1 s this way (a walk in
-Python took longer than parsing it). A body too short to nest that deep (two
-bytes a level) skips even that, and so does a small one with fewer brackets than
-the limit; on a big body counting the brackets first cost more than the encode
-(two passes at about 2 GB/s against one at the encoder's speed,
-docs/performance.md).
+The check walks the body's containers (no recursion, nothing allocated but the
+stack of containers to visit): on agent bodies, a few thousand containers
+around long strings, it costs what an encode costs in a loop and far less
+under load, where the encode's buffer of the whole body (strings and all) had
+to be mapped fresh on each request (docs/performance.md). Past 20,000
+containers the encoder takes over: orjson refuses to write more than its own
+fixed number of levels, so the body wrapped in (that number minus the limit)
+arrays fails to encode exactly when the body is deeper than the limit, and a
+30 MB body of tiny objects costs about 0.1 s that way, less than a walk. A
+body too short to nest that deep (two bytes a level) skips the check, and so
+does a small one with fewer brackets than the limit.
 """
 
 from __future__ import annotations
@@ -34,6 +36,9 @@ _SHOWN = 8  # path steps named in the error (each step costs one encode of the s
 # Up to this size a body's brackets are counted first (two passes at about 2 GB/s, a few
 # microseconds); past it the count costs more than the encode it would spare.
 _COUNTED = 4096
+# Containers walked before the encode takes over: a walk allocates nothing but is slower
+# per container than the encode, which a body of millions of tiny objects would show.
+_WALKED = 20_000
 
 
 def check_depth(body: dict[str, Any], raw: bytes) -> None:
@@ -43,7 +48,7 @@ def check_depth(body: dict[str, Any], raw: bytes) -> None:
         return  # too short to nest that deep: two bytes a level
     if size <= _COUNTED and raw.count(b"{") + raw.count(b"[") <= MAX_DEPTH:
         return  # a small body: counting its brackets costs less than the encode
-    if _fits(body, MAX_DEPTH):
+    if _shallow(body, MAX_DEPTH):
         return
     path: list[str | int] = []
     node: Any = body
@@ -64,6 +69,26 @@ def check_depth(body: dict[str, Any], raw: bytes) -> None:
         f"'{where}' nests deeper than {MAX_DEPTH} levels of objects and arrays",
         param=str(path[0]) if path else None,
     )
+
+
+def _shallow(body: dict[str, Any], levels: int) -> bool:
+    """Whether ``body`` nests at most ``levels`` deep: a walk over its containers while
+    they are few (agent bodies have a few thousand), the encode past that."""
+    todo: list[tuple[Any, int]] = [(body, 1)]
+    pop, push = todo.pop, todo.append
+    budget = _WALKED
+    while todo:
+        node, depth = pop()
+        for item in node.values() if type(node) is dict else node:
+            kind = type(item)
+            if kind is dict or kind is list:
+                if depth == levels:
+                    return False
+                push((item, depth + 1))
+        budget -= 1
+        if not budget:
+            return _fits(body, levels)
+    return True
 
 
 def _fits(value: Any, levels: int) -> bool:
