@@ -114,6 +114,8 @@ class DecoderBase:
             text = cut.text(event, data)
             if text is not None and self._cut_open(cut.index):
                 return [ir.TextDelta(cut.index, text)]
+        if data == b"[DONE]":  # Chat's end mark, not JSON: spare the parser's error
+            return self._not_json(data)
         try:
             payload = orjson.loads(data)
         except orjson.JSONDecodeError:
