@@ -157,6 +157,9 @@ async def proxy_middleware(request: web.Request, handler: Handler) -> web.Stream
     if err is not None:
         ctx.error = err.message
         response = error_response(ctx.fmt, err, ctx.request_id)
+        # Its traceback holds this frame, which holds it: without this, every failed
+        # request's frames (and its body) wait for the garbage collector.
+        err = None
     if not response.prepared:
         response.headers["X-Request-Id"] = ctx.request_id
     ctx.status = ctx.status or response.status

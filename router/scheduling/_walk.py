@@ -256,7 +256,9 @@ class Walk:
             if change.what != "breaker_failure":
                 self._resting(cand.credential, cand.model)
         if exc.retryable:
-            self.last = exc
+            # Kept for its message and status: its traceback's frames hold this walk
+            # (and through the attempt, the request and its body) in a cycle.
+            self.last = exc.with_traceback(None)
         return exc.retryable
 
     # -- when nothing is left --------------------------------------------------
