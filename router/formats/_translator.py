@@ -72,7 +72,7 @@ class StreamTranslator:
         "_frame_of",
         "_cut",
         "_run",
-        "_idle",
+        "_raw",
         "usage",
         "failure",
     )
@@ -99,18 +99,24 @@ class StreamTranslator:
         if frame_of is not None and isinstance(decoder, DecoderBase) and not self._array:
             self._cut = decoder.cut
         self._run: _TextRun | None = None
-        self._idle = True  # the parser holds nothing (kept only while runs are possible)
+        self._raw: _TextRun | None = None  # the run, while raw bytes may be read by it
         self.usage = ir.Usage()
         self.failure: ir.StreamError | None = None
 
     def feed(self, chunk: bytes) -> bytes:
         """The client's bytes for one upstream chunk (empty until an event completes)."""
-        run = self._run
-        if run is not None and self._idle:
-            out = _one_text(run, chunk)
+        raw = self._raw
+        if raw is not None:
+            out = _one_text(raw, chunk)  # one event: nearly every read
             if out is not None:
                 return out
         frames: list[bytes] = []
+        if raw is not None:
+            at = _lead_texts(raw, chunk, frames)  # an upstream ahead: several events
+            if at == len(chunk):
+                return b"".join(frames)
+            if at:
+                chunk = chunk[at:]
         decode, encode = self._decoder.feed, self._encode
         events = self._parser.feed(chunk)
         cut = self._cut
@@ -121,7 +127,7 @@ class StreamTranslator:
                     if frame:
                         frames.append(frame)
             return frames[0] if len(frames) == 1 else b"".join(frames)
-        self._idle = self._parser.idle()
+        run = self._run
         for event, data in events:
             if run is not None:
                 text = cut.text(event, data)  # what the decoder would read first
@@ -134,6 +140,7 @@ class StreamTranslator:
                     frames.append(frame)
             if cut.index >= 0:  # a shape is learnt: perhaps a run begins
                 run = self._run = self._text_run()
+        self._raw = run if run is not None and run[1] and self._parser.idle() else None
         return frames[0] if len(frames) == 1 else b"".join(frames)
 
     def _text_run(self) -> _TextRun | None:
@@ -151,7 +158,7 @@ class StreamTranslator:
 
     def finish(self) -> bytes:
         """The upstream ended: flush, and end in error if it never finished properly."""
-        self._run = None
+        self._run = self._raw = None
         frames: list[bytes] = []
         for event, data in self._parser.finish():
             frames += map(self._encode, self._decoder.feed(event, data))
@@ -162,7 +169,7 @@ class StreamTranslator:
 
     def error(self, kind: ErrorKind, message: str) -> bytes:
         """The client format's error frame for a failure the decoder did not see."""
-        self._run = None
+        self._run = self._raw = None
         return self._encode(ir.StreamError(message, kind)) + (
             b"]" if self._array and self._array_open else b""
         )
@@ -190,19 +197,17 @@ class StreamTranslator:
 
 
 def _one_text(run: _TextRun, chunk: bytes) -> bytes | None:
-    """The client's frame for a read (the parser holding nothing) that is one text event
-    of the run's shape, a non-empty JSON string between the prefix and the suffix;
-    None for any other read. A JSON string holds no raw line end, so a read that is one
-    such string between one prefix and one suffix is one event."""
+    """The client's frame for a read (the parser holding nothing) of one event that
+    is a text event of the run's shape (see :func:`_lead_texts`); None for any other."""
     prefix, suffix, head, tail = run
     start, end = len(prefix), len(chunk) - len(suffix)
     if (
         end - start < 3
-        or not suffix
-        or chunk[start] != 0x22  # '"': no whitespace around the string either
+        or chunk[start] != 0x22
         or chunk[end - 1] != 0x22
-        or not chunk.startswith(prefix)
         or not chunk.endswith(suffix)
+        or not chunk.startswith(prefix)
+        or chunk.find(b"\n", start, end) >= 0
     ):
         return None
     try:
@@ -212,6 +217,37 @@ def _one_text(run: _TextRun, chunk: bytes) -> bytes | None:
     if type(text) is not str or not text:
         return None
     return head + orjson.dumps(text) + tail
+
+
+def _lead_texts(run: _TextRun, chunk: bytes, frames: list[bytes]) -> int:
+    """The client's frames (to ``frames``) for the text events of the run's shape that
+    open ``chunk`` (the parser holding nothing), each a non-empty JSON string between
+    the prefix and the suffix; where the first other event, or an unfinished one,
+    begins. A JSON string holds no raw line end, nor does the data around it, so the
+    first line end after a prefix starts the blank line that ends its event."""
+    prefix, suffix, head, tail = run
+    skip, keep = len(prefix), len(suffix)
+    at = 0
+    while chunk.startswith(prefix, at):
+        start = at + skip
+        stop = chunk.find(b"\n", start) + 2  # the string and the suffix's data: no line end
+        end = stop - keep
+        if (
+            end - start < 3
+            or chunk[start] != 0x22  # '"': no whitespace around the string either
+            or chunk[end - 1] != 0x22
+            or not chunk.endswith(suffix, at, stop)
+        ):
+            break
+        try:
+            text = orjson.loads(chunk[start:end])
+        except orjson.JSONDecodeError:
+            break
+        if type(text) is not str or not text:
+            break
+        frames += (head, orjson.dumps(text), tail)
+        at = stop
+    return at
 
 
 async def translated_chunks(

@@ -186,3 +186,17 @@ def test_text_after_its_block_closed_reads_as_the_layers_read_it(client: Format)
     late = _anthropic_text(b'"late"')
     pieces = _stream(Format.ANTHROPIC, TEXTS)
     _check(Format.ANTHROPIC, client, [*pieces[:-3], stop, late, late + late, *pieces[-2:]])
+
+
+def _chat_text_two_lines(text: bytes) -> bytes:
+    """A text chunk whose JSON spans two ``data:`` lines (the parser joins them)."""
+    return _chat_text(text).replace(b'"model":"up",', b'"model":"up",\ndata: ', 1)
+
+
+@pytest.mark.parametrize("client", [Format.ANTHROPIC, Format.GEMINI])
+def test_a_shape_learnt_from_several_data_lines_is_never_read_from_raw_bytes(
+    client: Format,
+) -> None:
+    texts = [_chat_text_two_lines(t) for t in TEXTS]
+    pieces = [*_opening(Format.OPENAI), *texts, b'"bare string"', b"\n\n", *texts]
+    _check(Format.OPENAI, client, [*pieces, *_closing(Format.OPENAI)])
