@@ -15,8 +15,9 @@ can be weighed in seconds:
   the finish and usage chunks, ``[DONE]``, one event per read as the fake
   writes them) through ``StreamTranslator`` to an Anthropic client, beside the
   passthrough's ``StreamWatcher`` on the fake's Anthropic stream of 50 events;
-  and the same stream read 4 KB at a time (several events per read, cut
-  anywhere), as a relay that falls behind reads it.
+  the same stream read four whole events at a time (an upstream ahead of the
+  router: each read holds what has come since the last); and read 4 KB at a time
+  (several events per read, cut anywhere), as a relay that falls behind reads it.
 
 Each figure is CPU time of this process per operation (``time.process_time``),
 the best of ``--rounds`` rounds: interference from other processes only adds.
@@ -43,6 +44,7 @@ __all__ = ["main"]
 _MODEL = "bench-model"  # what the rule calls the upstream's model (differs from the client's)
 _STREAM_EVENTS = 50
 _READ = 4096  # a relay that falls behind reads several events at once
+_GROUP = 4  # whole events a read when the upstream is ahead of the router
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +130,7 @@ def stream_rows(rounds: int, budget: float) -> list[Row]:
 
     whole = b"".join(openai)
     pieces = [whole[i : i + _READ] for i in range(0, len(whole), _READ)]
+    groups = [b"".join(openai[i : i + _GROUP]) for i in range(0, len(openai), _GROUP)]
 
     def translate(reads: list[bytes] = openai) -> bytes:
         tr = StreamTranslator(Format.OPENAI, Format.ANTHROPIC, "claude-client", "req1")
@@ -136,13 +139,19 @@ def stream_rows(rounds: int, budget: float) -> list[Row]:
         return b"".join(out)
 
     end = b'event: message_stop\ndata: {"type":"message_stop"}\n\n'
-    assert translate().endswith(end) and translate(pieces).endswith(end)
+    assert translate() == translate(pieces) == translate(groups) and translate().endswith(end)
     group = f"stream, {_STREAM_EVENTS} events"
     same = cpu_us(watch, rounds, budget)
     return [
         Row(group, "passthrough: StreamWatcher (anthropic)", same),
         Row(
             group, "translated: openai -> IR -> anthropic", cpu_us(translate, rounds, budget), same
+        ),
+        Row(
+            group,
+            f"  the same read {_GROUP} whole events at a time",
+            cpu_us(lambda: translate(groups), rounds, budget),
+            same,
         ),
         Row(
             group,
