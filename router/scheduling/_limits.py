@@ -100,8 +100,11 @@ def headroom_from_headers(headers: Mapping[str, str]) -> float | None:
     """The fraction left of the tightest limit the standard headers report, or None."""
     out: float | None = None
     for remaining, limit in _PAIRS:
-        left, whole = headers.get(remaining), headers.get(limit)
-        if left is None or not whole:
+        left = headers.get(remaining)
+        if left is None:  # most answers carry none of them: one lookup each, not two
+            continue
+        whole = headers.get(limit)
+        if not whole:
             continue
         try:
             frac = float(left) / float(whole)
