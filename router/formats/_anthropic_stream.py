@@ -79,7 +79,7 @@ class StreamDecoder(DecoderBase):
         self._stop_sequence: str | None = None
         self._cut = TextCut()
 
-    def _cut_open(self, index: int) -> bool:
+    def _cut_open(self, index: int, tool: bool) -> bool:
         return index not in self._skipped
 
     def _event(self, event: str | None, payload: dict[str, Any]) -> list[ir.Event]:
@@ -240,6 +240,18 @@ class StreamEncoder:
         if frame is None:
             self._delta("text_delta", "text", "")
             frame = self._frames["text_delta"]
+        return frame[0], frame[1]
+
+    def args_frame(self, index: int) -> tuple[bytes, bytes] | None:
+        """``(head, tail)``: a non-empty ``ToolCallDelta`` of block ``index`` encodes, right
+        now, to ``head + orjson.dumps(fragment) + tail`` and changes nothing here; None
+        when it would do anything else."""
+        if self._done or not self._started or self._open != index or index not in self._index:
+            return None
+        frame = self._frames.get("input_json_delta")
+        if frame is None:
+            self._delta("input_json_delta", "partial_json", "")
+            frame = self._frames["input_json_delta"]
         return frame[0], frame[1]
 
     def encode(self, ev: ir.Event) -> bytes:

@@ -85,8 +85,9 @@ class StreamDecoder(DecoderBase):
         self._usage: ir.Usage | None = None
         self._cut = TextCut()
 
-    def _cut_open(self, index: int) -> bool:
-        return self._started and self._open == index and self._open_kind == "text"
+    def _cut_open(self, index: int, tool: bool) -> bool:
+        kind = "tool" if tool else "text"
+        return self._started and self._open == index and self._open_kind == kind
 
     def _not_json(self, data: bytes) -> list[ir.Event]:
         if data.strip() == b"[DONE]":
@@ -232,6 +233,19 @@ class StreamEncoder:
         if frame is None:
             self._delta("content", "")
             frame = self._frames["content"]
+        return frame[0], frame[1]
+
+    def args_frame(self, index: int) -> tuple[bytes, bytes] | None:
+        """``(head, tail)``: a non-empty ``ToolCallDelta`` of block ``index`` encodes, right
+        now, to ``head + orjson.dumps(fragment) + tail`` and changes nothing here; None
+        when it would do anything else."""
+        wire = self._calls.get(index)
+        if self._done or not self._started or wire is None:
+            return None
+        frame = self._frames.get(wire)
+        if frame is None:
+            self._delta(wire, "")
+            frame = self._frames[wire]
         return frame[0], frame[1]
 
     def encode(self, ev: ir.Event) -> bytes:

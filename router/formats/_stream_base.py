@@ -31,10 +31,11 @@ class TextCut:
     and after carries nothing but its text: one small parse of the JSON string
     replaces parsing the whole event and walking it. The mirror of the encoders'
     ``sse_parts``. Anything else (another shape, a string that is not one JSON
-    string) goes the usual way.
+    string) goes the usual way. The pieces of a tool call's arguments repeat one
+    event the same way; the shape learnt last is the one read (``tool``).
     """
 
-    __slots__ = ("_event", "_head", "_tail", "_least", "_learns", "_line", "index")
+    __slots__ = ("_event", "_head", "_tail", "_least", "_learns", "_line", "index", "tool")
 
     #: How often a stream may teach a new shape (one whose events keep changing
     #: around the text, e.g. a random padding field, is then left to the usual way).
@@ -48,6 +49,7 @@ class TextCut:
         self._learns = self.LEARNS
         self._line: tuple[bytes, bytes] | None = None  # see line()
         self.index = -1  # the IR block the text goes to; -1: nothing learnt
+        self.tool = False  # the text is a piece of a tool call's arguments (ToolCallDelta)
 
     def text(self, event: str | None, data: bytes) -> str | None:
         """The text of an event of the learnt shape; None for any other event."""
@@ -61,13 +63,14 @@ class TextCut:
             return None
         return value if type(value) is str and value else None
 
-    def learn(self, event: str | None, data: bytes, ev: ir.TextDelta) -> None:
+    def learn(self, event: str | None, data: bytes, ev: ir.TextDelta | ir.ToolCallDelta) -> None:
         """The SSE event (``event``, ``data``) was decoded into the one event ``ev``:
         remember where its text sits."""
         if self._learns <= 0:
             return
         self._learns -= 1
-        mark = orjson.dumps(ev.text)
+        tool = isinstance(ev, ir.ToolCallDelta)
+        mark = orjson.dumps(ev.arguments_fragment if isinstance(ev, ir.ToolCallDelta) else ev.text)
         if data.count(mark) != 1:  # written another way (escapes), or the text is elsewhere too
             self.index = -1
             return
@@ -75,6 +78,7 @@ class TextCut:
         self._head, _, self._tail = data.partition(mark)
         self._least = len(self._head) + len(self._tail) + 3  # a string of one character
         self.index = ev.index
+        self.tool = tool
         self._line = None
         if not any(end in part for part in (self._head, self._tail) for end in (b"\n", b"\r")):
             name = b"" if event is None else b"event: " + event.encode() + b"\n"
@@ -112,7 +116,9 @@ class DecoderBase:
         cut = self._cut
         if cut is not None:
             text = cut.text(event, data)
-            if text is not None and self._cut_open(cut.index):
+            if text is not None and self._cut_open(cut.index, cut.tool):
+                if cut.tool:
+                    return [ir.ToolCallDelta(cut.index, text)]
                 return [ir.TextDelta(cut.index, text)]
         if data == b"[DONE]":  # Chat's end mark, not JSON: spare the parser's error
             return self._not_json(data)
@@ -129,13 +135,17 @@ class DecoderBase:
             return [ir.StreamError(f"malformed event from upstream ({exc})", ErrorKind.API_ERROR)]
         if cut is not None and len(out) == 1:
             ev = out[0]
-            if type(ev) is ir.TextDelta and ev.text and self._cut_open(ev.index):
-                cut.learn(event, data, ev)
+            if isinstance(ev, ir.TextDelta):
+                if ev.text and self._cut_open(ev.index, False):
+                    cut.learn(event, data, ev)
+            elif isinstance(ev, ir.ToolCallDelta):
+                if ev.arguments_fragment and self._cut_open(ev.index, True):
+                    cut.learn(event, data, ev)
         return out
 
-    def _cut_open(self, index: int) -> bool:
-        """Whether a text delta of block ``index`` is, right now, all an event of the
-        learnt shape decodes to (see :class:`TextCut`)."""
+    def _cut_open(self, index: int, tool: bool) -> bool:
+        """Whether a text delta (``tool``: an arguments delta) of block ``index`` is,
+        right now, all an event of the learnt shape decodes to (see :class:`TextCut`)."""
         return False
 
     @property
@@ -145,10 +155,11 @@ class DecoderBase:
 
     def text_cut(self) -> TextCut | None:
         """The learnt text shape while each event it reads (:meth:`TextCut.text`) would
-        decode to one ``TextDelta`` of its ``index`` and change nothing here; None
+        decode to one ``TextDelta`` (``ToolCallDelta`` when ``tool``) of its ``index``
+        and change nothing here; None
         otherwise. Valid until an event is fed the usual way."""
         cut = self._cut
-        if cut is None or self._done or cut.index < 0 or not self._cut_open(cut.index):
+        if cut is None or self._done or cut.index < 0 or not self._cut_open(cut.index, cut.tool):
             return None
         return cut
 

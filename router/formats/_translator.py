@@ -45,6 +45,8 @@ def translate_response(
 #: line; empty when the learnt shape has no such line), and the client's frame around
 #: the same string (head, tail).
 _TextRun = tuple[bytes, bytes, bytes, bytes]
+#: An encoder's ``text_frame`` or ``args_frame``: a delta's frame around its string.
+_FrameOf = Callable[[int], tuple[bytes, bytes] | None]
 
 
 class StreamTranslator:
@@ -70,6 +72,7 @@ class StreamTranslator:
         "_array",
         "_array_open",
         "_frame_of",
+        "_args_of",
         "_cut",
         "_run",
         "_raw",
@@ -93,8 +96,10 @@ class StreamTranslator:
         self._array = client is ir.Format.GEMINI and not sse
         self._array_open = False
         frame_of = getattr(self._encoder, "text_frame", None)
+        args_of = getattr(self._encoder, "args_frame", None)
         decoder = self._decoder
-        self._frame_of: Callable[[int], tuple[bytes, bytes] | None] | None = frame_of
+        self._frame_of: _FrameOf | None = frame_of
+        self._args_of: _FrameOf | None = args_of
         self._cut: TextCut | None = None  # the decoder's, when a shortcut can happen
         if frame_of is not None and isinstance(decoder, DecoderBase) and not self._array:
             self._cut = decoder.cut
@@ -146,9 +151,11 @@ class StreamTranslator:
     def _text_run(self) -> _TextRun | None:
         """The shortcut for the next events (see the class), or None."""
         decoder = self._decoder
-        frame_of = self._frame_of
         cut = decoder.text_cut() if isinstance(decoder, DecoderBase) else None
-        if cut is None or frame_of is None:
+        if cut is None:
+            return None
+        frame_of = self._args_of if cut.tool else self._frame_of
+        if frame_of is None:
             return None
         frame = frame_of(cut.index)
         if frame is None:

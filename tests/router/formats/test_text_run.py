@@ -200,3 +200,122 @@ def test_a_shape_learnt_from_several_data_lines_is_never_read_from_raw_bytes(
     texts = [_chat_text_two_lines(t) for t in TEXTS]
     pieces = [*_opening(Format.OPENAI), *texts, b'"bare string"', b"\n\n", *texts]
     _check(Format.OPENAI, client, [*pieces, *_closing(Format.OPENAI)])
+
+
+# Tool calls: the pieces of a call's arguments repeat one event the same way.
+
+
+def _chat_chunk(delta: bytes, finish: bytes = b"null") -> bytes:
+    return (
+        b'data: {"id":"c1","object":"chat.completion.chunk","created":1,"model":"up",'
+        b'"choices":[{"index":0,"delta":' + delta + b',"logprobs":null,'
+        b'"finish_reason":' + finish + b"}]}\n\n"
+    )
+
+
+def _chat_call(wire: int, args: bytes) -> bytes:
+    return _chat_chunk(
+        b'{"tool_calls":[{"index":'
+        + str(wire).encode()
+        + b',"function":{"arguments":'
+        + args
+        + b"}}]}"
+    )
+
+
+def _chat_tool_stream(args: list[bytes]) -> list[bytes]:
+    start = (
+        b'{"tool_calls":[{"index":%d,"id":"call_%d","type":"function",'
+        b'"function":{"name":"write","arguments":""}}]}'
+    )
+    return [
+        *_opening(Format.OPENAI),
+        *(_chat_text(t) for t in TEXTS[:3]),
+        _chat_chunk(start % (0, 0)),
+        *(_chat_call(0, a) for a in args),
+        _chat_chunk(start % (1, 1)),
+        *(_chat_call(1, a) for a in args),
+        *(_chat_call(0, a) for a in args[:3]),  # the first call again, its block closed
+        *(_chat_call(1, a) for a in args),
+        _chat_chunk(b"{}", b'"tool_calls"'),
+        *_closing(Format.OPENAI)[1:],
+    ]
+
+
+def _anthropic_event(name: bytes, data: bytes) -> bytes:
+    return b"event: " + name + b"\ndata: " + data + b"\n\n"
+
+
+def _anthropic_args(index: int, args: bytes) -> bytes:
+    return _anthropic_event(
+        b"content_block_delta",
+        b'{"type":"content_block_delta","index":'
+        + str(index).encode()
+        + b',"delta":{"type":"input_json_delta","partial_json":'
+        + args
+        + b"}}",
+    )
+
+
+def _anthropic_tool_stream(args: list[bytes]) -> list[bytes]:
+    def start(index: int) -> bytes:
+        return _anthropic_event(
+            b"content_block_start",
+            b'{"type":"content_block_start","index":%d,"content_block":{"type":"tool_use",'
+            b'"id":"toolu_%d","name":"write","input":{}}}' % (index, index),
+        )
+
+    def stop(index: int) -> bytes:
+        return _anthropic_event(
+            b"content_block_stop", b'{"type":"content_block_stop","index":%d}' % index
+        )
+
+    return [
+        *_stream(Format.ANTHROPIC, TEXTS[:3])[:-3],
+        stop(0),
+        start(1),
+        *(_anthropic_args(1, a) for a in args),
+        stop(1),
+        *(_anthropic_args(1, a) for a in args[:3]),  # after its block closed
+        start(2),
+        *(_anthropic_args(2, a) for a in args),
+        stop(2),
+        _anthropic_event(
+            b"message_delta",
+            b'{"type":"message_delta","delta":{"stop_reason":"tool_use"},'
+            b'"usage":{"output_tokens":9}}',
+        ),
+        _anthropic_event(b"message_stop", b'{"type":"message_stop"}'),
+    ]
+
+
+ARGS = [b'"{\\"path\\": "', b'"\\"a.txt\\", "', b'"\\"text\\": \\"line\\\\n"', b'"more"', b'"\\"}"']
+
+
+def _tool_stream(source: Format, args: list[bytes]) -> list[bytes]:
+    return _chat_tool_stream(args) if source is Format.OPENAI else _anthropic_tool_stream(args)
+
+
+@pytest.mark.parametrize(("source", "client"), PAIRS, ids=IDS)
+def test_argument_runs_read_as_the_layers_read_them(source: Format, client: Format) -> None:
+    _check(source, client, _tool_stream(source, ARGS * 4))
+
+
+@pytest.mark.parametrize(("source", "client"), PAIRS, ids=IDS)
+@pytest.mark.parametrize("odd", HOSTILE, ids=range(len(HOSTILE)))
+def test_a_read_that_only_looks_like_an_arguments_event_goes_the_usual_way(
+    source: Format, client: Format, odd: bytes
+) -> None:
+    _check(source, client, _tool_stream(source, [*ARGS, odd, *ARGS]))
+
+
+@pytest.mark.parametrize("client", [Format.ANTHROPIC, Format.GEMINI, Format.RESPONSES])
+def test_text_after_a_call_read_in_one_chunk_opens_its_own_block(client: Format) -> None:
+    # No arguments piece teaches a new shape between the two runs of text.
+    call = _chat_chunk(
+        b'{"tool_calls":[{"index":0,"id":"call_0","type":"function",'
+        b'"function":{"name":"write","arguments":"{}"}}]}'
+    )
+    texts = [_chat_text(t) for t in TEXTS]
+    pieces = [*_opening(Format.OPENAI), *texts, call, *texts, *_closing(Format.OPENAI)]
+    _check(Format.OPENAI, client, pieces)
