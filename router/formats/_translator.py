@@ -55,12 +55,13 @@ class StreamTranslator:
     ``sse`` is false for a Gemini client that asked for a JSON array instead of
     SSE (no ``alt=sse``): its events are then written as the array's elements.
 
-    Nearly every event of a long answer is a piece of text in the shape the one
-    before had. Once the decoder has learnt that shape (``TextCut``) and both sides
-    say such an event changes nothing (``DecoderBase.text_cut``, the encoder's
-    ``text_frame``), each such event goes from the upstream's data to the client's
-    frame with one parse and one dump of its JSON string, no IR event and no
-    decoder or encoder; a read that is one such event skips the SSE parser too. The
+    Nearly every event of a long answer is a piece of text (or of a tool call's
+    arguments) in the shape the one before had. Once the decoder has learnt that
+    shape (``TextCut``) and both sides say such an event changes nothing
+    (``DecoderBase.text_cut``, the encoder's ``text_frame`` or ``args_frame``), each
+    such event goes from the upstream's data to the client's frame with one parse
+    and one dump of its JSON string, no IR event and no decoder or encoder; a read
+    that is one such event, or opens with several, skips the SSE parser too. The
     same bytes the layers would give; after any other event the shortcut is looked
     up again.
     """
@@ -143,7 +144,7 @@ class StreamTranslator:
                 frame = encode(ev)
                 if frame:
                     frames.append(frame)
-            if cut.index >= 0:  # a shape is learnt: perhaps a run begins
+            if run is not None or cut.index >= 0:  # the run may end, begin or change
                 run = self._run = self._text_run()
         self._raw = run if run is not None and run[1] and self._parser.idle() else None
         return frames[0] if len(frames) == 1 else b"".join(frames)
