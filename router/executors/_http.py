@@ -4,10 +4,11 @@ One ``aiohttp.ClientSession`` (one connection pool) per provider instance and
 proxy (``suite.outbound``), created once and reused for every request; upstream failures are mapped
 here, at the edge, into ``router.errors``.
 
-Every read of an answer has its own deadline (``timeouts.idle``): aiohttp's
-``sock_read`` alone is not enough, because when an answer's HTTP framing
-breaks (a chunk size that is not hex) its parser fails without waking the
-reader, which would then wait for ever.
+Every read of an answer has its own deadline (``timeouts.idle``), and
+aiohttp's ``sock_read`` is not used: it re-arms a timer on every read, and it
+is not enough alone, because when an answer's HTTP framing breaks (a chunk
+size that is not hex) its parser fails without waking the reader, which would
+then wait for ever.
 """
 
 from __future__ import annotations
@@ -121,7 +122,7 @@ class HTTPReply:
         """One read (``b""`` at the end), bounded by the idle timeout."""
         try:
             chunk = await self._deadline.read()
-        except (_Silent, TimeoutError) as exc:  # ours, or aiohttp's own sock_read
+        except (_Silent, TimeoutError) as exc:
             self._deadline.stop()
             raise UpstreamTimeout(
                 f"{self._name}: upstream went silent for {self._idle:g}s mid-response"
@@ -231,9 +232,10 @@ class HTTPExecutor:
         t = provider.timeouts
         self._first_byte = t.first_byte
         self._idle = t.idle
-        self._timeout = aiohttp.ClientTimeout(
-            total=None, connect=t.connect, sock_connect=t.connect, sock_read=t.idle
-        )
+        # No sock_read: aiohttp would cancel and re-arm its timer on every read of an
+        # answer, and each read already has its own idle deadline (_ReadDeadline); the wait
+        # for the answer's head is the first-byte timeout's (docs/routing.md).
+        self._timeout = aiohttp.ClientTimeout(total=None, connect=t.connect, sock_connect=t.connect)
         self._static_headers = {
             "User-Agent": USER_AGENT,
             "Accept-Encoding": "identity",
