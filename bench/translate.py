@@ -7,10 +7,10 @@ can be weighed in seconds:
 
 * **request**: the Claude Code turn (88 KB) and the session grown to ~495 KB
   (``_fixture.py``), as an Anthropic client sends them, translated for an
-  OpenAI Chat upstream (``request_to_ir``, ``request_from_ir``, the bytes),
-  beside what the passthrough does with the same body (the model name
-  replaced, the body serialized again) and beside parsing it (which every
-  path does once);
+  OpenAI Chat upstream (the parse, the nesting check, ``request_to_ir``,
+  ``request_from_ir``, the bytes), beside what the passthrough does with the
+  same body (the fast check of ``router.api._head`` and the model's value
+  spliced in, ``replace_model``);
 * **stream**: the bench fake's OpenAI stream (a role chunk, 50 content chunks,
   the finish and usage chunks, ``[DONE]``, one event per read as the fake
   writes them) through ``StreamTranslator`` to an Anthropic client, beside the
@@ -34,7 +34,9 @@ from typing import Any
 
 import orjson
 
-from router.formats import CODECS, Format, StreamTranslator, StreamWatcher
+from router.api._depth import check_depth
+from router.api._head import MESSAGES, fast_head
+from router.formats import CODECS, Format, StreamTranslator, StreamWatcher, replace_model
 
 from ._fixture import grow, load_turn
 from .fake_upstream import render
@@ -90,30 +92,36 @@ def _deframe(write: bytes) -> bytes:
 def request_rows(name: str, body: dict[str, Any], rounds: int, budget: float) -> list[Row]:
     raw = orjson.dumps(body)
     client, upstream = CODECS[Format.ANTHROPIC], CODECS[Format.OPENAI]
+    model = str(body["model"])
 
-    def passthrough() -> bytes:
-        return orjson.dumps({**body, "model": _MODEL})
+    def passthrough() -> object:
+        """What the router does with a body it relays: the fast check, the model spliced."""
+        return fast_head(MESSAGES, raw), replace_model(raw, model, _MODEL)
 
     def translate() -> bytes:
-        req = client.request_to_ir(body)
+        data = orjson.loads(raw)
+        check_depth(data, raw)
+        req = client.request_to_ir(data)
         return upstream.request_from_ir(req, _MODEL, True).encoded()
 
     req = client.request_to_ir(body)
     wire = upstream.request_from_ir(req, _MODEL, True)
     group = f"{name}, {len(raw) // 1000} KB"
-    parse = cpu_us(lambda: orjson.loads(raw), rounds, budget)
     same = cpu_us(passthrough, rounds, budget)
+    parse = cpu_us(lambda: orjson.loads(raw), rounds, budget)
+    depth = cpu_us(lambda: check_depth(body, raw), rounds, budget)
     to_ir = cpu_us(lambda: client.request_to_ir(body), rounds, budget)
     from_ir = cpu_us(lambda: upstream.request_from_ir(req, _MODEL, True).data, rounds, budget)
     dump = cpu_us(lambda: orjson.dumps(wire.data), rounds, budget)
     whole = cpu_us(translate, rounds, budget)
     return [
-        Row(group, "parse the client's body (every path)", parse),
-        Row(group, "passthrough: model replaced, serialized", same),
+        Row(group, "passthrough: fast check, model spliced", same),
+        Row(group, "  translated: parse the client's body", parse),
+        Row(group, "  nesting check", depth),
         Row(group, "  anthropic -> IR", to_ir),
         Row(group, "  IR -> openai (data)", from_ir),
         Row(group, "  openai data -> bytes", dump),
-        Row(group, "translated: anthropic -> IR -> openai bytes", whole, same),
+        Row(group, "translated: all of the above", whole, same),
     ]
 
 
