@@ -15,8 +15,10 @@ body refused here that the slow way accepts (an integer past 64 bits) is
 served all the same, only dearer.
 
 One parser serves the process (its buffers are reused, so a big body costs no
-fresh memory each time); its document must be let go before the next parse, so
-nothing read off it leaves a check but plain ``str``, ``int`` and ``bool``.
+fresh memory each time; a body over 2 MB gets a parser of its own, or the
+shared one would keep buffers five times its size for good); its document
+must be let go before the next parse, so nothing read off it leaves a check
+but plain ``str``, ``int`` and ``bool``.
 """
 
 from __future__ import annotations
@@ -45,6 +47,9 @@ _Object = simdjson.Object
 _Array = simdjson.Array
 
 
+_SHARED = 2 * 1024 * 1024  # agent bodies reach about a megabyte
+
+
 class _Reader:
     """The process's parser, renewed if a document was ever kept past its check."""
 
@@ -52,8 +57,12 @@ class _Reader:
         self.parser = simdjson.Parser()
 
     def head(self, shape: Shape, raw: bytes) -> Head | None:
+        # A parser keeps buffers of about five times the biggest body it has read: one
+        # 32 MB body would pin 160 MB for good. Bodies past _SHARED get a parser of
+        # their own, freed with its document.
+        parser = self.parser if len(raw) <= _SHARED else simdjson.Parser()
         try:
-            doc = self.parser.parse(raw)
+            doc = parser.parse(raw)
         except RuntimeError as exc:
             if not str(exc).startswith("Tried to re-use"):
                 return None  # too deep, an integer past 64 bits

@@ -110,3 +110,27 @@ def test_a_document_kept_past_its_check_does_not_break_the_next() -> None:
     head = fast_head(MESSAGES, raw)
     assert head is not None and head.model == "m" and head.stream is False
     assert kept["a"][0] == 1  # the old document is intact: it has its old parser
+
+
+def test_a_huge_body_leaves_no_buffers_behind() -> None:
+    """The shared parser keeps buffers about five times the biggest body it read: a body
+    far past what agents send is read by a parser of its own, gone with it."""
+    import gc
+
+    import psutil
+
+    text = "x" * 60
+    body = (
+        b'{"model":"m","max_tokens":5,"messages":['
+        + b",".join(b'{"role":"user","content":"%s"}' % text.encode() for _ in range(200_000))
+        + b"]}"
+    )
+    assert len(body) > 12_000_000
+    proc = psutil.Process()
+    gc.collect()
+    before = proc.memory_info().rss
+    head = fast_head(MESSAGES, body)
+    assert head is not None and head.model == "m"
+    gc.collect()
+    kept = proc.memory_info().rss - before
+    assert kept < 25_000_000, f"{kept / 1e6:.0f} MB kept after a {len(body) / 1e6:.0f} MB body"
