@@ -22,6 +22,18 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+# ruff: noqa: E402 (the private HOME below must be in place before the project is imported)
+
+# Tests never touch the real home: the default data dir (~/.cli-proxy-api: usage
+# database, auth files, management key, captures) is resolved from HOME, partly when
+# suite.config is first imported (the dataclass defaults private_usage compares with),
+# and every subprocess a test starts inherits HOME. So the session gets a HOME of its
+# own before the project is imported, and a test that still writes into its default
+# data dir fails (see _default_data_dir_untouched) instead of passing by luck.
+TEST_HOME = Path(tempfile.mkdtemp(prefix="cliproxy-home-"))
+os.environ["HOME"] = str(TEST_HOME)
+atexit.register(shutil.rmtree, TEST_HOME, True)
+
 import pytest
 import structlog
 from aiohttp import web
@@ -93,6 +105,19 @@ def pytest_runtest_protocol(item: pytest.Item) -> Generator[None, None, None]:
         yield
     finally:
         timer.cancel()
+
+
+@pytest.fixture(autouse=True)
+def _default_data_dir_untouched() -> Iterator[None]:
+    """Fails the test that left something in the default data dir: such a test would
+    write into ~/.cli-proxy-api of whoever runs the suite without the private HOME.
+    Give it a data dir of its own (``auth.dir`` under tmp_path, or private_usage)."""
+    yield
+    data = TEST_HOME / ".cli-proxy-api"
+    if data.exists():
+        left = sorted(str(p.relative_to(data)) for p in data.rglob("*"))
+        shutil.rmtree(data, ignore_errors=True)
+        pytest.fail(f"the test wrote into the default data dir ~/.cli-proxy-api: {left}")
 
 
 @contextmanager

@@ -33,6 +33,12 @@ async def _start_router(config: Path, *, output: bool = True) -> asyncio.subproc
     )
 
 
+def _data(tmp_path: Path) -> dict[str, str]:
+    """The ``auth`` section that keeps the process's data dir (usage database, auth
+    files, management key) in the test's temp dir, out of ~/.cli-proxy-api."""
+    return {"dir": str(tmp_path / "data")}
+
+
 async def _wait_healthy(url: str, proc: asyncio.subprocess.Process, limit: float = 20.0) -> float:
     started = time.perf_counter()
     async with httpx.AsyncClient(timeout=1) as http:
@@ -53,6 +59,7 @@ async def test_process_logs_one_json_access_line_per_request_without_secrets(
         port = unused_port()
         cfg = {
             "server": {"port": port, "api_keys": [CLIENT_KEY]},
+            "auth": _data(tmp_path),
             "providers": {
                 "a": {"kind": "anthropic", "base_url": fake.base_url, "api_keys": [UPSTREAM_KEY]}
             },
@@ -108,6 +115,7 @@ async def test_sigterm_lets_a_running_stream_finish_then_exits(tmp_path: Path) -
         port = unused_port()
         cfg = {
             "server": {"port": port},
+            "auth": _data(tmp_path),
             "providers": {"a": {"kind": "anthropic", "base_url": fake.base_url, "api_keys": ["k"]}},
             "models": {"routing": [{"pattern": "^claude", "providers": ["a"]}]},
         }
@@ -150,6 +158,7 @@ async def test_sighup_reloads_rules_and_keeps_the_old_config_when_broken(tmp_pat
             return yaml.safe_dump(
                 {
                     "server": {"port": port},
+                    "auth": _data(tmp_path),
                     "providers": {
                         "one": {"kind": "anthropic", "base_url": one.base_url, "api_keys": ["k"]},
                         "two": {"kind": "anthropic", "base_url": two.base_url, "api_keys": ["k"]},
