@@ -10,11 +10,12 @@ from router.errors import BadRequest, NotFound
 from router.formats import estimate_tokens
 from router.routing import Route
 
-from ._body import expect, parse_json, read_raw
+from ._body import expect, read_json
 from ._context import CONTEXT
 from ._embeddings import GEMINI_EMBED_ACTIONS, gemini_embed
-from ._head import GEMINI, fast_head
+from ._head import GEMINI
 from ._keys import STATE
+from ._plan import read_forward
 from ._proxy import Forward, forward
 
 __all__ = ["model_action"]
@@ -36,9 +37,8 @@ async def model_action(request: web.Request) -> web.StreamResponse:
         return await gemini_embed(request, model, action)
     snap = request.app[STATE].current
     ctx = request[CONTEXT]
-    raw = await read_raw(request, snap.config.server.max_body_bytes)
     if action == "countTokens":
-        body = parse_json(raw)
+        body, raw = await read_json(request, snap.config.server.max_body_bytes)
         inner = body.get("generateContentRequest")
         counted = inner if isinstance(inner, dict) else body
         if not isinstance(counted.get("contents"), list):
@@ -51,27 +51,18 @@ async def model_action(request: web.Request) -> web.StreamResponse:
 
         fwd = Forward(ctx.fmt, model, body, raw, stream=False, action="count_tokens")
         return await forward(request, snap, ctx, fwd, fallback=estimate)
-    stream = action == "streamGenerateContent"
+    path = (model, action == "streamGenerateContent")
     sse = request.query.get("alt") == "sse"
-    fwd = Forward(ctx.fmt, model, _checked(raw), raw, stream, sse=sse)
-    del raw  # Forward holds it now, and lets go once an answer streams
+    fwd = await read_forward(request, snap, ctx.fmt, GEMINI, _checked, path=path, sse=sse)
     return await forward(request, snap, ctx, fwd)
 
 
-def _checked(raw: bytes) -> dict[str, Any] | None:
-    """None when the fast check vouches for the body (``router.api._head``), else the
-    body parsed whole and checked, naming the wrong field."""
-    if fast_head(GEMINI, raw) is not None:
-        return None
-    body = parse_json(raw)
-    check_contents(body)
-    return body
-
-
-def check_contents(body: dict[str, Any]) -> None:
+def _checked(body: dict[str, Any]) -> tuple[str, bool]:
+    """The body checked, naming the wrong field (model and stream come from the path)."""
     contents = expect(body, "contents", list, nonempty=True)
     for i, item in enumerate(contents):
         if not isinstance(item, dict) or not isinstance(item.get("parts"), list):
             raise BadRequest(
                 f"'contents[{i}].parts' must be an array", param=f"contents[{i}].parts"
             )
+    return "", False

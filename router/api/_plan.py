@@ -70,22 +70,28 @@ async def read_forward(
     fmt: Format,
     shape: Shape,
     check: Callable[[dict[str, Any]], tuple[str, bool]],
+    *,
+    path: tuple[str, bool] | None = None,
+    sse: bool = True,
 ) -> Forward:
     """A turn's body read and checked enough to route it: by its head when the fast check
     vouches for it (``router.api._head``), else parsed whole and ``check``-ed, which names
     the wrong field (and returns the model and ``stream`` of a body the head refused but
-    the endpoint accepts). A body whose model (read first, when it is the first key) goes
-    only to upstreams of other formats is parsed whole at once: its translation reads it
-    all, and the fast check would be paid on top."""
+    the endpoint accepts). ``path``: the model and ``stream`` the request's path gives
+    (Gemini), which the body then only has to be valid for. A body whose model (the
+    path's, or the body's first key) goes only to upstreams of other formats is parsed
+    whole at once: its translation reads it all, and the fast check would be paid on top."""
     raw = await read_raw(request, snap.config.server.max_body_bytes)
-    model = first_model(raw)
-    if model is None or _relayed(snap, fmt, model):
-        head = fast_head(shape, raw)
-        if head is not None:
-            return Forward(fmt, head.model, None, raw, head.stream)
-    body = parse_json(raw)
-    model, stream = check(body)
-    return Forward(fmt, model, body, raw, stream)
+    model = path[0] if path is not None else first_model(raw)
+    head = fast_head(shape, raw) if model is None or _relayed(snap, fmt, model) else None
+    body = None
+    if head is not None:
+        found = head.model, head.stream
+    else:
+        body = parse_json(raw)
+        found = check(body)
+    model, stream = path or found
+    return Forward(fmt, model, body, raw, stream, sse=sse)
 
 
 def _relayed(snap: Snapshot, fmt: Format, model: str) -> bool:
