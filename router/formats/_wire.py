@@ -108,37 +108,33 @@ class StreamWatcher:
         self._pending: list[bytes] = []
         self._size = 0
 
+    def _caught_up(self) -> StreamWatcher:
+        """The watcher with every read kept so far scanned."""
+        if self._pending:
+            self._scan()
+        return self
+
     @property
     def done(self) -> bool:
         """The end mark (or an error event of the upstream's own) was seen."""
-        if self._pending:
-            self._scan()
-        return self._done
+        return self._caught_up()._done
 
     @property
     def failed(self) -> bool:
         """The stream ended with the upstream's own error event."""
-        if self._pending:
-            self._scan()
-        return self._failed
+        return self._caught_up()._failed
 
     @property
     def usage(self) -> TokenUsage:
-        if self._pending:
-            self._scan()
-        return self._usage
+        return self._caught_up()._usage
 
     @property
     def response_id(self) -> str:
-        if self._pending:
-            self._scan()
-        return self._response_id
+        return self._caught_up()._response_id
 
     @property
     def sequence(self) -> int | None:
-        if self._pending:
-            self._scan()
-        return self._sequence
+        return self._caught_up()._sequence
 
     def feed(self, chunk: bytes) -> None:
         self._pending.append(chunk)
