@@ -124,18 +124,10 @@ class StreamTranslator:
             if at:
                 chunk = chunk[at:]
         decode, encode = self._decoder.feed, self._encode
-        events = self._parser.feed(chunk)
-        cut = self._cut
-        if cut is None:  # no shortcut for this pair
-            for event, data in events:
-                for ev in decode(event, data):
-                    frame = encode(ev)
-                    if frame:
-                        frames.append(frame)
-            return frames[0] if len(frames) == 1 else b"".join(frames)
+        cut = self._cut  # None: no shortcut for this pair (then there is never a run)
         run = self._run
-        for event, data in events:
-            if run is not None:
+        for event, data in self._parser.feed(chunk):
+            if run is not None and cut is not None:
                 text = cut.text(event, data)  # what the decoder would read first
                 if text is not None:
                     frames += (run[2], orjson.dumps(text), run[3])
@@ -144,8 +136,8 @@ class StreamTranslator:
                 frame = encode(ev)
                 if frame:
                     frames.append(frame)
-            if run is not None or cut.index >= 0:  # the run may end, begin or change
-                run = self._run = self._text_run()
+            if cut is not None and (run is not None or cut.index >= 0):
+                run = self._run = self._text_run()  # the run may end, begin or change
         self._raw = run if run is not None and run[1] and self._parser.idle() else None
         return frames[0] if len(frames) == 1 else b"".join(frames)
 
