@@ -29,15 +29,23 @@ from typing import Any
 
 import simdjson
 
+from router.formats import SIGNATURE_TAG
+
 __all__ = ["CHAT", "GEMINI", "MESSAGES", "RESPONSES", "Head", "Shape", "fast_head"]
 
 
 @dataclass(frozen=True, slots=True)
 class Head:
-    """What routing reads of a body (Gemini's model is in its path: empty here)."""
+    """What routing reads of a body (Gemini's model is in its path: empty here).
+
+    ``tagged``: whether the body holds a signature this gateway tagged for another
+    provider, where its format's cleaner looks (``router.formats._foreign``); None
+    when the check did not look, and the bytes are searched for the tag instead.
+    """
 
     model: str
     stream: bool
+    tagged: bool | None = None
 
 
 #: Reads a document's head, or None when it is not of the endpoint's shape.
@@ -105,23 +113,49 @@ def _array(doc: Any, key: str) -> Any:
 
 
 _ANTHROPIC_ROLES = ("user", "assistant")
+_TAG = SIGNATURE_TAG.decode()
+#: Where an Anthropic block carries a signature: the block's type -> the signature's key.
+_SIGNED = {"thinking": "signature", "redacted_thinking": "data"}
 
 
 def _messages(doc: Any) -> Head | None:
-    """Anthropic Messages, as ``router.api._anthropic._checked``."""
+    """Anthropic Messages, as ``router.api._anthropic._checked``; and whether an
+    assistant's thinking block holds a tagged signature (the blocks are on the tape
+    already: looking at the assistant turns' block types costs half what searching the
+    body's bytes for the tag does). Thinking is an assistant's: a tagged block in a
+    user turn, which no client sends, is relayed as it came."""
     model, stream = _model(doc), _stream(doc)
     if model is None or stream is None or type(doc.get("max_tokens")) is not int:
         return None
     messages = _array(doc, "messages")
     if messages is None:
         return None
+    tagged = False
     for msg in messages:
-        if type(msg) is not _Object or msg.get("role") not in _ANTHROPIC_ROLES:
+        if type(msg) is not _Object:
+            return None
+        role = msg.get("role")
+        if role not in _ANTHROPIC_ROLES:
             return None
         content = msg.get("content")
-        if type(content) is not str and type(content) is not _Array:
+        if type(content) is _Array:
+            if role == "assistant" and not tagged:  # thinking is only an assistant's
+                tagged = _signed(content)
+        elif type(content) is not str:
             return None
-    return Head(model, stream)
+    return Head(model, stream, tagged)
+
+
+def _signed(blocks: Any) -> bool:
+    """Whether a block of ``blocks`` carries a signature this gateway tagged."""
+    for block in blocks:
+        if type(block) is _Object:
+            key = _SIGNED.get(block.get("type"))  # type: ignore[arg-type]
+            if key is not None:
+                value = block.get(key)
+                if type(value) is str and value.startswith(_TAG):
+                    return True
+    return False
 
 
 _CHAT_ROLES = ("system", "developer", "user", "assistant", "tool", "function")

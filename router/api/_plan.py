@@ -11,7 +11,7 @@ answer has begun the whole request is let go (:meth:`Plan.release`).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,6 +54,7 @@ class Forward:
     stream: bool
     action: Action = "generate"
     sse: bool = True  # Gemini streams: SSE (alt=sse) or a JSON array
+    tagged: bool | None = None  # signatures tagged for another provider? None: not looked
 
     @property
     def body(self) -> dict[str, Any]:
@@ -85,13 +86,14 @@ async def read_forward(
     model = path[0] if path is not None else first_model(raw)
     head = fast_head(shape, raw) if model is None or _relayed(snap, fmt, model) else None
     body = None
+    tagged = None
     if head is not None:
-        found = head.model, head.stream
+        found, tagged = (head.model, head.stream), head.tagged
     else:
         body = parse_json(raw)
         found = check(body)
     model, stream = path or found
-    return Forward(fmt, model, body, raw, stream, sse=sse)
+    return Forward(fmt, model, body, raw, stream, sse=sse, tagged=tagged)
 
 
 def _relayed(snap: Snapshot, fmt: Format, model: str) -> bool:
@@ -115,7 +117,7 @@ class Plan:
         self.fwd = fwd
         self.headers = headers
         self.client = ""  # the client key's id; and its identifying headers (subscriptions)
-        self.client_headers: dict[str, str] = {}
+        self.client_headers: Mapping[str, str] = {}
         self._ir: ir.Request | None = None
         self._bodies: dict[tuple[Format, str], WireBody] = {}
 
@@ -172,7 +174,7 @@ def _same_format(fwd: Forward, model: str) -> WireBody:
     when the splice cannot be made for sure, or when signatures tagged for another
     provider must go (after a failover). The data is parsed only if an executor reads
     it (``WireBody.lazy``)."""
-    if _tagged(fwd.raw):
+    if fwd.tagged if fwd.tagged is not None else _tagged(fwd.raw):
         stripped = strip_foreign_signatures(fwd.fmt, fwd.body)
         if stripped is not None:
             return WireBody(stripped if fwd.fmt is Format.GEMINI else {**stripped, "model": model})

@@ -128,3 +128,48 @@ def test_a_huge_body_leaves_no_buffers_behind() -> None:
     gc.collect()
     kept = proc.memory_info().rss - before
     assert kept < 25_000_000, f"{kept / 1e6:.0f} MB kept after a {len(body) / 1e6:.0f} MB body"
+
+
+def _turns(*assistant: dict[str, Any], user: Any = "hi") -> bytes:
+    return orjson.dumps(
+        {
+            "model": "m",
+            "max_tokens": 5,
+            "messages": [
+                {"role": "user", "content": user},
+                {"role": "assistant", "content": list(assistant)},
+                {"role": "user", "content": "go on"},
+            ],
+        }
+    )
+
+
+def test_the_fast_check_finds_signatures_tagged_for_another_provider() -> None:
+    """Passthrough strips signatures tagged for another provider only when the fast check
+    says the body holds one (or did not look): it must find every one the cleaner does,
+    in a thinking block and in a redacted one, wherever they sit in the turn."""
+    from router.formats import Format, strip_foreign_signatures
+    from router.formats._common import export_signature
+
+    foreign = export_signature("sig-by-gemini", "gemini", "anthropic")
+    text = {"type": "text", "text": "zcpa in prose is no signature"}
+    tool = {"type": "tool_use", "id": "t1", "name": "ls", "input": {"signature": foreign}}
+    cases = {
+        _turns(text, tool): False,
+        _turns({"type": "thinking", "thinking": "t", "signature": "native"}, tool): False,
+        _turns({"type": "thinking", "thinking": "t", "signature": foreign}, tool): True,
+        _turns(text, {"type": "redacted_thinking", "data": foreign}): True,
+        _turns(text, "not a block", {"type": "thinking", "signature": foreign}): True,
+    }
+    for raw, tagged in cases.items():
+        head = fast_head(MESSAGES, raw)
+        assert head is not None and head.tagged is tagged, raw
+        stripped = strip_foreign_signatures(Format.ANTHROPIC, orjson.loads(raw))
+        assert (stripped is not None) is tagged, raw
+
+
+@pytest.mark.parametrize("shape", [CHAT, RESPONSES, GEMINI])
+def test_other_formats_leave_the_tag_to_the_byte_search(shape: Shape) -> None:
+    for seed in SEEDS[{CHAT: "chat", RESPONSES: "responses", GEMINI: "gemini"}[shape]]:
+        head = fast_head(shape, as_bytes(seed))
+        assert head is not None and head.tagged is None
