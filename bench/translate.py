@@ -89,6 +89,26 @@ def _deframe(write: bytes) -> bytes:
     return out
 
 
+def fresh_dump_us(raw: bytes, rounds: int, budget: float) -> float:
+    """CPU microseconds of the bytes of a translation made afresh each time, as a request's
+    are. A ``str`` holding one non-ASCII character is kept in UCS-2 or UCS-4 and encoded
+    to UTF-8 by its first ``orjson.dumps``, which CPython then caches in the string: dumping
+    the same data again (about 100 us for the session) skips a cost every request pays
+    (about 500 us; docs/performance.md)."""
+    client, upstream = CODECS[Format.ANTHROPIC], CODECS[Format.OPENAI]
+    best = float("inf")
+    for _ in range(rounds):
+        spent, count, began = 0.0, 0, time.process_time()
+        while count < 2 or time.process_time() - began < budget:
+            data = upstream.request_from_ir(client.request_to_ir(orjson.loads(raw)), _MODEL, True)
+            start = time.process_time()
+            orjson.dumps(data.data)
+            spent += time.process_time() - start
+            count += 1
+        best = min(best, spent / count)
+    return best * 1e6
+
+
 def request_rows(name: str, body: dict[str, Any], rounds: int, budget: float) -> list[Row]:
     raw = orjson.dumps(body)
     client, upstream = CODECS[Format.ANTHROPIC], CODECS[Format.OPENAI]
@@ -105,14 +125,13 @@ def request_rows(name: str, body: dict[str, Any], rounds: int, budget: float) ->
         return upstream.request_from_ir(req, _MODEL, True).encoded()
 
     req = client.request_to_ir(body)
-    wire = upstream.request_from_ir(req, _MODEL, True)
     group = f"{name}, {len(raw) // 1000} KB"
     same = cpu_us(passthrough, rounds, budget)
     parse = cpu_us(lambda: orjson.loads(raw), rounds, budget)
     depth = cpu_us(lambda: check_depth(body, raw), rounds, budget)
     to_ir = cpu_us(lambda: client.request_to_ir(body), rounds, budget)
     from_ir = cpu_us(lambda: upstream.request_from_ir(req, _MODEL, True).data, rounds, budget)
-    dump = cpu_us(lambda: orjson.dumps(wire.data), rounds, budget)
+    dump = fresh_dump_us(raw, rounds, budget)
     whole = cpu_us(translate, rounds, budget)
     return [
         Row(group, "passthrough: fast check, model spliced", same),
@@ -120,7 +139,7 @@ def request_rows(name: str, body: dict[str, Any], rounds: int, budget: float) ->
         Row(group, "  nesting check", depth),
         Row(group, "  anthropic -> IR", to_ir),
         Row(group, "  IR -> openai (data)", from_ir),
-        Row(group, "  openai data -> bytes", dump),
+        Row(group, "  openai data -> bytes (fresh strings)", dump),
         Row(group, "translated: all of the above", whole, same),
     ]
 
