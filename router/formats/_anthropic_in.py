@@ -96,7 +96,13 @@ def read_blocks(value: object, path: str, calls: Calls) -> tuple[ir.Part, ...]:
         parts = _usual(value, calls)
         if parts is not None:
             return parts
-    elif isinstance(value, str):
+    return _careful(value, path, calls)
+
+
+def _careful(value: object, path: str, calls: Calls) -> tuple[ir.Part, ...]:
+    """A message's content read block by block, each field checked and named by its
+    path in an error."""
+    if isinstance(value, str):
         return (ir.Text(value),)
     out: list[ir.Part] = []
     for i, block in enumerate(arr(value, path)):
@@ -288,8 +294,8 @@ def request_to_ir(body: Mapping[str, Any]) -> ir.Request:
             raise ir.TranslationError(p + ".content", "required")
         content = m["content"]
         parts = _usual(content, calls) if type(content) is list else None
-        if parts is None:
-            parts = read_blocks(content, f"messages[{i}].content", calls)
+        if parts is None:  # read_blocks but for its first try: the path is built only now
+            parts = _careful(content, f"messages[{i}].content", calls)
         messages.append(ir.Message(role, parts))
     choice, parallel = _tool_choice(b)
     metadata = opt_obj(b, "metadata", "") or {}
