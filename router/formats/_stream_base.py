@@ -19,7 +19,17 @@ from router.errors import ErrorKind
 from . import ir
 from ._json import MALFORMED
 
-__all__ = ["DecoderBase", "TextCut"]
+__all__ = ["DecoderBase", "TextCut", "json_text"]
+
+
+def json_text(span: bytes) -> str | None:
+    """The text of ``span`` when it is one non-empty JSON string; None for anything else
+    (not JSON, another value, ``""``): where a text event is read from its string alone."""
+    try:
+        value = orjson.loads(span)
+    except orjson.JSONDecodeError:
+        return None
+    return value if type(value) is str and value else None
 
 
 class TextCut:
@@ -57,11 +67,7 @@ class TextCut:
             return None
         if not data.endswith(self._tail) or self.index < 0:
             return None
-        try:
-            value = orjson.loads(data[len(self._head) : len(data) - len(self._tail)])
-        except orjson.JSONDecodeError:
-            return None
-        return value if type(value) is str and value else None
+        return json_text(data[len(self._head) : len(data) - len(self._tail)])
 
     def learn(self, event: str | None, data: bytes, ev: ir.TextDelta | ir.ToolCallDelta) -> None:
         """The SSE event (``event``, ``data``) was decoded into the one event ``ev``:

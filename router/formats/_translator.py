@@ -20,7 +20,7 @@ from . import ir
 from ._codec import Context
 from ._codecs import CODECS
 from ._sse import SSEParser
-from ._stream_base import DecoderBase, TextCut
+from ._stream_base import DecoderBase, TextCut, json_text
 
 __all__ = ["StreamTranslator", "translate_response", "translated_chunks"]
 
@@ -210,11 +210,8 @@ def _one_text(run: _TextRun, chunk: bytes) -> bytes | None:
         or chunk.find(b"\n", start, end) >= 0
     ):
         return None
-    try:
-        text = orjson.loads(chunk[start:end])
-    except orjson.JSONDecodeError:
-        return None
-    if type(text) is not str or not text:
+    text = json_text(chunk[start:end])
+    if text is None:
         return None
     return head + orjson.dumps(text) + tail
 
@@ -239,11 +236,8 @@ def _lead_texts(run: _TextRun, chunk: bytes, frames: list[bytes]) -> int:
             or not chunk.endswith(suffix, at, stop)
         ):
             break
-        try:
-            text = orjson.loads(chunk[start:end])
-        except orjson.JSONDecodeError:
-            break
-        if type(text) is not str or not text:
+        text = json_text(chunk[start:end])
+        if text is None:
             break
         frames += (head, orjson.dumps(text), tail)
         at = stop
