@@ -75,8 +75,11 @@ class TextCut:
         if self._learns <= 0:
             return
         self._learns -= 1
-        tool = isinstance(ev, ir.ToolCallDelta)
-        mark = orjson.dumps(ev.arguments_fragment if isinstance(ev, ir.ToolCallDelta) else ev.text)
+        if isinstance(ev, ir.ToolCallDelta):
+            tool, text = True, ev.arguments_fragment
+        else:
+            tool, text = False, ev.text
+        mark = orjson.dumps(text)
         if data.count(mark) != 1:  # written another way (escapes), or the text is elsewhere too
             self.index = -1
             return
@@ -162,8 +165,8 @@ class DecoderBase:
     def text_cut(self) -> TextCut | None:
         """The learnt text shape while each event it reads (:meth:`TextCut.text`) would
         decode to one ``TextDelta`` (``ToolCallDelta`` when ``tool``) of its ``index``
-        and change nothing here; None
-        otherwise. Valid until an event is fed the usual way."""
+        and change nothing here; None otherwise. Valid until an event is fed the usual
+        way."""
         cut = self._cut
         if cut is None or self._done or cut.index < 0 or not self._cut_open(cut.index, cut.tool):
             return None
